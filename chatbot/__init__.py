@@ -1,0 +1,67 @@
+"""A self-hostable AI chat server: Flask pages enhanced by htmx, replies streamed live."""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+
+from . import backends, security
+from .extensions import csrf, login_manager
+from .rendering import render_markdown
+from .settings import Settings
+
+
+def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
+    """Build the app. ``test_config`` overrides environment variables and Flask config."""
+    if test_config is None:
+        from dotenv import load_dotenv
+
+        load_dotenv()  # an optional .env in the working directory; real variables win
+    environ = {**os.environ, **{k: str(v) for k, v in (test_config or {}).items()}}
+    # INSTANCE_PATH: where the SQLite file and the generated development key live.
+    app = Flask(__name__, instance_path=_absolute(environ.get("INSTANCE_PATH")), instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    settings = Settings.from_env(environ, app.instance_path)
+
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.message_max_chars * 4 + 64 * 1024,  # UTF-8 worst case + form
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.is_production,
+        # Tokens live as long as the session: a chat tab left open for hours must still send.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    if test_config:
+        app.config.update({k: v for k, v in test_config.items() if k.isupper()})
+    app.extensions["chatbot.settings"] = settings
+
+    backends.init_app(app, settings)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    security.init_app(app)
+    app.jinja_env.filters["markdown"] = render_markdown
+
+    from . import auth, chat
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(chat.bp)
+
+    @app.errorhandler(404)
+    def not_found(_error):
+        return render_template("errors/404.html"), 404
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error):
+        return render_template("errors/csrf.html", reason=error.description), 400
+
+    return app
+
+
+def _absolute(path: str | None) -> str | None:
+    return os.path.abspath(path) if path else None

@@ -1,0 +1,54 @@
+"""Pick the backends once, from settings, and hand them to views.
+
+Tests swap any of them by assignment: ``backends(app).model = SomeModel()``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from .database import make_engine, migrate
+from .live import Channel, InProcessChannel
+from .models import ChatModel
+from .settings import Settings
+from .store import Store
+
+
+@dataclass
+class Backends:
+    store: Store
+    model: ChatModel
+    channel: Channel
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    from .sqlstore import SQLStore
+
+    engine = make_engine(settings.database_url)
+    migrate(engine, app.instance_path)
+    app.extensions["chatbot"] = Backends(store=SQLStore(engine), model=_model(settings), channel=InProcessChannel())
+
+
+def _model(settings: Settings) -> ChatModel:
+    if settings.uses_offline_responder:
+        from .models.offline import OfflineResponder
+
+        return OfflineResponder(delay=settings.offline_delay)
+    from .models.openai_compatible import OpenAICompatible  # imports the SDK only when used
+
+    return OpenAICompatible(
+        model=settings.openai_model,
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        timeout=settings.openai_timeout,
+        max_retries=settings.openai_max_retries,
+    )
+
+
+def backends(app: Flask | None = None) -> Backends:
+    return (app or current_app).extensions["chatbot"]
+
+
+def settings(app: Flask | None = None) -> Settings:
+    return (app or current_app).extensions["chatbot.settings"]

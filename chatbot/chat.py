@@ -1,0 +1,147 @@
+"""Chat pages: the list, one conversation, sending a message, streaming the reply."""
+from __future__ import annotations
+
+from flask import (Blueprint, Response, abort, redirect, render_template, request,
+                   stream_with_context, url_for)
+from flask_login import current_user, login_required
+
+from . import chats, replies
+from .backends import backends, settings
+from .errors import Busy, InvalidInput, NotFound
+from .htmx import is_htmx
+from .streaming import reply_stream
+
+bp = Blueprint("chat", __name__)
+
+
+@bp.before_request
+@login_required
+def require_login():
+    """Every chat page needs a signed-in user."""
+
+
+@bp.errorhandler(NotFound)
+def chat_not_found(_error):
+    """Someone else's chat looks exactly like one that does not exist."""
+    return render_template("errors/404.html"), 404
+
+
+@bp.get("/")
+def index():
+    """The newest chat, or an empty start page."""
+    existing = chats.list_chats(backends().store, current_user.id)
+    if existing:
+        return redirect(url_for("chat.show", chat_id=existing[0].id))
+    return render_template("chat/empty.html", chats=[])
+
+
+@bp.post("/chats")
+def create():
+    """Start a new, empty chat."""
+    chat = chats.new_chat(backends().store, current_user.id, backends().model.name)
+    return redirect(url_for("chat.show", chat_id=chat.id))
+
+
+@bp.get("/chats/<chat_id>")
+def show(chat_id):
+    """One conversation, with the chat list beside it."""
+    chat, messages = chats.open_chat(backends().store, current_user.id, chat_id)
+    return _chat_page(chat, messages)
+
+
+@bp.post("/chats/<chat_id>/rename")
+def rename(chat_id):
+    """Give a chat a new title."""
+    store = backends().store
+    try:
+        chats.rename_chat(store, current_user.id, chat_id, request.form.get("title", ""))
+    except InvalidInput as error:
+        chat, messages = chats.open_chat(store, current_user.id, chat_id)
+        return _chat_page(chat, messages, errors={error.field: error.message}, status=422)
+    return redirect(url_for("chat.show", chat_id=chat_id))
+
+
+@bp.post("/chats/<chat_id>/settings")
+def update_settings(chat_id):
+    """Set the chat's system prompt."""
+    store = backends().store
+    try:
+        chats.set_system_prompt(store, current_user.id, chat_id, request.form.get("system_prompt", ""))
+    except InvalidInput as error:
+        chat, messages = chats.open_chat(store, current_user.id, chat_id)
+        return _chat_page(chat, messages, errors={error.field: error.message}, status=422)
+    return redirect(url_for("chat.show", chat_id=chat_id))
+
+
+@bp.route("/chats/<chat_id>/delete", methods=("GET", "POST"))
+def delete(chat_id):
+    """Ask before deleting (GET), then delete (POST)."""
+    store = backends().store
+    if request.method == "GET":
+        chat = chats.get_chat(store, current_user.id, chat_id)
+        return render_template("chat/delete.html", chat=chat, chats=chats.list_chats(store, current_user.id))
+    chats.delete_chat(store, current_user.id, chat_id)
+    return redirect(url_for("chat.index"))
+
+
+@bp.post("/chats/<chat_id>/messages")
+def send(chat_id):
+    """Send a message. htmx gets both messages at once, the reply streaming into the
+    second; a plain form post waits for the reply and shows the page with it."""
+    b = backends()
+    limits = replies.Limits(settings().message_max_chars, settings().context_tokens)
+    content = request.form.get("content", "")
+    try:
+        question, answer = replies.send_message(b.store, b.model, b.channel, current_user.id, chat_id,
+                                                content, limits)
+    except (InvalidInput, Busy) as error:
+        return _refused(chat_id, content, error)
+    if is_htmx():
+        chat = chats.get_chat(b.store, current_user.id, chat_id)
+        return render_template("chat/sent.html", chat=chat, messages=[question, answer],
+                               chats=chats.list_chats(b.store, current_user.id))
+    replies.wait_for_reply(b.channel, answer.id, settings().reply_wait)
+    return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
+
+
+@bp.get("/chats/<chat_id>/messages/<message_id>/stream")
+def stream(chat_id, message_id):
+    """The reply as server-sent events: the text from ``from`` (or Last-Event-ID) on,
+    then the finished message."""
+    b = backends()
+    message = b.store.message(current_user.id, message_id)
+    if message is None or message.chat_id != chats.get_chat(b.store, current_user.id, chat_id).id:
+        abort(404)
+    start = request.headers.get("Last-Event-ID") or request.args.get("from") or "0"
+    if not start.isdigit():
+        abort(400)
+    events = reply_stream(b.store, b.channel, current_user.id, message, int(start))
+    return Response(stream_with_context(events), mimetype="text/event-stream", headers={
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",  # nginx: pass each event on at once
+    })
+
+
+def _chat_page(chat, messages, errors=None, status=200, draft=""):
+    return render_template(
+        "chat/chat.html", chat=chat, messages=messages, errors=errors or {}, draft=draft,
+        chats=chats.list_chats(backends().store, current_user.id),
+        offline=backends().model.offline,
+    ), status
+
+
+def _refused(chat_id, content, error):
+    """The message was not stored: show why beside the composer, keeping the draft."""
+    message = error.message if isinstance(error, InvalidInput) else \
+        "A reply is still being written. Wait for it to finish, then send again."
+    errors = {"content": message}
+    status = 422 if isinstance(error, InvalidInput) else 409
+    if is_htmx():
+        chat = chats.get_chat(backends().store, current_user.id, chat_id)
+        response = Response(render_template("chat/_composer.html", chat=chat, errors=errors, draft=content),
+                            status=status)
+        response.headers["HX-Retarget"] = "#composer"
+        response.headers["HX-Reswap"] = "outerHTML"
+        return response
+    chat, messages = chats.open_chat(backends().store, current_user.id, chat_id)
+    return _chat_page(chat, messages, errors=errors, status=status, draft=content)

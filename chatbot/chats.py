@@ -1,0 +1,61 @@
+"""Chats: the rules for creating, finding, renaming and deleting a user's conversations."""
+from __future__ import annotations
+
+from .errors import InvalidInput, NotFound
+from .store import Chat, Message, Store
+
+DEFAULT_TITLE = "New chat"
+MAX_TITLE = 200
+MAX_SYSTEM_PROMPT = 8000
+
+
+def list_chats(store: Store, owner_id: str) -> list[Chat]:
+    return store.chats(owner_id)
+
+
+def get_chat(store: Store, owner_id: str, chat_id: str) -> Chat:
+    """The chat, if ``owner_id`` owns it; NotFound otherwise (someone else's chat included)."""
+    chat = store.chat(owner_id, chat_id)
+    if chat is None:
+        raise NotFound(chat_id)
+    return chat
+
+
+def open_chat(store: Store, owner_id: str, chat_id: str) -> tuple[Chat, list[Message]]:
+    chat = get_chat(store, owner_id, chat_id)
+    return chat, store.messages(owner_id, chat.id)
+
+
+def new_chat(store: Store, owner_id: str, model: str) -> Chat:
+    return store.add_chat(owner_id, DEFAULT_TITLE, model)
+
+
+def rename_chat(store: Store, owner_id: str, chat_id: str, title: str) -> Chat:
+    title = " ".join(title.split())
+    if not title:
+        raise InvalidInput("title", "Give the chat a title.")
+    if len(title) > MAX_TITLE:
+        raise InvalidInput("title", f"Keep the title under {MAX_TITLE} characters.")
+    get_chat(store, owner_id, chat_id)
+    return store.update_chat(owner_id, chat_id, title=title)
+
+
+def set_system_prompt(store: Store, owner_id: str, chat_id: str, prompt: str) -> Chat:
+    prompt = prompt.strip()
+    if len(prompt) > MAX_SYSTEM_PROMPT:
+        raise InvalidInput("system_prompt", f"Keep the system prompt under {MAX_SYSTEM_PROMPT:,} characters.")
+    get_chat(store, owner_id, chat_id)
+    return store.update_chat(owner_id, chat_id, system_prompt=prompt)
+
+
+def delete_chat(store: Store, owner_id: str, chat_id: str) -> None:
+    if not store.delete_chat(owner_id, chat_id):
+        raise NotFound(chat_id)
+
+
+def title_from(text: str, limit: int = 60) -> str:
+    """A title from the first words of a message: the chat list shows what it was about."""
+    words = " ".join(text.split())
+    if len(words) <= limit:
+        return words
+    return words[:limit].rsplit(" ", 1)[0].rstrip(",.;:") + "…"

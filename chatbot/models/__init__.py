@@ -1,0 +1,39 @@
+"""The model seam: something that turns a conversation into a stream of text.
+
+Two implementations: ``openai_compatible.OpenAICompatible`` (any OpenAI-style endpoint,
+through the official client) and ``offline.OfflineResponder`` (built in, no network).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Protocol, Union
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+# A stream yields pieces of text and, last, at most one Usage.
+Piece = Union[str, Usage]
+
+
+class ModelError(Exception):
+    """Generation failed. ``str(error)`` is a sentence fit to show the user.
+    Text yielded before the error was real output and is kept by the caller."""
+
+
+class ChatModel(Protocol):
+    name: str  # the model name stored with each reply
+    offline: bool  # True for the built-in responder, so the UI can say so
+
+    def stream(self, conversation: list[dict[str, str]]) -> Iterator[Piece]:
+        """Yield the reply to ``conversation`` ([{"role", "content"}, ...]) piece by piece.
+        Raise ModelError (possibly after some pieces) when the model fails."""
+        ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A provider-independent estimate (about four characters a token in English)."""
+    return len(text) // 4 + 1

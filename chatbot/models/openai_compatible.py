@@ -1,0 +1,99 @@
+"""Replies from any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, LM Studio)."""
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import httpx2
+import openai
+
+from . import ModelError, Piece, Usage
+
+
+class OpenAICompatible:
+    offline = False
+
+    def __init__(self, *, model: str, api_key: str | None, base_url: str | None,
+                 timeout: float, max_retries: int) -> None:
+        self.name = model
+        # The client's defaults (600 s read timeout, 2 retries) would leave a user staring at
+        # a dead reply for ten minutes. ``read`` is inactivity between bytes, so a long reply
+        # that keeps streaming is never cut; a stalled one fails after ``timeout`` seconds.
+        self.client = openai.OpenAI(
+            api_key=api_key or "not-needed",  # local servers (Ollama, vLLM) ignore the key
+            base_url=base_url,
+            timeout=httpx2.Timeout(timeout, connect=5.0),
+            max_retries=max_retries,
+        )
+
+    def stream(self, conversation: list[dict[str, str]]) -> Iterator[Piece]:
+        # The raw streaming response keeps the client's auth, base URL and retries but lets
+        # us parse each line ourselves instead of building a typed object per token.
+        try:
+            with self.client.chat.completions.with_streaming_response.create(
+                model=self.name,
+                messages=conversation,
+                stream=True,
+                stream_options={"include_usage": True},
+            ) as response:
+                if "json" in response.headers.get("content-type", ""):
+                    # Some OpenAI-compatible servers ignore stream=True and answer at once.
+                    yield from _whole(json.loads(response.read()))
+                else:
+                    yield from _pieces(response.iter_lines())
+        except openai.APIStatusError as error:
+            raise ModelError(_status_reason(error)) from error
+        except (openai.APITimeoutError, httpx2.TimeoutException) as error:
+            raise ModelError("The model stopped responding, so the reply was cut off.") from error
+        except (openai.APIConnectionError, httpx2.TransportError) as error:
+            raise ModelError("The connection to the model was lost.") from error
+
+
+def _pieces(lines: Iterator[str]) -> Iterator[Piece]:
+    finished = False
+    for line in lines:
+        if not line.startswith("data:"):
+            continue  # blank separators, comments, "event:" lines
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise ModelError("The model sent a response that could not be read.") from None
+        if "error" in chunk:  # some servers report a failure inside the stream
+            message = (chunk["error"] or {}).get("message") or "unknown error"
+            raise ModelError(f"The model reported an error: {message}")
+        for choice in chunk.get("choices") or ():
+            text = (choice.get("delta") or {}).get("content")
+            if text:
+                yield text
+            finished = finished or bool(choice.get("finish_reason"))
+        usage = chunk.get("usage")
+        if usage:
+            yield Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    if not finished:  # neither [DONE] nor a finish_reason: the stream was cut short
+        raise ModelError("The connection to the model was lost.")
+
+
+def _whole(completion: dict) -> Iterator[Piece]:
+    for choice in completion.get("choices") or ():
+        text = (choice.get("message") or {}).get("content")
+        if text:
+            yield text
+    usage = completion.get("usage")
+    if usage:
+        yield Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+
+
+def _status_reason(error: openai.APIStatusError) -> str:
+    status = error.status_code
+    if status in (401, 403):
+        return "The model provider rejected the API key (check OPENAI_API_KEY)."
+    if status == 404:
+        return "The model provider does not know this model (check OPENAI_MODEL)."
+    if status == 429:
+        return "The model provider is rate-limiting requests. Try again in a moment."
+    if status >= 500:
+        return f"The model provider had an internal error ({status}). Try again later."
+    return f"The model provider refused the request ({status})."

@@ -1,0 +1,34 @@
+"""Response headers that hold for every page: CSP, no sniffing, no framing, caching."""
+from __future__ import annotations
+
+from flask import Flask, Response
+
+# No 'unsafe-inline' and no 'unsafe-eval': every script and style is a file under /static.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(secure_headers)
+
+
+def secure_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        # Pages hold private chats: never let a shared cache keep them. And the same URL
+        # answers a page or an htmx fragment, so caches must key on HX-Request.
+        response.headers.setdefault("Cache-Control", "private, no-store")
+        response.vary.add("HX-Request")
+    return response

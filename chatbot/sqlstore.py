@@ -1,0 +1,188 @@
+"""The SQL store: SQLAlchemy Core over SQLite (the embedded default) or PostgreSQL."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from .store import Chat, DuplicateEmail, Message, User
+
+metadata = sa.MetaData()
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+chats = sa.Table(
+    "chats", metadata,
+    sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
+    sa.Column("owner_id", sa.Uuid(as_uuid=False), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("system_prompt", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+messages = sa.Table(
+    "messages", metadata,
+    sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
+    sa.Column("chat_id", sa.Uuid(as_uuid=False), sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("owner_id", sa.Uuid(as_uuid=False), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("model", sa.String(200)),
+    sa.Column("prompt_tokens", sa.Integer),
+    sa.Column("completion_tokens", sa.Integer),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),  # order within the chat; timestamps can tie
+    sa.UniqueConstraint("chat_id", "seq", name="messages_chat_seq"),
+)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _user(row) -> User:
+    return User(row.id, row.email, row.password_hash, _aware(row.created_at))
+
+
+def _chat(row) -> Chat:
+    return Chat(row.id, row.owner_id, row.title, row.model, row.system_prompt,
+                _aware(row.created_at), _aware(row.updated_at))
+
+
+def _message(row) -> Message:
+    return Message(row.id, row.chat_id, row.role, row.content, row.status, row.error, row.model,
+                   row.prompt_tokens, row.completion_tokens, _aware(row.created_at))
+
+
+class SQLStore:
+    """The Store contract on SQLAlchemy Core. Every chat and message query is scoped by owner."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # Users
+    def add_user(self, email: str, password_hash: str) -> User:
+        values = dict(id=str(uuid.uuid4()), email=email, password_hash=password_hash, created_at=now())
+        try:
+            with self.engine.begin() as db:
+                db.execute(users.insert().values(**values))
+        except sa.exc.IntegrityError:
+            raise DuplicateEmail(email) from None
+        return User(**values)
+
+    def user_by_email(self, email: str) -> User | None:
+        with self.engine.connect() as db:
+            row = db.execute(users.select().where(users.c.email == email)).first()
+        return _user(row) if row else None
+
+    def user_by_id(self, user_id: str) -> User | None:
+        if not _is_uuid(user_id):
+            return None
+        with self.engine.connect() as db:
+            row = db.execute(users.select().where(users.c.id == user_id)).first()
+        return _user(row) if row else None
+
+    # Chats
+    def add_chat(self, owner_id: str, title: str, model: str) -> Chat:
+        stamp = now()
+        chat = Chat(str(uuid.uuid4()), owner_id, title, model, "", stamp, stamp)
+        with self.engine.begin() as db:
+            db.execute(chats.insert().values(
+                id=chat.id, owner_id=owner_id, title=title, model=model, system_prompt="",
+                created_at=stamp, updated_at=stamp))
+        return chat
+
+    def chats(self, owner_id: str) -> list[Chat]:
+        query = (chats.select().where(chats.c.owner_id == owner_id, chats.c.archived == sa.false())
+                 .order_by(chats.c.updated_at.desc(), chats.c.id))
+        with self.engine.connect() as db:
+            return [_chat(row) for row in db.execute(query)]
+
+    def chat(self, owner_id: str, chat_id: str) -> Chat | None:
+        if not _is_uuid(chat_id):
+            return None
+        with self.engine.connect() as db:
+            row = db.execute(chats.select().where(chats.c.id == chat_id, chats.c.owner_id == owner_id)).first()
+        return _chat(row) if row else None
+
+    def update_chat(self, owner_id: str, chat_id: str, **changes: str) -> Chat | None:
+        with self.engine.begin() as db:
+            db.execute(chats.update()
+                       .where(chats.c.id == chat_id, chats.c.owner_id == owner_id)
+                       .values(**changes, updated_at=now()))
+        return self.chat(owner_id, chat_id)
+
+    def delete_chat(self, owner_id: str, chat_id: str) -> bool:
+        if not _is_uuid(chat_id):
+            return False
+        with self.engine.begin() as db:
+            # Messages first: SQLite enforces ON DELETE CASCADE only with a pragma.
+            db.execute(messages.delete().where(messages.c.chat_id == chat_id, messages.c.owner_id == owner_id))
+            result = db.execute(chats.delete().where(chats.c.id == chat_id, chats.c.owner_id == owner_id))
+        return result.rowcount == 1
+
+    # Messages
+    def add_message(self, owner_id: str, chat_id: str, role: str, content: str,
+                    status: str, model: str | None = None) -> Message:
+        stamp = now()
+        message = Message(str(uuid.uuid4()), chat_id, role, content, status, None, model, None, None, stamp)
+        with self.engine.begin() as db:
+            owned = db.execute(sa.select(chats.c.id).where(chats.c.id == chat_id, chats.c.owner_id == owner_id)).first()
+            if not owned:
+                raise LookupError(chat_id)
+            seq = db.execute(sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0))
+                             .where(messages.c.chat_id == chat_id)).scalar_one() + 1
+            db.execute(messages.insert().values(
+                id=message.id, chat_id=chat_id, owner_id=owner_id, role=role, content=content,
+                status=status, model=model, created_at=stamp, seq=seq))
+            db.execute(chats.update().where(chats.c.id == chat_id).values(updated_at=stamp))
+        return message
+
+    def messages(self, owner_id: str, chat_id: str) -> list[Message]:
+        if not _is_uuid(chat_id):
+            return []
+        query = (messages.select()
+                 .where(messages.c.chat_id == chat_id, messages.c.owner_id == owner_id)
+                 .order_by(messages.c.seq))
+        with self.engine.connect() as db:
+            return [_message(row) for row in db.execute(query)]
+
+    def message(self, owner_id: str, message_id: str) -> Message | None:
+        if not _is_uuid(message_id):
+            return None
+        with self.engine.connect() as db:
+            row = db.execute(messages.select().where(
+                messages.c.id == message_id, messages.c.owner_id == owner_id)).first()
+        return _message(row) if row else None
+
+    def update_message(self, owner_id: str, message_id: str, **changes: object) -> None:
+        with self.engine.begin() as db:
+            db.execute(messages.update()
+                       .where(messages.c.id == message_id, messages.c.owner_id == owner_id)
+                       .values(**changes))
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True

@@ -1,0 +1,30 @@
+// Small comforts on top of htmx. The page works without this file.
+"use strict";
+
+// Enter sends, Shift+Enter starts a new line.
+document.addEventListener("keydown", (event) => {
+  const box = event.target;
+  if (box.id !== "content" || event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+  event.preventDefault();
+  box.form.requestSubmit();
+});
+
+// Keep the newest text in view while a reply streams in, unless the reader scrolled up.
+function followMessages() {
+  const list = document.getElementById("messages");
+  if (!list || list.dataset.following) return;
+  list.dataset.following = "yes";
+  let atBottom = true;
+  list.addEventListener("scroll", () => {
+    atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  });
+  new MutationObserver(() => {
+    if (atBottom) list.scrollTop = list.scrollHeight;
+  }).observe(list, { childList: true, subtree: true, characterData: true });
+  list.scrollTop = list.scrollHeight;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  followMessages();
+  document.getElementById("content")?.focus();
+});

@@ -1,0 +1,73 @@
+"""The storage seam: the records the app keeps and the contract a backend fulfils.
+
+Every method that touches a chat or a message takes the owner's id and acts only
+within that owner's data: a chat of someone else's is simply not found.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+# Message statuses. "streaming" is the only one that is not final.
+STREAMING, COMPLETE, ERROR, STOPPED, INTERRUPTED = "streaming", "complete", "error", "stopped", "interrupted"
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+    password_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Chat:
+    id: str
+    owner_id: str
+    title: str
+    model: str
+    system_prompt: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    chat_id: str
+    role: str  # "user" or "assistant"
+    content: str
+    status: str
+    error: str | None
+    model: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    created_at: datetime
+
+
+class DuplicateEmail(Exception):
+    """An account with this email exists already."""
+
+
+class Store(Protocol):
+    """What the services need from a database."""
+
+    # Users (local accounts)
+    def add_user(self, email: str, password_hash: str) -> User: ...
+    def user_by_email(self, email: str) -> User | None: ...
+    def user_by_id(self, user_id: str) -> User | None: ...
+
+    # Chats
+    def add_chat(self, owner_id: str, title: str, model: str) -> Chat: ...
+    def chats(self, owner_id: str) -> list[Chat]: ...  # most recently updated first
+    def chat(self, owner_id: str, chat_id: str) -> Chat | None: ...
+    def update_chat(self, owner_id: str, chat_id: str, **changes: str) -> Chat | None: ...
+    def delete_chat(self, owner_id: str, chat_id: str) -> bool: ...
+
+    # Messages
+    def add_message(self, owner_id: str, chat_id: str, role: str, content: str,
+                    status: str, model: str | None = None) -> Message: ...
+    def messages(self, owner_id: str, chat_id: str) -> list[Message]: ...  # oldest first
+    def message(self, owner_id: str, message_id: str) -> Message | None: ...
+    def update_message(self, owner_id: str, message_id: str, **changes: object) -> None: ...

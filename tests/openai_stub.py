@@ -1,0 +1,140 @@
+"""A loopback OpenAI-compatible server for the tests: the real ``openai`` client talks
+to it over HTTP. The requested model name picks the behaviour:
+
+| model           | answer                                                            |
+|-----------------|-------------------------------------------------------------------|
+| ``stub``        | streams REPLY in chunks, then usage and [DONE]                     |
+| ``stub-json``   | ignores stream=True and answers with one JSON completion          |
+| ``stub-echo``   | streams back the conversation it received, as JSON                |
+| ``stub-slow``   | like ``stub`` with a pause before each chunk (SLOW_DELAY seconds) |
+| ``stub-stall``  | two chunks, then silence for STALL_SECONDS                        |
+| ``stub-drop``   | two chunks, then the connection is cut (no terminating chunk)     |
+| ``stub-in-band-error`` | two chunks, then an error object inside the stream         |
+| ``stub-429`` / ``stub-500`` | that status, every time                              |
+| anything else   | 404 model_not_found                                               |
+
+A request whose bearer token is not ``API_KEY`` gets 401, as OpenAI answers.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+API_KEY = "sk-test-stub"
+REPLY = ["Hello", " from", " the", " stub", "", " model", "."]
+SLOW_DELAY = 0.05
+STALL_SECONDS = 5.0
+
+
+class StubOpenAI:
+    def __init__(self) -> None:
+        self.requests: list[dict] = []  # every request body received, for assertions
+        self.server = _QuietServer(("127.0.0.1", 0), _handler(self))
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/v1"
+
+    def __enter__(self) -> StubOpenAI:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        pass  # cut and stalled connections end in socket errors on purpose
+
+
+def _chunk(content: str | None = None, finish: str | None = None, usage: dict | None = None) -> dict:
+    choices = [] if usage else [{"index": 0, "delta": {"content": content} if content is not None else {},
+                                 "finish_reason": finish}]
+    return {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": "stub",
+            "choices": choices, **({"usage": usage} if usage else {})}
+
+
+def _handler(stub: StubOpenAI):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # keep test output quiet
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            stub.requests.append(body)
+            if self.headers.get("Authorization") != f"Bearer {API_KEY}":
+                return self._json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                                  "code": "invalid_api_key"}})
+            model = body.get("model")
+            if model == "stub-429":
+                return self._json(429, {"error": {"message": "Rate limit reached", "type": "requests"}},
+                                  {"Retry-After": "0"})
+            if model == "stub-500":
+                return self._json(500, {"error": {"message": "The server had an error", "type": "server_error"}})
+            if model == "stub-json":
+                return self._json(200, {
+                    "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": model,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(REPLY)},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 11, "completion_tokens": 6, "total_tokens": 17}})
+            if model == "stub-echo":
+                return self._stream([json.dumps(body["messages"])], finish=True)
+            if model in ("stub", "stub-slow"):
+                return self._stream(REPLY, finish=True, delay=SLOW_DELAY if model == "stub-slow" else 0)
+            if model == "stub-stall":
+                return self._stream(REPLY[:2], then=lambda: time.sleep(STALL_SECONDS))
+            if model == "stub-drop":
+                return self._stream(REPLY[:2], then=self._cut)
+            if model == "stub-in-band-error":
+                return self._stream(REPLY[:2], then=lambda: self._event(
+                    {"error": {"message": "overloaded", "type": "server_error"}}))
+            return self._json(404, {"error": {"message": f"The model `{model}` does not exist",
+                                              "type": "invalid_request_error", "code": "model_not_found"}})
+
+        def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _stream(self, pieces, finish=False, delay=0.0, then=None) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in pieces:
+                if delay:
+                    time.sleep(delay)
+                self._event(_chunk(piece))
+            if then:
+                then()
+                return self._cut()
+            self._event(_chunk(finish="stop"))
+            self._event(_chunk(usage={"prompt_tokens": 11, "completion_tokens": len(pieces), "total_tokens": 11 + len(pieces)}))
+            self._write(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+
+        def _event(self, payload: dict) -> None:
+            self._write(f"data: {json.dumps(payload)}\n\n".encode())
+
+        def _write(self, data: bytes) -> None:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        def _cut(self) -> None:
+            self.close_connection = True
+            self.connection.shutdown(2)  # mid-body: the client sees an incomplete chunked stream
+
+    return Handler

@@ -1,0 +1,61 @@
+"""Start the real thing: gunicorn with the gevent worker, on a free loopback port."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    """``with Gunicorn(env) as server:`` runs ``gunicorn -c gunicorn.conf.py wsgi:app``."""
+
+    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.workers = workers
+        self.log_path = Path(env["INSTANCE_PATH"]) / "gunicorn.log"
+
+    def __enter__(self) -> Gunicorn:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", str(self.workers), "wsgi:app"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited:\n{self.log_path.read_text()}")
+            try:
+                requests.get(self.url + "/login", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError(f"gunicorn did not start:\n{self.log_path.read_text()}")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text()

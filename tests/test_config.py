@@ -1,0 +1,94 @@
+"""Configuration: read once from the environment; a bad value stops start-up naming it."""
+import subprocess
+import sys
+
+import pytest
+
+from chatbot import create_app
+from chatbot.backends import backends, settings
+from chatbot.models.offline import OfflineResponder
+from chatbot.models.openai_compatible import OpenAICompatible
+from chatbot.settings import ConfigError
+from tests.conftest import make_config
+from tests.servers import ROOT
+
+
+def test_development_generates_a_secret_key_once_and_keeps_it(tmp_path):
+    config = make_config(tmp_path)
+    del config["SECRET_KEY"]
+    first = create_app(config)
+    second = create_app(config)
+    key_file = tmp_path / "instance" / "secret_key"
+    assert key_file.exists() and oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert first.secret_key == second.secret_key == key_file.read_text().strip()
+    assert len(first.secret_key) >= 64
+
+
+def test_production_requires_a_secret_key(tmp_path):
+    config = make_config(tmp_path, CHATBOT_ENV="production")
+    del config["SECRET_KEY"]
+    with pytest.raises(ConfigError) as error:
+        create_app(config)
+    assert error.value.variable == "SECRET_KEY"
+    assert not (tmp_path / "instance" / "secret_key").exists()
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("CHATBOT_ENV", "staging"),
+    ("DATABASE_URL", "mysql://localhost/chat"),
+    ("DATABASE_URL", "not a url"),
+    ("OPENAI_BASE_URL", "localhost:11434/v1"),
+    ("OPENAI_BASE_URL", "http://localhost:port/v1"),
+    ("OPENAI_BASE_URL", "http:///v1"),
+    ("OPENAI_TIMEOUT", "soon"),
+    ("OPENAI_MAX_RETRIES", "-1"),
+    ("OPENAI_MAX_RETRIES", "1.5"),
+    ("MESSAGE_MAX_CHARS", "0"),
+    ("CONTEXT_TOKENS", "lots"),
+])
+def test_a_malformed_value_names_its_variable(tmp_path, variable, value):
+    with pytest.raises(ConfigError) as error:
+        create_app(make_config(tmp_path, **{variable: value}))
+    assert error.value.variable == variable
+    assert str(error.value.code).startswith(f"chatbot: configuration error: {variable}: ")
+
+
+def test_start_up_stops_with_one_clear_line(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "CHATBOT_ENV": "development", "INSTANCE_PATH": str(tmp_path),
+           "OPENAI_BASE_URL": "ftp://example.com"}
+    result = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "chatbot: configuration error: OPENAI_BASE_URL: must be a URL starting with http: or https:"]
+
+
+def test_dotenv_file_is_read_and_real_variables_win(tmp_path):
+    (tmp_path / ".env").write_text("OPENAI_MODEL=from-dotenv\nMESSAGE_MAX_CHARS=123\nCHATBOT_ENV=development\n")
+    code = ("from chatbot import create_app; from chatbot.backends import settings; app = create_app();"
+            "s = settings(app); print(s.openai_model, s.message_max_chars)")
+    env = {"PATH": "/usr/bin:/bin", "INSTANCE_PATH": str(tmp_path / "i"), "MESSAGE_MAX_CHARS": "456",
+           "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.split() == ["from-dotenv", "456"], result.stderr
+
+
+def test_settings_are_typed(app):
+    s = settings(app)
+    assert s.message_max_chars == 32000 and isinstance(s.openai_timeout, float)
+    assert s.database_url.startswith("sqlite:///")
+
+
+def test_offline_responder_without_a_key_or_url(app):
+    assert isinstance(backends(app).model, OfflineResponder)
+
+
+@pytest.mark.parametrize("variable, value", [("OPENAI_API_KEY", "sk-x"), ("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")])
+def test_openai_compatible_with_a_key_or_url(tmp_path, variable, value):
+    app = create_app(make_config(tmp_path, **{variable: value}, OPENAI_MODEL="llama3.2"))
+    model = backends(app).model
+    assert isinstance(model, OpenAICompatible) and model.name == "llama3.2"
+    # A deliberate policy, not the client's 600 s and 2 retries.
+    assert model.client.max_retries == 1
+    assert model.client.timeout.read == 60.0 and model.client.timeout.connect == 5.0

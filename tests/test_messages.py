@@ -1,0 +1,226 @@
+"""Messages: stored before the model runs, replies stored with status, model and tokens."""
+import threading
+
+import pytest
+
+from chatbot import create_app
+from chatbot.backends import backends
+from chatbot.models import ModelError, Usage
+from chatbot.replies import build_conversation, generate, reply_topic
+from chatbot.live import InProcessChannel
+from chatbot.store import COMPLETE, ERROR, STREAMING, Message
+from tests.conftest import make_config, new_chat
+
+HTMX = {"HX-Request": "true"}
+
+
+class ScriptedModel:
+    """A fake at the model seam: yields its pieces, optionally fails, records what it saw."""
+    name = "scripted"
+    offline = False
+
+    def __init__(self, pieces=("Hi", " there"), error=None, gate=None, on_start=None):
+        self.pieces, self.error, self.gate, self.on_start = pieces, error, gate, on_start
+        self.conversations = []
+
+    def stream(self, conversation):
+        self.conversations.append(conversation)
+        if self.on_start:
+            self.on_start()
+        for piece in self.pieces:
+            if self.gate:
+                self.gate.wait(5)
+            yield piece
+        if self.error:
+            raise ModelError(self.error)
+        yield Usage(7, 2)
+
+
+@pytest.fixture
+def user(client, auth):
+    auth.signup()
+    return client
+
+
+def owner_id(store):
+    return store.user_by_email("ada@example.com").id
+
+
+def test_plain_post_waits_for_the_reply_and_shows_it(user, store):
+    chat_id = new_chat(user)
+    response = user.post(f"/chats/{chat_id}/messages", data={"content": "Tell me about tide pools"})
+    assert response.status_code == 303
+    question, answer = store.messages(owner_id(store), chat_id)
+    assert response.headers["Location"] == f"/chats/{chat_id}#m-{answer.id}"
+    assert (question.role, question.content, question.status) == ("user", "Tell me about tide pools", COMPLETE)
+    assert answer.role == "assistant" and answer.status == COMPLETE and answer.content
+    assert answer.model == "offline-responder" and answer.completion_tokens > 0 and answer.prompt_tokens > 0
+    html = user.get(f"/chats/{chat_id}").text  # reloading shows the whole conversation
+    assert html.index("Tell me about tide pools") < html.index(f'id="m-{answer.id}"')
+    assert "tide" in html[html.index(f'id="m-{answer.id}"'):]
+
+
+def test_the_user_message_is_stored_before_the_model_is_called(app, user, store):
+    seen = []
+    model = ScriptedModel(on_start=lambda: seen.extend(store.messages(owner_id(store), chat_id)))
+    backends(app).model = model
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/messages", data={"content": "first things first"})
+    assert [(m.role, m.content, m.status) for m in seen] == [
+        ("user", "first things first", COMPLETE), ("assistant", "", STREAMING)]
+
+
+def test_first_message_names_the_chat(user, store):
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/messages", data={"content": "Plan a three day hiking trip in the Dolomites in late September please"})
+    assert store.chat(owner_id(store), chat_id).title == "Plan a three day hiking trip in the Dolomites in late…"
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "Write a message first."),
+    ("   \n\t ", "Write a message first."),
+    ("x" * 101, "Messages can be at most 100 characters; this one has 101."),
+])
+def test_empty_or_oversized_messages_are_refused_and_nothing_is_stored(tmp_path, content, message):
+    app = create_app(make_config(tmp_path, MESSAGE_MAX_CHARS=100))
+    client = app.test_client()
+    client.post("/signup", data={"email": "ada@example.com", "password": "correct horse"})
+    chat_id = new_chat(client)
+    for headers in ({}, HTMX):
+        response = client.post(f"/chats/{chat_id}/messages", data={"content": content}, headers=headers)
+        assert response.status_code == 422
+        assert f'<p class="field-error" id="content-error">{message}</p>' in response.text
+    store = backends(app).store
+    assert store.messages(store.user_by_email("ada@example.com").id, chat_id) == []
+
+
+def test_default_cap_is_32000_characters(user, store):
+    chat_id = new_chat(user)
+    assert user.post(f"/chats/{chat_id}/messages", data={"content": "x" * 32001}).status_code == 422
+    assert user.post(f"/chats/{chat_id}/messages", data={"content": "x" * 32000}).status_code == 303
+
+
+def test_refused_draft_is_kept(tmp_path):
+    app = create_app(make_config(tmp_path, MESSAGE_MAX_CHARS=10))
+    client = app.test_client()
+    client.post("/signup", data={"email": "ada@example.com", "password": "correct horse"})
+    chat_id = new_chat(client)
+    html = client.post(f"/chats/{chat_id}/messages", data={"content": "far too long a draft"}).text
+    assert ">far too long a draft</textarea>" in html
+
+
+def test_htmx_send_answers_with_both_messages_and_a_live_reply(app, user, store):
+    gate = threading.Event()
+    backends(app).model = ScriptedModel(gate=gate)
+    chat_id = new_chat(user)
+    response = user.post(f"/chats/{chat_id}/messages", data={"content": "hello"}, headers=HTMX)
+    assert response.status_code == 200
+    question, answer = store.messages(owner_id(store), chat_id)
+    html = response.text
+    assert html.index(f'id="m-{question.id}"') < html.index(f'id="m-{answer.id}"')
+    assert f'hx-sse:connect="/chats/{chat_id}/messages/{answer.id}/stream?offset=0"' in html
+    assert '<form id="composer"' in html and 'hx-swap-oob="true"' in html  # a fresh, empty composer
+    assert '<aside id="sidebar" class="sidebar" hx-swap-oob="true">' in html  # the renamed chat in the list
+    assert "<html" not in html
+    assert "HX-Request" in response.headers["Vary"]
+    gate.set()
+
+
+def test_htmx_refusal_retargets_the_composer(user):
+    chat_id = new_chat(user)
+    response = user.post(f"/chats/{chat_id}/messages", data={"content": " "}, headers=HTMX)
+    assert response.status_code == 422
+    assert response.headers["HX-Retarget"] == "#composer" and response.headers["HX-Reswap"] == "outerHTML"
+    assert response.text.lstrip().startswith('<form id="composer"')
+
+
+def test_a_second_send_while_replying_is_refused(app, user, store):
+    gate = threading.Event()
+    backends(app).model = ScriptedModel(gate=gate)
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/messages", data={"content": "one"}, headers=HTMX)
+    response = user.post(f"/chats/{chat_id}/messages", data={"content": "two"}, headers=HTMX)
+    assert response.status_code == 409
+    assert "A reply is still being written" in response.text
+    gate.set()
+    assert [m.content for m in store.messages(owner_id(store), chat_id)][0] == "one"
+    assert len(store.messages(owner_id(store), chat_id)) == 2
+
+
+def test_model_failure_is_stored_and_shown_with_the_partial_text(app, user, store):
+    backends(app).model = ScriptedModel(pieces=("Half an ans",), error="The connection to the model was lost.")
+    chat_id = new_chat(user)
+    response = user.post(f"/chats/{chat_id}/messages", data={"content": "hello"})
+    assert response.status_code == 303
+    answer = store.messages(owner_id(store), chat_id)[1]
+    assert (answer.status, answer.content, answer.error) == (ERROR, "Half an ans", "The connection to the model was lost.")
+    html = user.get(f"/chats/{chat_id}").text
+    assert '<p class="message-error" role="alert">The connection to the model was lost.</p>' in html
+    assert "Half an ans" in html
+
+
+def test_a_crashing_model_still_ends_the_reply(app, user, store):
+    class Broken(ScriptedModel):
+        def stream(self, conversation):
+            yield "so far"
+            raise RuntimeError("bug")
+    backends(app).model = Broken()
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/messages", data={"content": "hello"})
+    answer = store.messages(owner_id(store), chat_id)[1]
+    assert answer.status == ERROR and answer.content == "so far"
+    assert answer.error == "Something went wrong while generating this reply."
+
+
+def test_system_prompt_and_history_go_to_the_model(app, user):
+    model = ScriptedModel()
+    backends(app).model = model
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/settings", data={"system_prompt": "Be brief."})
+    user.post(f"/chats/{chat_id}/messages", data={"content": "one"})
+    user.post(f"/chats/{chat_id}/messages", data={"content": "two"})
+    assert model.conversations[-1] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "Hi there"},
+        {"role": "user", "content": "two"},
+    ]
+
+
+def _message(role, content):
+    return Message("id", "chat", role, content, COMPLETE, None, None, None, None, None)
+
+
+def test_history_is_trimmed_to_the_context_budget():
+    history = [_message("user", "a" * 400), _message("assistant", "b" * 400), _message("user", "c" * 40)]
+    # ~101 + ~101 + ~11 tokens; the system prompt ~3
+    assert [m["content"][0] for m in build_conversation("sys", history, 120)] == ["s", "b", "c"]
+    assert [m["content"][0] for m in build_conversation("sys", history, 1000)] == ["s", "a", "b", "c"]
+    assert [m["content"][0] for m in build_conversation("", history, 5)] == ["c"]  # the newest always goes
+
+
+def test_context_budget_comes_from_configuration(tmp_path):
+    app = create_app(make_config(tmp_path, CONTEXT_TOKENS=300))
+    model = ScriptedModel()
+    backends(app).model = model
+    client = app.test_client()
+    client.post("/signup", data={"email": "ada@example.com", "password": "correct horse"})
+    chat_id = new_chat(client)
+    client.post(f"/chats/{chat_id}/messages", data={"content": "x" * 2000})  # ~500 tokens
+    client.post(f"/chats/{chat_id}/messages", data={"content": "y" * 100})
+    assert [m["content"][0] for m in model.conversations[-1]] == ["H", "y"]
+
+
+def test_generation_coalesces_and_publishes_offsets(store, user):
+    chat_id = new_chat(user)
+    owner = owner_id(store)
+    message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
+    channel = InProcessChannel()
+    generate(store, ScriptedModel(pieces=["a", "b", "c"]), channel, owner, message.id, [])
+    events = [e.data for e in channel.subscribe(reply_topic(message.id))]
+    deltas = [e for e in events if e["type"] == "delta"]
+    assert "".join(e["text"] for e in deltas) == "abc" and deltas[0]["offset"] == 0
+    assert len(deltas) < 3  # tokens arriving together travel together
+    assert events[-1] == {"type": "done", "status": COMPLETE}
+    stored = store.message(owner, message.id)
+    assert (stored.content, stored.status, stored.prompt_tokens, stored.completion_tokens) == ("abc", COMPLETE, 7, 2)

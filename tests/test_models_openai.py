@@ -1,0 +1,138 @@
+"""The OpenAI-compatible model, through the real openai client, against a loopback server."""
+import time
+
+import pytest
+
+from chatbot import create_app
+from chatbot.backends import backends
+from chatbot.models import ModelError, Usage
+from chatbot.models.openai_compatible import OpenAICompatible
+from chatbot.store import COMPLETE, ERROR
+from tests import openai_stub
+from tests.conftest import make_config, new_chat
+from tests.openai_stub import API_KEY, REPLY, StubOpenAI
+
+CONVERSATION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+
+
+@pytest.fixture(scope="module")
+def stub():
+    with StubOpenAI() as server:
+        yield server
+
+
+def model(stub, name="stub", api_key=API_KEY, timeout=2.0, retries=1):
+    return OpenAICompatible(model=name, api_key=api_key, base_url=stub.base_url, timeout=timeout, max_retries=retries)
+
+
+def run(m):
+    """Everything the model yielded, and the error it ended with (or None)."""
+    pieces = []
+    try:
+        for piece in m.stream(CONVERSATION):
+            pieces.append(piece)
+    except ModelError as error:
+        return pieces, str(error)
+    return pieces, None
+
+
+def test_streamed_reply(stub):
+    pieces, error = run(model(stub))
+    assert error is None
+    assert "".join(p for p in pieces if isinstance(p, str)) == "".join(REPLY)
+    assert len([p for p in pieces if isinstance(p, str)]) > 1  # streamed, not all at once
+    assert pieces[-1] == Usage(prompt_tokens=11, completion_tokens=len(REPLY))
+    sent = stub.requests[-1]
+    assert sent["model"] == "stub" and sent["messages"] == CONVERSATION and sent["stream"] is True
+
+
+def test_non_streamed_reply(stub):
+    pieces, error = run(model(stub, "stub-json"))
+    assert error is None and pieces == ["".join(REPLY), Usage(11, 6)]
+
+
+@pytest.mark.parametrize("name, api_key, reason", [
+    ("stub", "sk-wrong", "The model provider rejected the API key (check OPENAI_API_KEY)."),
+    ("no-such-model", API_KEY, "The model provider does not know this model (check OPENAI_MODEL)."),
+    ("stub-429", API_KEY, "The model provider is rate-limiting requests. Try again in a moment."),
+    ("stub-500", API_KEY, "The model provider had an internal error (500). Try again later."),
+])
+def test_refusals_become_readable_errors(stub, name, api_key, reason):
+    assert run(model(stub, name, api_key)) == ([], reason)
+
+
+@pytest.mark.parametrize("name, retried", [("stub-429", True), ("stub-500", True), ("stub", False)])
+def test_retry_policy(stub, name, retried):
+    before = len(stub.requests)
+    run(model(stub, name, api_key=API_KEY if retried else "sk-wrong", retries=2))
+    assert len(stub.requests) - before == (3 if retried else 1)  # 401 is never retried
+
+
+def test_stall_keeps_the_partial_text(stub):
+    started = time.monotonic()
+    pieces, error = run(model(stub, "stub-stall", timeout=0.5))
+    assert pieces == REPLY[:2]
+    assert error == "The model stopped responding, so the reply was cut off."
+    assert time.monotonic() - started < openai_stub.STALL_SECONDS  # gave up at our timeout
+
+
+def test_dropped_connection_keeps_the_partial_text(stub):
+    assert run(model(stub, "stub-drop")) == (REPLY[:2], "The connection to the model was lost.")
+
+
+def test_error_inside_the_stream_keeps_the_partial_text(stub):
+    assert run(model(stub, "stub-in-band-error")) == (REPLY[:2], "The model reported an error: overloaded")
+
+
+def test_unreachable_server():
+    m = OpenAICompatible(model="stub", api_key=API_KEY, base_url="http://127.0.0.1:9/v1", timeout=1, max_retries=0)
+    assert run(m) == ([], "The connection to the model was lost.")
+
+
+@pytest.fixture
+def chat_with(stub, tmp_path):
+    """Sign up in an app wired to the stub with model ``name``; return (client, store, chat_id)."""
+    def make(name, **extra):
+        app = create_app(make_config(tmp_path, OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=stub.base_url,
+                                     OPENAI_MODEL=name, OPENAI_TIMEOUT="0.5", OPENAI_MAX_RETRIES="0", **extra))
+        client = app.test_client()
+        client.post("/signup", data={"email": "ada@example.com", "password": "correct horse"})
+        return client, backends(app).store, new_chat(client)
+    return make
+
+
+def test_app_stores_a_complete_reply_from_the_model(chat_with):
+    client, store, chat_id = chat_with("stub")
+    client.post(f"/chats/{chat_id}/messages", data={"content": "Hi"})
+    answer = store.messages(store.user_by_email("ada@example.com").id, chat_id)[1]
+    assert (answer.content, answer.status, answer.model) == ("".join(REPLY), COMPLETE, "stub")
+    assert (answer.prompt_tokens, answer.completion_tokens) == (11, len(REPLY))
+    page = client.get(f"/chats/{chat_id}").text
+    assert "Hello from the stub model." in page and "offline responder" not in page
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("no-such-model", "does not know this model"),
+    ("stub-429", "rate-limiting"),
+    ("stub-500", "internal error (500)"),
+    ("stub-stall", "stopped responding"),
+    ("stub-drop", "connection to the model was lost"),
+])
+def test_app_shows_provider_failures_on_the_page_never_a_500(chat_with, name, reason):
+    client, store, chat_id = chat_with(name)
+    response = client.post(f"/chats/{chat_id}/messages", data={"content": "Hi"})
+    assert response.status_code == 303
+    page = client.get(f"/chats/{chat_id}")
+    assert page.status_code == 200 and reason in page.text
+    answer = store.messages(store.user_by_email("ada@example.com").id, chat_id)[1]
+    assert answer.status == ERROR and reason in answer.error
+    if name in ("stub-stall", "stub-drop"):
+        assert answer.content == "".join(REPLY[:2])  # what was generated is kept
+
+
+def test_app_sends_the_conversation_with_its_system_prompt(chat_with):
+    client, store, chat_id = chat_with("stub-echo")
+    client.post(f"/chats/{chat_id}/settings", data={"system_prompt": "Be brief."})
+    client.post(f"/chats/{chat_id}/messages", data={"content": "Hi"})
+    answer = store.messages(store.user_by_email("ada@example.com").id, chat_id)[1]
+    assert answer.content == '[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]'

@@ -1,0 +1,104 @@
+"""CSRF on every state change, strict cookies, a CSP with no inline allowances."""
+import re
+
+import pytest
+
+from chatbot import create_app
+from tests.conftest import csrf_token, make_config, new_chat
+
+
+@pytest.fixture
+def csrf_app(tmp_path):
+    return create_app(make_config(tmp_path, WTF_CSRF_ENABLED=True))
+
+
+@pytest.fixture
+def signed_in(csrf_app):
+    """A client signed in through the real forms, CSRF tokens and all; and one chat id."""
+    client = csrf_app.test_client()
+    token = csrf_token(client.get("/signup").text)
+    response = client.post("/signup", data={"email": "ada@example.com", "password": "correct horse", "csrf_token": token})
+    assert response.status_code == 302
+    token = csrf_token(client.get("/").text)
+    response = client.post("/chats", data={"csrf_token": token})
+    return client, token, response.headers["Location"].rsplit("/", 1)[1]
+
+
+STATE_CHANGES = [
+    ("/chats", {}),
+    ("/chats/{id}/rename", {"title": "x"}),
+    ("/chats/{id}/settings", {"system_prompt": "x"}),
+    ("/chats/{id}/messages", {"content": "x"}),
+    ("/chats/{id}/delete", {}),
+    ("/logout", {}),
+]
+
+
+@pytest.mark.parametrize("path, data", STATE_CHANGES)
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true"}])
+def test_state_changes_without_a_token_are_refused(signed_in, path, data, headers):
+    client, _, chat_id = signed_in
+    response = client.post(path.format(id=chat_id), data=data, headers=headers)
+    assert response.status_code == 400
+    assert "That form has expired" in response.text
+    assert client.get(f"/chats/{chat_id}").status_code == 200  # still signed in, chat untouched
+
+
+@pytest.mark.parametrize("path, data", STATE_CHANGES)
+def test_state_changes_with_the_token_succeed(signed_in, path, data):
+    client, token, chat_id = signed_in
+    response = client.post(path.format(id=chat_id), data={**data, "csrf_token": token})
+    assert response.status_code in (302, 303)
+
+
+def test_login_and_signup_need_a_token(csrf_app):
+    client = csrf_app.test_client()
+    assert client.post("/signup", data={"email": "a@example.com", "password": "correct horse"}).status_code == 400
+    assert client.post("/login", data={"email": "a@example.com", "password": "correct horse"}).status_code == 400
+
+
+def test_every_form_carries_the_token(signed_in):
+    client, _, chat_id = signed_in
+    for path in (f"/chats/{chat_id}", f"/chats/{chat_id}/delete"):
+        html = client.get(path).text
+        for form in re.findall(r'<form[^>]*method="post".*?</form>', html, re.S):
+            assert 'name="csrf_token"' in form
+
+
+def test_content_security_policy_allows_no_inline_code(client):
+    policy = client.get("/login").headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert "frame-ancestors 'none'" in policy
+
+
+def test_pages_have_no_inline_scripts_styles_or_handlers(client, auth):
+    auth.signup()
+    chat_id = new_chat(client)
+    client.post(f"/chats/{chat_id}/messages", data={"content": "hello"})
+    for path in ("/login", "/signup", f"/chats/{chat_id}", f"/chats/{chat_id}/delete"):
+        if path in ("/login", "/signup"):
+            html = client.application.test_client().get(path).text
+        else:
+            html = client.get(path).text
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
+        assert "<style" not in html and " style=" not in html, path
+        assert not re.search(r"\son[a-z]+=", html) and "hx-on" not in html, path
+        assert "https://" not in html and "http://" not in html, path  # no CDN, nothing off-site
+
+
+def test_other_protective_headers(client):
+    headers = client.get("/login").headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Cache-Control"] == "private, no-store"
+
+
+@pytest.mark.parametrize("env, secure", [("development", False), ("production", True)])
+def test_session_cookies_are_strict(tmp_path, env, secure):
+    app = create_app(make_config(tmp_path, CHATBOT_ENV=env))
+    client = app.test_client()
+    response = client.post("/signup", data={"email": "ada@example.com", "password": "correct horse"})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert ("Secure" in cookie) is secure
