@@ -106,13 +106,13 @@ def send(chat_id):
 
 @bp.get("/chats/<chat_id>/messages/<message_id>/stream")
 def stream(chat_id, message_id):
-    """The reply as server-sent events: the text from ``from`` (or Last-Event-ID) on,
+    """The reply as server-sent events: the text from ``offset`` (or Last-Event-ID) on,
     then the finished message."""
     b = backends()
     message = b.store.message(current_user.id, message_id)
     if message is None or message.chat_id != chats.get_chat(b.store, current_user.id, chat_id).id:
         abort(404)
-    start = request.headers.get("Last-Event-ID") or request.args.get("from") or "0"
+    start = request.headers.get("Last-Event-ID") or request.args.get("offset") or "0"
     if not start.isdigit():
         abort(400)
     events = reply_stream(b.store, b.channel, current_user.id, message, int(start))

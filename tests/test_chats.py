@@ -20,7 +20,7 @@ def user(client, auth):
 def test_new_chat_opens_an_empty_chat(user):
     chat_id = new_chat(user)
     html = user.get(f"/chats/{chat_id}").text
-    assert "<h1>New chat</h1>" in html
+    assert "<h1 id=\"chat-title\">New chat</h1>" in html
     assert '<label for="content" class="visually-hidden">Message</label>' in html
     assert ">Send</button>" in html
 
@@ -46,7 +46,7 @@ def test_rename(user):
     response = user.post(f"/chats/{chat_id}/rename", data={"title": "  Trip   to Lisbon "})
     assert response.status_code == 302
     html = user.get(f"/chats/{chat_id}").text
-    assert "<h1>Trip to Lisbon</h1>" in html and sidebar_titles(html) == ["Trip to Lisbon"]
+    assert "<h1 id=\"chat-title\">Trip to Lisbon</h1>" in html and sidebar_titles(html) == ["Trip to Lisbon"]
     assert ">Rename</button>" in html
 
 
@@ -57,7 +57,7 @@ def test_rename_errors_show_beside_the_field(user, title, message):
     response = user.post(f"/chats/{chat_id}/rename", data={"title": title})
     assert response.status_code == 422
     assert f'<p class="field-error" id="title-error">{message}</p>' in response.text
-    assert "<h1>New chat</h1>" in user.get(f"/chats/{chat_id}").text
+    assert "<h1 id=\"chat-title\">New chat</h1>" in user.get(f"/chats/{chat_id}").text
 
 
 def test_delete_asks_first_then_deletes_chat_and_messages(user, store):

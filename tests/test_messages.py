@@ -121,6 +121,7 @@ def test_htmx_send_answers_with_both_messages_and_a_live_reply(app, user, store)
     assert f'hx-sse:connect="/chats/{chat_id}/messages/{answer.id}/stream?offset=0"' in html
     assert '<form id="composer"' in html and 'hx-swap-oob="true"' in html  # a fresh, empty composer
     assert '<aside id="sidebar" class="sidebar" hx-swap-oob="true">' in html  # the renamed chat in the list
+    assert '<h1 id="chat-title" hx-swap-oob="true">hello</h1>' in html  # and its new title
     assert "<html" not in html
     assert "HX-Request" in response.headers["Vary"]
     gate.set()

@@ -1,0 +1,155 @@
+"""What a person sees, in a real headless Chromium against the real server."""
+import shutil
+
+import pytest
+
+from tests.conftest import require_service
+from tests.servers import Gunicorn
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    executable = shutil.which("chromium")
+    if not executable:
+        require_service("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("browser")
+    env = {"CHATBOT_ENV": "development", "SECRET_KEY": "browser-test", "INSTANCE_PATH": str(base),
+           "DATABASE_URL": f"sqlite:///{base / 'chat.sqlite3'}", "OFFLINE_TOKEN_DELAY": "0.04"}
+    with Gunicorn(env) as running:
+        yield running
+
+
+@pytest.fixture
+def page_for(chromium, server):
+    """A fresh browser profile (JavaScript on or off) that records console errors."""
+    contexts = []
+
+    def make(javascript=True):
+        context = chromium.new_context(java_script_enabled=javascript, base_url=server.url)
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []
+        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.set_default_timeout(15000)
+        return page
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def sign_up(page, email):
+    page.goto("/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("correct horse")
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url("**/")
+
+
+def start_chat(page):
+    page.get_by_role("button", name="New chat").click()
+    page.wait_for_url("**/chats/*")
+    return page.url
+
+
+def test_with_javascript_the_reply_streams_into_the_page(page_for):
+    page = page_for(javascript=True)
+    sign_up(page, "js@example.com")
+    chat_url = start_chat(page)
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads
+
+    page.get_by_label("Message").fill("I have been learning to paint with watercolours")
+    page.get_by_role("button", name="Send").click()
+
+    user_message = page.locator(".message.user").last
+    user_message.wait_for()
+    assert "watercolours" in user_message.inner_text()
+    streaming = page.locator(".message.assistant.status-streaming .message-text span")
+    streaming.first.wait_for()  # text arrives while the reply is still being written
+    early = page.locator(".message.assistant").last.inner_text()
+    done = page.locator(".message.assistant.status-complete")
+    done.wait_for()
+    final = done.inner_text()
+    assert len(final) > len(early) > 0
+    assert page.evaluate("window.sameDocument") is True  # no page load happened
+    assert page.get_by_label("Message").input_value() == ""  # the composer was reset
+    assert page.locator(".chat-list a[aria-current=page]").inner_text().startswith("I have been learning")
+    assert page.locator("h1").inner_text().startswith("I have been learning")
+
+    page.reload()
+    assert page.locator(".message.user").inner_text().strip().endswith("watercolours")
+    assert page.locator(".message.assistant.status-complete").count() == 1
+    assert page.url == chat_url
+    assert page.errors == []
+
+
+def test_enter_sends_and_a_refused_message_shows_its_error(page_for):
+    page = page_for(javascript=True)
+    sign_up(page, "keys@example.com")
+    start_chat(page)
+    page.get_by_label("Message").fill("   ")
+    page.get_by_label("Message").press("Enter")
+    page.locator("#content-error").wait_for()
+    assert page.locator("#content-error").inner_text() == "Write a message first."
+    page.get_by_label("Message").fill("hello")
+    page.get_by_label("Message").press("Enter")
+    page.locator(".message.assistant.status-complete").wait_for()
+    assert page.locator("#content-error").count() == 0
+
+
+def test_without_javascript_everything_works_through_forms(page_for):
+    page = page_for(javascript=False)
+    sign_up(page, "nojs@example.com")
+    chat_url = start_chat(page)
+
+    page.get_by_label("Message").fill("What makes sourdough bread rise?")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_load_state()
+    assert "sourdough" in page.locator(".message.user").inner_text()
+    assert page.locator(".message.assistant.status-complete").inner_text().strip()
+
+    page.goto(chat_url)  # reload shows the history
+    assert page.locator(".message").count() == 2
+
+    page.get_by_text("Edit title").click()
+    page.get_by_label("Title").fill("Bread questions")
+    page.get_by_role("button", name="Rename").click()
+    assert page.locator("h1").inner_text() == "Bread questions"
+    assert page.locator(".chat-list a").first.inner_text() == "Bread questions"
+
+    page.get_by_role("button", name="Delete").click()
+    assert page.locator("h1").inner_text() == "Delete “Bread questions”?"
+    page.get_by_role("button", name="Delete").click()
+    page.wait_for_url("**/")
+    assert page.locator(".chat-list a").count() == 0
+    assert page.goto(chat_url).status == 404
+
+    page.get_by_role("link", name="Back to your chats").click()
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/login")
+
+
+def test_a_second_user_cannot_open_the_first_users_chat(page_for):
+    first = page_for()
+    sign_up(first, "first@example.com")
+    chat_url = start_chat(first)
+    second = page_for()
+    sign_up(second, "second@example.com")
+    response = second.goto(chat_url)
+    assert response.status == 404
+    assert second.locator("h1").inner_text() == "Not found"

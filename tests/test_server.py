@@ -1,0 +1,125 @@
+"""The real server: gunicorn with the gevent worker, real HTTP and server-sent events."""
+import re
+
+import pytest
+import requests
+
+from chatbot.database import make_engine
+from chatbot.sqlstore import SQLStore
+from chatbot.store import COMPLETE
+from tests.conftest import csrf_token
+from tests.servers import Gunicorn
+from tests.sse import delta_text, events
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("server")
+    env = {"CHATBOT_ENV": "development", "SECRET_KEY": "server-test", "INSTANCE_PATH": str(base),
+           "DATABASE_URL": f"sqlite:///{base / 'chat.sqlite3'}", "OFFLINE_TOKEN_DELAY": "0.02"}
+    with Gunicorn(env) as running:
+        running.store = SQLStore(make_engine(env["DATABASE_URL"]))
+        yield running
+
+
+def sign_up(server, email):
+    session = requests.Session()
+    token = csrf_token(session.get(server.url + "/signup").text)
+    response = session.post(server.url + "/signup", data={"email": email, "password": "correct horse", "csrf_token": token})
+    assert response.status_code == 200 and response.url == server.url + "/"
+    session.token = csrf_token(response.text)
+    return session
+
+
+def send(server, session, text):
+    """Create a chat and send ``text`` the way htmx does; return (chat_id, reply_id, stream_url)."""
+    response = session.post(server.url + "/chats", data={"csrf_token": session.token})
+    chat_id = response.url.rsplit("/", 1)[1]
+    response = session.post(f"{server.url}/chats/{chat_id}/messages", data={"content": text, "csrf_token": session.token},
+                            headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    url = re.search(r'hx-sse:connect="([^"]+)"', response.text).group(1).replace("&amp;", "&")
+    reply_id = re.search(r"/messages/([^/]+)/stream", url).group(1)
+    return chat_id, reply_id, server.url + url
+
+
+def owner(server, email):
+    return server.store.user_by_email(email).id
+
+
+def test_reply_streams_over_sse_then_the_finished_message_arrives(server):
+    session = sign_up(server, "stream@example.com")
+    chat_id, reply_id, url = send(server, session, "I have been learning to paint with watercolours")
+    with session.get(url, stream=True, timeout=30) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        assert response.headers["Cache-Control"] == "no-cache" and response.headers["X-Accel-Buffering"] == "no"
+        received = list(events(response))
+    deltas = [e for e in received if e["data"].startswith("<span>")]
+    assert len(deltas) > 3  # it streamed, in several events
+    final = received[-1]["data"]
+    assert final.startswith(f'<article id="m-{reply_id}" class="message assistant status-complete" hx-swap-oob="true">')
+    stored = server.store.message(owner(server, "stream@example.com"), reply_id)
+    assert stored.status == COMPLETE and "".join(delta_text(e["data"]) for e in deltas) == stored.content
+    assert [int(e["id"]) for e in deltas] == sorted(int(e["id"]) for e in deltas)  # ids are offsets
+
+
+def test_reconnecting_mid_reply_gets_the_rest_exactly_once(server):
+    session = sign_up(server, "resume@example.com")
+    _, reply_id, url = send(server, session, "Tell me about the history of lighthouses on rocky coasts")
+    first = []
+    with session.get(url, stream=True, timeout=30) as response:
+        for event in events(response):
+            if event["data"].startswith("<span>"):
+                first.append(event)
+            if len(first) == 2:
+                break  # the tab goes away mid-reply
+    last_id = first[-1]["id"]
+    with session.get(url, stream=True, timeout=30, headers={"Last-Event-ID": last_id}) as response:
+        rest = [e for e in events(response) if e["data"].startswith("<span>")]
+    text = "".join(delta_text(e["data"]) for e in first + rest)
+    stored = server.store.message(owner(server, "resume@example.com"), reply_id)
+    assert text == stored.content and stored.status == COMPLETE
+
+
+def test_a_view_opened_from_a_checkpoint_offset_gets_only_the_rest(server):
+    session = sign_up(server, "offset@example.com")
+    _, reply_id, url = send(server, session, "What makes sourdough bread rise?")
+    # Both views connect while the reply is being written (as a page loaded mid-reply does).
+    whole_stream = session.get(url, stream=True, timeout=30)
+    later_stream = requests.get(url.replace("offset=0", "offset=10"), cookies=session.cookies, stream=True, timeout=30)
+    with whole_stream, later_stream:
+        whole = "".join(delta_text(e["data"]) for e in events(whole_stream) if e["data"].startswith("<span>"))
+        later = "".join(delta_text(e["data"]) for e in events(later_stream) if e["data"].startswith("<span>"))
+    assert len(whole) > 10 and whole[10:] == later
+
+
+def test_the_reply_finishes_with_no_one_watching(server):
+    session = sign_up(server, "away@example.com")
+    chat_id, reply_id, _ = send(server, session, "Write me a long story about a fox")
+    # Nobody opens the stream; the reply is generated and stored all the same.
+    response = session.post(f"{server.url}/chats/{chat_id}/messages",
+                            data={"content": "and another", "csrf_token": session.token})
+    while response.status_code == 409:  # busy until the first reply is done
+        response = session.post(f"{server.url}/chats/{chat_id}/messages",
+                                data={"content": "and another", "csrf_token": session.token})
+    assert server.store.message(owner(server, "away@example.com"), reply_id).status == COMPLETE
+
+
+def test_plain_form_post_shows_the_finished_reply(server):
+    session = sign_up(server, "nojs@example.com")
+    response = session.post(server.url + "/chats", data={"csrf_token": session.token})
+    chat_id = response.url.rsplit("/", 1)[1]
+    page = session.post(f"{server.url}/chats/{chat_id}/messages",
+                        data={"content": "hello there", "csrf_token": session.token})
+    assert page.status_code == 200 and "status-streaming" not in page.text
+    assert "hello there" in page.text and "status-complete" in page.text
+
+
+def test_another_users_stream_is_not_found(server):
+    owner_session = sign_up(server, "owner@example.com")
+    _, _, url = send(server, owner_session, "private thoughts")
+    intruder = sign_up(server, "intruder@example.com")
+    assert intruder.get(url, timeout=10).status_code == 404
+    assert requests.get(url, timeout=10, allow_redirects=False).status_code == 302  # not signed in: to login
