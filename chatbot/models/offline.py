@@ -23,6 +23,8 @@ over own please same she should so some such than that the their them then there
 they this those through to too under until up very was we were what when where which while
 who whom why will with would you your yours yourself tell know want need like think make
 get give really thing things something much many way well okay ok hi hello hey thanks thank
+went go goes going gone got getting been did done made said says came come take took see saw
+feel felt last next first still even ever never always maybe lot lots bit kind sort today yesterday
 """.split())
 
 _REFLECTIONS = {
