@@ -7,8 +7,10 @@ import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 worker_class = "gevent"
-# One worker per core: each is an event loop serving thousands of connections.
-workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+# One gevent worker is an event loop serving thousands of connections. The embedded live
+# channel is in-process, so several workers need a shared channel (Redis) to see each
+# other's replies stream; until that is configured, keep one.
+workers = int(os.environ.get("WEB_CONCURRENCY", 1))
 # A hard cap on open connections per worker, streams and sockets included; past it new
 # clients hang in the handshake. ~145 kB per idle socket: 2000 is ~300 MB per worker.
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", 2000))

@@ -6,7 +6,6 @@ from urllib.parse import urlsplit
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
-from . import accounts
 from .backends import backends
 from .errors import InvalidInput
 from .extensions import SignedInUser
@@ -19,7 +18,7 @@ def signup():
     """Create a local account and sign in."""
     if request.method == "POST":
         try:
-            user = accounts.sign_up(backends().store, request.form.get("email", ""), request.form.get("password", ""))
+            user = backends().accounts.sign_up(request.form.get("email", ""), request.form.get("password", ""))
         except InvalidInput as error:
             return render_template("auth/signup.html", errors={error.field: error.message}), 422
         login_user(SignedInUser(user.id, user.email))
@@ -34,7 +33,7 @@ def login():
     """Sign in with email and password."""
     if request.method == "POST":
         try:
-            user = accounts.log_in(backends().store, request.form.get("email", ""), request.form.get("password", ""))
+            user = backends().accounts.log_in(request.form.get("email", ""), request.form.get("password", ""))
         except InvalidInput as error:
             return render_template("auth/login.html", errors={error.field: error.message}), 422
         login_user(SignedInUser(user.id, user.email), remember=request.form.get("remember") == "on")

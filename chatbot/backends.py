@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
+from .accounts import Accounts, LocalAccounts
 from .database import make_engine, migrate
 from .live import Channel, InProcessChannel
 from .models import ChatModel
@@ -18,6 +19,7 @@ from .store import Store
 @dataclass
 class Backends:
     store: Store
+    accounts: Accounts
     model: ChatModel
     channel: Channel
 
@@ -27,7 +29,9 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     engine = make_engine(settings.database_url)
     migrate(engine, app.instance_path)
-    app.extensions["chatbot"] = Backends(store=SQLStore(engine), model=_model(settings), channel=InProcessChannel())
+    store = SQLStore(engine)
+    app.extensions["chatbot"] = Backends(store=store, accounts=LocalAccounts(store), model=_model(settings),
+                                         channel=InProcessChannel())
 
 
 def _model(settings: Settings) -> ChatModel:

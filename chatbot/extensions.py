@@ -24,5 +24,5 @@ class SignedInUser(UserMixin):
 
 @login_manager.user_loader
 def load_user(user_id: str) -> SignedInUser | None:
-    user = backends().store.user_by_id(user_id)
+    user = backends().accounts.user(user_id)
     return SignedInUser(user.id, user.email) if user else None

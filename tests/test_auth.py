@@ -119,8 +119,9 @@ def test_password_hashing_runs_off_the_event_loop():
     code = """
 from gevent import monkey; monkey.patch_all()
 import gevent, time
-from chatbot.accounts import _hasher
+from argon2 import PasswordHasher
 from chatbot.offload import offload
+_hasher = PasswordHasher()
 ticks = []
 def ticker():
     while True:

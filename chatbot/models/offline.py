@@ -105,12 +105,12 @@ def compose_reply(said: str, turn: int = 1) -> str:
 
 def keywords(text: str) -> list[str]:
     """The words that carry the message, longest first, without repeats."""
-    seen: dict[str, None] = {}
+    seen: dict[str, str] = {}  # lower case -> the word as written ("Alps" stays "Alps")
     for word in re.findall(r"[A-Za-z][A-Za-z'-]{2,}", text):
         lower = word.lower()
         if lower not in _STOPWORDS and lower not in seen:
-            seen[lower] = None
-    return sorted(seen, key=len, reverse=True)
+            seen[lower] = word if word[1:].islower() and word[0].isupper() else lower
+    return sorted(seen.values(), key=len, reverse=True)
 
 
 def reflect(text: str) -> str:
