@@ -47,10 +47,16 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     security.init_app(app)
     app.jinja_env.filters["markdown"] = render_markdown
 
-    from . import auth, chat
+    from . import auth, chat, live
 
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {
+        "ping_interval": 25,  # keeps proxies from closing idle sockets; finds dead peers
+        "max_message_size": live.MAX_COMMAND_BYTES,
+    })
     app.register_blueprint(auth.bp)
     app.register_blueprint(chat.bp)
+    app.register_blueprint(live.bp)
+    live.sock.init_app(app)
 
     @app.errorhandler(404)
     def not_found(_error):

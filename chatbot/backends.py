@@ -10,8 +10,9 @@ from flask import Flask, current_app
 
 from .accounts import Accounts, LocalAccounts
 from .database import make_engine, migrate
-from .live import Channel, InProcessChannel
+from .channel import Channel, InProcessChannel
 from .models import ChatModel
+from .replies import recover_interrupted
 from .settings import Settings
 from .store import Store
 
@@ -30,6 +31,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     migrate(engine, app.instance_path)
     store = SQLStore(engine)
+    recover_interrupted(store)
     app.extensions["chatbot"] = Backends(store=store, accounts=LocalAccounts(store), model=_model(settings),
                                          channel=InProcessChannel())
 

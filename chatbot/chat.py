@@ -1,15 +1,13 @@
 """Chat pages: the list, one conversation, sending a message, streaming the reply."""
 from __future__ import annotations
 
-from flask import (Blueprint, Response, abort, redirect, render_template, request,
-                   stream_with_context, url_for)
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from . import chats, replies
 from .backends import backends, settings
 from .errors import Busy, InvalidInput, NotFound
 from .htmx import is_htmx
-from .streaming import reply_stream
 
 bp = Blueprint("chat", __name__)
 
@@ -38,7 +36,8 @@ def index():
 @bp.post("/chats")
 def create():
     """Start a new, empty chat."""
-    chat = chats.new_chat(backends().store, current_user.id, backends().model.name)
+    b = backends()
+    chat = chats.new_chat(b.store, b.channel, current_user.id, b.model.name)
     return redirect(url_for("chat.show", chat_id=chat.id))
 
 
@@ -54,7 +53,7 @@ def rename(chat_id):
     """Give a chat a new title."""
     store = backends().store
     try:
-        chats.rename_chat(store, current_user.id, chat_id, request.form.get("title", ""))
+        chats.rename_chat(store, backends().channel, current_user.id, chat_id, request.form.get("title", ""))
     except InvalidInput as error:
         chat, messages = chats.open_chat(store, current_user.id, chat_id)
         return _chat_page(chat, messages, errors={error.field: error.message}, status=422)
@@ -80,7 +79,7 @@ def delete(chat_id):
     if request.method == "GET":
         chat = chats.get_chat(store, current_user.id, chat_id)
         return render_template("chat/delete.html", chat=chat, chats=chats.list_chats(store, current_user.id))
-    chats.delete_chat(store, current_user.id, chat_id)
+    chats.delete_chat(store, backends().channel, current_user.id, chat_id)
     return redirect(url_for("chat.index"))
 
 
@@ -104,37 +103,52 @@ def send(chat_id):
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
 
 
-@bp.get("/chats/<chat_id>/messages/<message_id>/stream")
-def stream(chat_id, message_id):
-    """The reply as server-sent events: the text from ``offset`` (or Last-Event-ID) on,
-    then the finished message."""
+@bp.post("/chats/<chat_id>/messages/<message_id>/stop")
+def stop(chat_id, message_id):
+    """Stop a reply being written; what it has written so far stays."""
     b = backends()
-    message = b.store.message(current_user.id, message_id)
-    if message is None or message.chat_id != chats.get_chat(b.store, current_user.id, chat_id).id:
-        abort(404)
-    start = request.headers.get("Last-Event-ID") or request.args.get("offset") or "0"
-    if not start.isdigit():
-        abort(400)
-    events = reply_stream(b.store, b.channel, current_user.id, message, int(start))
-    return Response(stream_with_context(events), mimetype="text/event-stream", headers={
-        "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no",  # nginx: pass each event on at once
-    })
+    replies.stop(b.store, b.channel, current_user.id, chat_id, message_id)
+    if is_htmx():
+        return "", 204  # the finished message arrives on the page's stream
+    return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{message_id}"), code=303)
+
+
+@bp.post("/chats/<chat_id>/regenerate")
+def regenerate(chat_id):
+    """Write the last reply again (or retry one that failed)."""
+    b = backends()
+    limits = replies.Limits(settings().message_max_chars, settings().context_tokens)
+    old = chats.open_chat(b.store, current_user.id, chat_id)[1][-1:]
+    try:
+        answer = replies.regenerate(b.store, b.model, b.channel, current_user.id, chat_id, limits)
+    except (InvalidInput, Busy) as error:
+        return _refused(chat_id, "", error)
+    if is_htmx():
+        return render_template("chat/regenerated.html", messages=[answer], removed=old[0].id)
+    replies.wait_for_reply(b.channel, answer.id, settings().reply_wait)
+    return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
 
 
 def _chat_page(chat, messages, errors=None, status=200, draft=""):
+    # The socket catches up from the first message this page may see change: a reply
+    # still being written, or else whatever comes after the last message.
+    since = next((m.seq for m in messages if m.status == "streaming"), messages[-1].seq + 1 if messages else 1)
     return render_template(
-        "chat/chat.html", chat=chat, messages=messages, errors=errors or {}, draft=draft,
+        "chat/chat.html", chat=chat, messages=messages, errors=errors or {}, draft=draft, since=since,
         chats=chats.list_chats(backends().store, current_user.id),
         offline=backends().model.offline,
     ), status
 
 
+def refusal(error: InvalidInput | Busy) -> str:
+    if isinstance(error, InvalidInput):
+        return error.message
+    return "A reply is still being written. Wait for it to finish, or stop it, then send again."
+
+
 def _refused(chat_id, content, error):
     """The message was not stored: show why beside the composer, keeping the draft."""
-    message = error.message if isinstance(error, InvalidInput) else \
-        "A reply is still being written. Wait for it to finish, then send again."
-    errors = {"content": message}
+    errors = {"content": refusal(error)}
     status = 422 if isinstance(error, InvalidInput) else 409
     if is_htmx():
         chat = chats.get_chat(backends().store, current_user.id, chat_id)

@@ -2,11 +2,21 @@
 from __future__ import annotations
 
 from .errors import InvalidInput, NotFound
+from .channel import Channel
 from .store import Chat, Message, Store
 
 DEFAULT_TITLE = "New chat"
 MAX_TITLE = 200
 MAX_SYSTEM_PROMPT = 8000
+
+
+def user_topic(owner_id: str) -> str:
+    return f"user:{owner_id}"
+
+
+def announce_chats(channel: Channel, owner_id: str) -> None:
+    """Tell the user's open views that the chat list changed (created, renamed, deleted, reordered)."""
+    channel.publish(user_topic(owner_id), {"type": "chats"})
 
 
 def list_chats(store: Store, owner_id: str) -> list[Chat]:
@@ -26,18 +36,22 @@ def open_chat(store: Store, owner_id: str, chat_id: str) -> tuple[Chat, list[Mes
     return chat, store.messages(owner_id, chat.id)
 
 
-def new_chat(store: Store, owner_id: str, model: str) -> Chat:
-    return store.add_chat(owner_id, DEFAULT_TITLE, model)
+def new_chat(store: Store, channel: Channel, owner_id: str, model: str) -> Chat:
+    chat = store.add_chat(owner_id, DEFAULT_TITLE, model)
+    announce_chats(channel, owner_id)
+    return chat
 
 
-def rename_chat(store: Store, owner_id: str, chat_id: str, title: str) -> Chat:
+def rename_chat(store: Store, channel: Channel, owner_id: str, chat_id: str, title: str) -> Chat:
     title = " ".join(title.split())
     if not title:
         raise InvalidInput("title", "Give the chat a title.")
     if len(title) > MAX_TITLE:
         raise InvalidInput("title", f"Keep the title under {MAX_TITLE} characters.")
     get_chat(store, owner_id, chat_id)
-    return store.update_chat(owner_id, chat_id, title=title)
+    chat = store.update_chat(owner_id, chat_id, title=title)
+    announce_chats(channel, owner_id)
+    return chat
 
 
 def set_system_prompt(store: Store, owner_id: str, chat_id: str, prompt: str) -> Chat:
@@ -48,9 +62,10 @@ def set_system_prompt(store: Store, owner_id: str, chat_id: str, prompt: str) ->
     return store.update_chat(owner_id, chat_id, system_prompt=prompt)
 
 
-def delete_chat(store: Store, owner_id: str, chat_id: str) -> None:
+def delete_chat(store: Store, channel: Channel, owner_id: str, chat_id: str) -> None:
     if not store.delete_chat(owner_id, chat_id):
         raise NotFound(chat_id)
+    announce_chats(channel, owner_id)
 
 
 def title_from(text: str, limit: int = 60) -> str:

@@ -1,92 +1,153 @@
-"""The live channel seam: publish events on a topic, subscribe with replay.
+"""Live views of a chat: one WebSocket per open chat page, and server-sent events per reply.
 
-Each event gets a sequence number per topic. ``subscribe(topic, after=n)`` first replays
-the retained events numbered above ``n``, then follows live ones, so a subscriber that
-reconnects after a gap misses nothing and sees nothing twice. A topic is closed when its
-producer is done; its events are kept for ``retention`` seconds after that, so a view
-that arrives a moment late still gets the whole story.
-
-``InProcessChannel`` is the embedded default: one process (one gevent worker holds
-thousands of subscribers). A Redis implementation serves several workers.
+The socket carries the page's commands (send a message, stop a reply) and brings back
+rendered fragments for everything that happens in the chat, from any tab or device: new
+messages, the reply as it is written, the finished reply, chat-list changes. Without a
+socket, the page falls back to htmx POSTs and one event stream per reply.
 """
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+import json
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask_login import current_user
+from flask_sock import ConnectionClosed, Sock
+from flask_wtf.csrf import CSRFError, validate_csrf
+from markupsafe import escape
+
+from . import chats, replies
+from .backends import backends, settings
+from .errors import Busy, InvalidInput, NotFound
+from .chat import refusal
+from .feed import ChatFeed
+from .streaming import reply_stream
+
+bp = Blueprint("live", __name__)
+sock = Sock()
+
+MAX_COMMAND_BYTES = 256 * 1024  # a message of MESSAGE_MAX_CHARS plus its JSON envelope fits
 
 
-@dataclass(frozen=True)
-class Event:
-    seq: int
-    data: dict
+@bp.before_request
+def check_caller():
+    """Signed in, and for the socket a page of our own: browsers send cookies with a
+    cross-site WebSocket handshake, so Origin is what stops another site using them."""
+    if not current_user.is_authenticated:
+        abort(401)
+    origin = request.headers.get("Origin")
+    if request.endpoint == "live.socket" and (not origin or urlsplit(origin).netloc != request.host):
+        abort(403)
 
 
-class Channel(Protocol):
-    def publish(self, topic: str, data: dict) -> int:
-        """Append ``data`` to ``topic``; return its sequence number."""
-        ...
+@bp.get("/chats/<chat_id>/messages/<message_id>/events")
+def reply_events(chat_id, message_id):
+    """One reply as server-sent events: its text from ``offset`` (or Last-Event-ID) on,
+    then the finished message."""
+    b = backends()
+    try:
+        chat = chats.get_chat(b.store, current_user.id, chat_id)
+    except NotFound:
+        abort(404)
+    message = b.store.message(current_user.id, message_id)
+    if message is None or message.chat_id != chat.id:
+        abort(404)
+    start = request.headers.get("Last-Event-ID") or request.args.get("offset") or "0"
+    if not start.isdigit():
+        abort(400)
+    events = reply_stream(b.store, b.channel, current_user.id, message, int(start))
+    return Response(stream_with_context(events), mimetype="text/event-stream", headers={
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",  # nginx: pass each event on at once
+    })
 
-    def close(self, topic: str) -> None:
-        """Mark ``topic`` finished: subscribers end after the last event."""
-        ...
 
-    def subscribe(self, topic: str, after: int = 0, timeout: float = 15.0) -> Iterator[Event | None]:
-        """Yield events numbered above ``after``, then live ones, until the topic closes.
-        Yields None after ``timeout`` seconds without an event (time for a keep-alive)."""
-        ...
+@sock.route("/chats/<chat_id>/live", bp=bp)
+def socket(ws, chat_id):
+    """The chat page's socket: commands in, rendered fragments out, until it closes."""
+    b = backends()
+    try:
+        chat = chats.get_chat(b.store, current_user.id, chat_id)
+    except NotFound:
+        ws.close(reason=1008, message="no such chat")
+        return
+    since = request.args.get("since", "0")
+    feed = ChatFeed(b.store, b.channel, current_user.id, chat.id)
+    feed.start(int(since) if since.isdigit() else 0)
+    feed.spawn(_read_commands, ws, feed)
+    try:
+        for event in feed.events():
+            frame = _handle(feed, event) if event is not None else None
+            if frame:
+                ws.send(frame)
+    except ConnectionClosed:
+        pass
+    finally:
+        feed.close()
 
 
-@dataclass
-class _Topic:
-    events: list[Event] = field(default_factory=list)
-    closed_at: float | None = None
-    changed: threading.Condition = field(default_factory=threading.Condition)
-
-
-class InProcessChannel:
-    def __init__(self, retention: float = 300.0) -> None:
-        self.retention = retention
-        self._topics: dict[str, _Topic] = {}
-        self._lock = threading.Lock()
-
-    def _topic(self, name: str) -> _Topic:
-        with self._lock:
-            self._expire()
-            return self._topics.setdefault(name, _Topic())
-
-    def _expire(self) -> None:
-        limit = time.monotonic() - self.retention
-        for name in [n for n, t in self._topics.items() if t.closed_at and t.closed_at < limit]:
-            del self._topics[name]
-
-    def publish(self, topic: str, data: dict) -> int:
-        t = self._topic(topic)
-        with t.changed:
-            event = Event(len(t.events) + 1, data)
-            t.events.append(event)
-            t.changed.notify_all()
-        return event.seq
-
-    def close(self, topic: str) -> None:
-        t = self._topic(topic)
-        with t.changed:
-            t.closed_at = time.monotonic()
-            t.changed.notify_all()
-
-    def subscribe(self, topic: str, after: int = 0, timeout: float = 15.0) -> Iterator[Event | None]:
-        t = self._topic(topic)
-        position = max(after, 0)
+def _read_commands(ws, feed: ChatFeed) -> None:
+    """Runs beside the socket's loop: each frame from the page becomes a feed event."""
+    try:
         while True:
-            with t.changed:
-                if position >= len(t.events) and t.closed_at is None:
-                    t.changed.wait(timeout)
-                fresh = t.events[position:]
-                closed = t.closed_at is not None
-            if not fresh and not closed:
-                yield None
-            yield from fresh
-            position += len(fresh)
-            if closed and position >= len(t.events):
-                return
+            feed.put("command", ws.receive())
+    except ConnectionClosed:
+        feed.close()
+
+
+def _handle(feed: ChatFeed, event: tuple) -> str | None:
+    """Turn one feed event into the HTML fragment the page swaps in (or None)."""
+    kind, *details = event
+    store, owner = feed.store, feed.owner_id
+    if kind == "command":
+        return _command(feed, details[0])
+    if kind == "removed":
+        return f'<div id="m-{escape(details[0])}" hx-swap-oob="delete"></div>'
+    if kind == "delta":
+        message_id, text = details
+        # The wrapper is stripped: the span (as in the SSE stream) goes in at the end.
+        return f'<div hx-swap-oob="beforeend:#t-{escape(message_id)}"><span>{escape(text)}</span></div>'
+    if kind == "chats":
+        chat = store.chat(owner, feed.chat_id)  # None once deleted: the page then says so
+        return render_template("chat/_chat_list_update.html", chat=chat, chats=chats.list_chats(store, owner))
+    message = store.message(owner, details[0])  # "message" and "snapshot"
+    if message is None:
+        return None
+    if message.status == replies.STREAMING:
+        if kind == "snapshot" and details[1] is not None:
+            message = replace(message, content=details[1])
+        feed.follow_reply(message.id)
+    return render_template("chat/_upsert.html", messages=[message], feed=True)
+
+
+def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
+    """A command from the page: {"type": "send" | "stop", "csrf_token", ...}."""
+    if len(raw) > MAX_COMMAND_BYTES:
+        return None
+    try:
+        command = json.loads(raw)
+        validate_csrf(command.get("csrf_token"))
+    except (ValueError, AttributeError, CSRFError):
+        return None  # not from our page: ignore it
+    b = backends()
+    chat = b.store.chat(feed.owner_id, feed.chat_id)
+    if chat is None:
+        return None
+    if command.get("type") == "stop":
+        try:
+            replies.stop(b.store, b.channel, feed.owner_id, chat.id, str(command.get("message_id", "")))
+        except NotFound:
+            pass
+        return None
+    if command.get("type") == "send":
+        content = str(command.get("content", ""))
+        limits = replies.Limits(settings().message_max_chars, settings().context_tokens)
+        try:
+            replies.send_message(b.store, b.model, b.channel, feed.owner_id, chat.id, content, limits)
+        except (InvalidInput, Busy) as error:
+            return render_template("chat/_composer.html", chat=chat, oob=True, draft=content,
+                                   errors={"content": refusal(error)})
+        # The messages arrive through the chat's topic, like every other view's.
+        return render_template("chat/_composer.html", chat=chat, oob=True, draft="", errors={})
+    return None

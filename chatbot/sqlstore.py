@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .store import Chat, DuplicateEmail, Message, User
+from .store import INTERRUPTED, STREAMING, Chat, DuplicateEmail, Message, ReplyInProgress, User
 
 metadata = sa.MetaData()
 
@@ -45,7 +45,10 @@ messages = sa.Table(
     sa.Column("completion_tokens", sa.Integer),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),  # order within the chat; timestamps can tie
+    sa.Column("worker", sa.String(255)),  # the process writing a streaming reply
     sa.UniqueConstraint("chat_id", "seq", name="messages_chat_seq"),
+    sa.Index("messages_one_streaming_per_chat", "chat_id", unique=True,
+             sqlite_where=sa.text("status = 'streaming'"), postgresql_where=sa.text("status = 'streaming'")),
 )
 
 
@@ -69,7 +72,7 @@ def _chat(row) -> Chat:
 
 def _message(row) -> Message:
     return Message(row.id, row.chat_id, row.role, row.content, row.status, row.error, row.model,
-                   row.prompt_tokens, row.completion_tokens, _aware(row.created_at))
+                   row.prompt_tokens, row.completion_tokens, _aware(row.created_at), row.seq)
 
 
 class SQLStore:
@@ -142,18 +145,40 @@ class SQLStore:
     # Messages
     def add_message(self, owner_id: str, chat_id: str, role: str, content: str,
                     status: str, model: str | None = None) -> Message:
-        stamp = now()
-        message = Message(str(uuid.uuid4()), chat_id, role, content, status, None, model, None, None, stamp)
         with self.engine.begin() as db:
-            owned = db.execute(sa.select(chats.c.id).where(chats.c.id == chat_id, chats.c.owner_id == owner_id)).first()
-            if not owned:
-                raise LookupError(chat_id)
-            seq = db.execute(sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0))
-                             .where(messages.c.chat_id == chat_id)).scalar_one() + 1
-            db.execute(messages.insert().values(
-                id=message.id, chat_id=chat_id, owner_id=owner_id, role=role, content=content,
-                status=status, model=model, created_at=stamp, seq=seq))
-            db.execute(chats.update().where(chats.c.id == chat_id).values(updated_at=stamp))
+            return self._insert(db, owner_id, chat_id, role, content, status, model, None)
+
+    def add_turn(self, owner_id: str, chat_id: str, content: str, model: str,
+                 worker: str) -> tuple[Message, Message]:
+        try:
+            with self.engine.begin() as db:  # both or neither
+                question = self._insert(db, owner_id, chat_id, "user", content, "complete", None, None)
+                answer = self._insert(db, owner_id, chat_id, "assistant", "", STREAMING, model, worker)
+        except sa.exc.IntegrityError:
+            raise ReplyInProgress(chat_id) from None
+        return question, answer
+
+    def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
+        try:
+            with self.engine.begin() as db:
+                db.execute(messages.delete().where(messages.c.id == message_id, messages.c.owner_id == owner_id,
+                                                   messages.c.chat_id == chat_id))
+                return self._insert(db, owner_id, chat_id, "assistant", "", STREAMING, model, worker)
+        except sa.exc.IntegrityError:
+            raise ReplyInProgress(chat_id) from None
+
+    def _insert(self, db, owner_id, chat_id, role, content, status, model, worker) -> Message:
+        owned = db.execute(sa.select(chats.c.id).where(chats.c.id == chat_id, chats.c.owner_id == owner_id)).first()
+        if not owned:
+            raise LookupError(chat_id)
+        stamp = now()
+        seq = db.execute(sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0))
+                         .where(messages.c.chat_id == chat_id)).scalar_one() + 1
+        message = Message(str(uuid.uuid4()), chat_id, role, content, status, None, model, None, None, stamp, seq)
+        db.execute(messages.insert().values(
+            id=message.id, chat_id=chat_id, owner_id=owner_id, role=role, content=content,
+            status=status, model=model, created_at=stamp, seq=seq, worker=worker))
+        db.execute(chats.update().where(chats.c.id == chat_id).values(updated_at=stamp))
         return message
 
     def messages(self, owner_id: str, chat_id: str) -> list[Message]:
@@ -178,6 +203,20 @@ class SQLStore:
             db.execute(messages.update()
                        .where(messages.c.id == message_id, messages.c.owner_id == owner_id)
                        .values(**changes))
+
+
+    # Recovery after a crash: these act across owners, for the server itself.
+    def streaming_workers(self) -> set[str]:
+        query = sa.select(messages.c.worker).where(messages.c.status == STREAMING).distinct()
+        with self.engine.connect() as db:
+            return {row.worker for row in db.execute(query) if row.worker}
+
+    def interrupt_replies(self, worker: str, reason: str) -> int:
+        with self.engine.begin() as db:
+            result = db.execute(messages.update()
+                                .where(messages.c.status == STREAMING, messages.c.worker == worker)
+                                .values(status=INTERRUPTED, error=reason, worker=None))
+        return result.rowcount
 
 
 def _is_uuid(value: str) -> bool:

@@ -44,10 +44,15 @@ class Message:
     prompt_tokens: int | None
     completion_tokens: int | None
     created_at: datetime
+    seq: int = 0  # position in the chat
 
 
 class DuplicateEmail(Exception):
     """An account with this email exists already."""
+
+
+class ReplyInProgress(Exception):
+    """The chat already has a reply streaming: a second would interleave with it."""
 
 
 class Store(Protocol):
@@ -68,6 +73,18 @@ class Store(Protocol):
     # Messages
     def add_message(self, owner_id: str, chat_id: str, role: str, content: str,
                     status: str, model: str | None = None) -> Message: ...
+    def add_turn(self, owner_id: str, chat_id: str, content: str, model: str,
+                 worker: str) -> tuple[Message, Message]:
+        """Store the user's message and an empty streaming reply, atomically.
+        ReplyInProgress if the chat has a streaming reply already."""
+        ...
+    def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
+        """Delete reply ``message_id`` and start an empty streaming one, atomically."""
+        ...
     def messages(self, owner_id: str, chat_id: str) -> list[Message]: ...  # oldest first
     def message(self, owner_id: str, message_id: str) -> Message | None: ...
     def update_message(self, owner_id: str, message_id: str, **changes: object) -> None: ...
+
+    # Recovery after a crash (across owners: the server's own housekeeping)
+    def streaming_workers(self) -> set[str]: ...
+    def interrupt_replies(self, worker: str, reason: str) -> int: ...

@@ -12,7 +12,7 @@ from typing import Iterator
 from flask import render_template
 from markupsafe import escape
 
-from .live import Channel
+from .channel import Channel
 from .replies import reply_topic
 from .store import STREAMING, Message, Store
 

@@ -120,7 +120,7 @@ class TestAnotherUsersChat:
         other, chat_id = intruder
         owner = store.user_by_email("owner@example.com").id
         reply = store.messages(owner, chat_id)[1]
-        assert other.get(f"/chats/{chat_id}/messages/{reply.id}/stream").status_code == 404
+        assert other.get(f"/chats/{chat_id}/messages/{reply.id}/events").status_code == 404
 
     def test_is_not_listed(self, intruder):
         other, _ = intruder

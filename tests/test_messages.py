@@ -7,7 +7,7 @@ from chatbot import create_app
 from chatbot.backends import backends
 from chatbot.models import ModelError, Usage
 from chatbot.replies import build_conversation, generate, reply_topic
-from chatbot.live import InProcessChannel
+from chatbot.channel import InProcessChannel
 from chatbot.store import COMPLETE, ERROR, STREAMING, Message
 from tests.conftest import make_config, new_chat
 
@@ -118,7 +118,7 @@ def test_htmx_send_answers_with_both_messages_and_a_live_reply(app, user, store)
     question, answer = store.messages(owner_id(store), chat_id)
     html = response.text
     assert html.index(f'id="m-{question.id}"') < html.index(f'id="m-{answer.id}"')
-    assert f'hx-sse:connect="/chats/{chat_id}/messages/{answer.id}/stream?offset=0"' in html
+    assert f'hx-sse:connect="/chats/{chat_id}/messages/{answer.id}/events?offset=0"' in html
     assert '<form id="composer"' in html and 'hx-swap-oob="true"' in html  # a fresh, empty composer
     assert '<aside id="sidebar" class="sidebar" hx-swap-oob="true">' in html  # the renamed chat in the list
     assert '<h1 id="chat-title" hx-swap-oob="true">hello</h1>' in html  # and its new title
@@ -217,7 +217,7 @@ def test_generation_coalesces_and_publishes_offsets(store, user):
     owner = owner_id(store)
     message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
     channel = InProcessChannel()
-    generate(store, ScriptedModel(pieces=["a", "b", "c"]), channel, owner, message.id, [])
+    generate(store, ScriptedModel(pieces=["a", "b", "c"]), channel, owner, message.id, chat_id, [])
     events = [e.data for e in channel.subscribe(reply_topic(message.id))]
     deltas = [e for e in events if e["type"] == "delta"]
     assert "".join(e["text"] for e in deltas) == "abc" and deltas[0]["offset"] == 0

@@ -70,7 +70,8 @@ def test_model_output_is_sanitised_on_the_page(client, auth, store):
     owner = store.user_by_email("ada@example.com").id
     store.add_message(owner, chat_id, "assistant", '<script>alert("x")</script> <b hx-get="/x">hi</b> **ok**', COMPLETE)
     html = client.get(f"/chats/{chat_id}").text
-    section = html[html.index('<section id="messages"'):html.index("</section>")]
+    start = html.index('<div class="message-text markdown">')
+    section = html[start:html.index("</div>", start)]  # the model's words, as rendered
     assert "<strong>ok</strong>" in section and "&lt;script&gt;" in section
     tags = {tag for tag, _ in elements(section)}
     assert "script" not in tags and "b" not in tags

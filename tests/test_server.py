@@ -41,7 +41,7 @@ def send(server, session, text):
                             headers={"HX-Request": "true"})
     assert response.status_code == 200
     url = re.search(r'hx-sse:connect="([^"]+)"', response.text).group(1).replace("&amp;", "&")
-    reply_id = re.search(r"/messages/([^/]+)/stream", url).group(1)
+    reply_id = re.search(r"/messages/([^/]+)/events", url).group(1)
     return chat_id, reply_id, server.url + url
 
 
@@ -59,7 +59,7 @@ def test_reply_streams_over_sse_then_the_finished_message_arrives(server):
     deltas = [e for e in received if e["data"].startswith("<span>")]
     assert len(deltas) > 3  # it streamed, in several events
     final = received[-1]["data"]
-    assert final.startswith(f'<article id="m-{reply_id}" class="message assistant status-complete" hx-swap-oob="true">')
+    assert final.startswith(f'<article id="m-{reply_id}" data-seq="2" class="message assistant status-complete" hx-swap-oob="true">')
     stored = server.store.message(owner(server, "stream@example.com"), reply_id)
     assert stored.status == COMPLETE and "".join(delta_text(e["data"]) for e in deltas) == stored.content
     assert [int(e["id"]) for e in deltas] == sorted(int(e["id"]) for e in deltas)  # ids are offsets
@@ -122,4 +122,4 @@ def test_another_users_stream_is_not_found(server):
     _, _, url = send(server, owner_session, "private thoughts")
     intruder = sign_up(server, "intruder@example.com")
     assert intruder.get(url, timeout=10).status_code == 404
-    assert requests.get(url, timeout=10, allow_redirects=False).status_code == 302  # not signed in: to login
+    assert requests.get(url, timeout=10, allow_redirects=False).status_code == 401  # not signed in

@@ -12,7 +12,8 @@ TEMPLATES = STATIC.parent / "templates"
 def test_vendored_files_match_their_recorded_sha256():
     table = (STATIC / "VENDORED.md").read_text()
     rows = re.findall(r"\| `([^`]+)` \| `[^`]+` \| `([0-9a-f]{64})` \|", table)
-    assert {name for name, _ in rows} == {"htmx-4.0.1.min.js", "hx-sse-4.0.1.min.js", "hx-ws-4.0.1.min.js"}
+    assert {name for name, _ in rows} == {"htmx-4.0.1.min.js", "hx-sse-4.0.1.min.js", "hx-ws-4.0.1.min.js",
+                                        "hx-upsert-4.0.1.min.js"}
     for name, digest in rows:
         assert hashlib.sha256((STATIC / name).read_bytes()).hexdigest() == digest, name
     assert "Zero-Clause BSD" in (STATIC / "htmx-LICENSE.txt").read_text()

@@ -28,3 +28,20 @@ document.addEventListener("DOMContentLoaded", () => {
   followMessages();
   document.getElementById("content")?.focus();
 });
+
+// While the page's socket is open, forms marked data-live (send, stop) go over it instead
+// of an HTTP request; the answer comes back as fragments on the socket. Closed or never
+// connected (a proxy without WebSocket support), they stay ordinary htmx requests.
+let liveSocket = null;
+document.addEventListener("htmx:ws:after:connection", (event) => {
+  liveSocket = event.detail.connection.socket;
+});
+document.addEventListener("htmx:ws:close", () => {
+  liveSocket = null;
+});
+document.addEventListener("htmx:before:request", (event) => {
+  const form = event.target.closest && event.target.closest("form[data-live]");
+  if (!form || !liveSocket || liveSocket.readyState !== WebSocket.OPEN) return;
+  event.preventDefault();
+  liveSocket.send(JSON.stringify({ type: form.dataset.live, ...Object.fromEntries(new FormData(form)) }));
+});

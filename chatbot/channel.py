@@ -1,0 +1,108 @@
+"""The live channel seam: publish events on a topic, subscribe with replay.
+
+Each event gets a sequence number per topic. ``subscribe(topic, after=n)`` first replays
+the retained events numbered above ``n``, then follows live ones, so a subscriber that
+reconnects after a gap misses nothing and sees nothing twice. A topic is closed when its
+producer is done; its events are kept for ``retention`` seconds after that, so a view
+that arrives a moment late still gets the whole story.
+
+``InProcessChannel`` is the embedded default: one process (one gevent worker holds
+thousands of subscribers). A Redis implementation serves several workers.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    data: dict
+
+
+class Channel(Protocol):
+    def publish(self, topic: str, data: dict) -> int:
+        """Append ``data`` to ``topic``; return its sequence number."""
+        ...
+
+    def close(self, topic: str) -> None:
+        """Mark ``topic`` finished: subscribers end after the last event."""
+        ...
+
+    def subscribe(self, topic: str, after: int = 0, timeout: float = 15.0) -> Iterator[Event | None]:
+        """Yield events numbered above ``after``, then live ones, until the topic closes.
+        Yields None after ``timeout`` seconds without an event (time for a keep-alive)."""
+        ...
+
+    def history(self, topic: str) -> tuple[list[Event], bool]:
+        """The retained events of ``topic`` and whether it is closed, without waiting."""
+        ...
+
+
+@dataclass
+class _Topic:
+    events: list[Event] = field(default_factory=list)
+    dropped: int = 0  # events trimmed from the front; seq of events[i] is dropped + i + 1
+    closed_at: float | None = None
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+
+class InProcessChannel:
+    def __init__(self, retention: float = 300.0, keep: int = 2000) -> None:
+        self.retention = retention
+        self.keep = keep  # events kept per topic; long-lived topics (a chat, a user) trim the oldest
+        self._topics: dict[str, _Topic] = {}
+        self._lock = threading.Lock()
+
+    def _topic(self, name: str) -> _Topic:
+        with self._lock:
+            self._expire()
+            return self._topics.setdefault(name, _Topic())
+
+    def _expire(self) -> None:
+        limit = time.monotonic() - self.retention
+        for name in [n for n, t in self._topics.items() if t.closed_at and t.closed_at < limit]:
+            del self._topics[name]
+
+    def publish(self, topic: str, data: dict) -> int:
+        t = self._topic(topic)
+        with t.changed:
+            event = Event(t.dropped + len(t.events) + 1, data)
+            t.events.append(event)
+            if len(t.events) > self.keep:
+                trim = len(t.events) - self.keep
+                del t.events[:trim]
+                t.dropped += trim
+            t.changed.notify_all()
+        return event.seq
+
+    def close(self, topic: str) -> None:
+        t = self._topic(topic)
+        with t.changed:
+            t.closed_at = time.monotonic()
+            t.changed.notify_all()
+
+    def subscribe(self, topic: str, after: int = 0, timeout: float = 15.0) -> Iterator[Event | None]:
+        t = self._topic(topic)
+        position = max(after, 0)  # the seq of the last event handed out
+        while True:
+            with t.changed:
+                if position >= t.dropped + len(t.events) and t.closed_at is None:
+                    t.changed.wait(timeout)
+                fresh = t.events[max(position - t.dropped, 0):]
+                closed = t.closed_at is not None
+            if not fresh and not closed:
+                yield None
+            yield from fresh
+            if fresh:
+                position = fresh[-1].seq
+            if closed and position >= t.dropped + len(t.events):
+                return
+
+    def history(self, topic: str) -> tuple[list[Event], bool]:
+        t = self._topic(topic)
+        with t.changed:
+            return list(t.events), t.closed_at is not None

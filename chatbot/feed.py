@@ -1,0 +1,105 @@
+"""Everything one open view of a chat must learn, merged into one queue.
+
+A view follows three kinds of topic: its chat's (messages added, finished, removed), its
+user's (the chat list changed) and, for each reply being written, the reply's text. Each
+topic is followed by a small task that puts events on the feed's queue; the view's own
+connection takes them off in order and renders them (it holds the request context).
+
+Catching up after a (re)connect needs no bookkeeping in the browser: the view says from
+which message on it may be stale (``since``, a message seq), gets those messages again
+(they replace themselves by id) and, for a reply being written, the text so far followed
+by the live rest.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Iterator
+
+from .channel import Channel
+from .chats import user_topic
+from .replies import chat_topic, reply_topic
+from .store import STREAMING, Store
+
+
+class ChatFeed:
+    def __init__(self, store: Store, channel: Channel, owner_id: str, chat_id: str, keepalive: float = 20.0) -> None:
+        self.store, self.channel = store, channel
+        self.owner_id, self.chat_id = owner_id, chat_id
+        self.keepalive = keepalive
+        self._queue: queue.Queue[tuple] = queue.Queue()
+        self._closed = threading.Event()
+        self._followed: set[str] = set()
+
+    def start(self, since: int) -> None:
+        """Queue the catch-up, then follow the chat's and the user's topics live."""
+        # Take the topics' positions first: whatever happens after is followed live, and
+        # whatever happened before is in the store, which the catch-up reads afterwards.
+        chat_events, _ = self.channel.history(chat_topic(self.chat_id))
+        user_events, _ = self.channel.history(user_topic(self.owner_id))
+        for message in self.store.messages(self.owner_id, self.chat_id):
+            if message.seq >= since or message.status == STREAMING:
+                self.put("message", message.id)
+        self.put("chats")
+        self.spawn(self._follow, chat_topic(self.chat_id), chat_events[-1].seq if chat_events else 0)
+        self.spawn(self._follow, user_topic(self.owner_id), user_events[-1].seq if user_events else 0)
+
+    def put(self, kind: str, *details: object) -> None:
+        self._queue.put((kind, *details))
+
+    def events(self) -> Iterator[tuple | None]:
+        """Queued events in order; None after ``keepalive`` seconds of quiet; ends on close()."""
+        while not self._closed.is_set():
+            try:
+                item = self._queue.get(timeout=self.keepalive)
+            except queue.Empty:
+                yield None
+                continue
+            if item[0] == "closed":
+                return
+            yield item
+
+    def close(self) -> None:
+        self._closed.set()
+        self._queue.put(("closed",))
+
+    def follow_reply(self, message_id: str) -> None:
+        """Send the reply's text so far, then each new piece, until it is finished."""
+        if message_id not in self._followed:
+            self._followed.add(message_id)
+            self.spawn(self._follow_reply, message_id)
+
+    def _follow(self, topic: str, after: int) -> None:
+        for event in self.channel.subscribe(topic, after=after, timeout=self.keepalive):
+            if self._closed.is_set():
+                return
+            if event is None:
+                continue
+            data = event.data
+            if data["type"] == "chats":
+                self.put("chats")
+            else:  # "message" or "removed"
+                self.put(data["type"], data["id"])
+
+    def _follow_reply(self, message_id: str) -> None:
+        topic = reply_topic(message_id)
+        events, closed = self.channel.history(topic)
+        if closed:
+            return  # finished: the chat topic's "message" event brings the final version
+        # No events here yet: the stored checkpoint is the best text so far.
+        text = "".join(e.data["text"] for e in events if e.data["type"] == "delta") if events else None
+        self.put("snapshot", message_id, text)
+        for event in self.channel.subscribe(topic, after=events[-1].seq if events else 0, timeout=self.keepalive):
+            if self._closed.is_set():
+                return
+            if event is None:
+                message = self.store.message(self.owner_id, message_id)
+                if message is None or message.status != STREAMING:
+                    self.put("message", message_id)  # finished where this process could not see it
+                    return
+                continue
+            if event.data["type"] == "delta":
+                self.put("delta", message_id, event.data["text"])
+
+    def spawn(self, function, *args) -> None:
+        threading.Thread(target=function, args=args, daemon=True, name="feed").start()

@@ -1,0 +1,45 @@
+"""The in-process live channel: replay after a sequence number, then live events."""
+import threading
+
+from chatbot.channel import InProcessChannel
+
+
+def test_replay_then_live_then_end():
+    channel = InProcessChannel()
+    channel.publish("t", {"n": 1})
+    channel.publish("t", {"n": 2})
+    seen = []
+
+    def listen():
+        for event in channel.subscribe("t", after=1, timeout=5):
+            seen.append((event.seq, event.data["n"]))
+    listener = threading.Thread(target=listen)
+    listener.start()
+    channel.publish("t", {"n": 3})
+    channel.close("t")
+    listener.join(5)
+    assert seen == [(2, 2), (3, 3)]
+
+
+def test_idle_subscribers_get_keepalive_ticks():
+    channel = InProcessChannel()
+    stream = channel.subscribe("quiet", timeout=0.01)
+    assert next(stream) is None
+
+
+def test_long_topics_keep_only_recent_events_with_stable_numbers():
+    channel = InProcessChannel(keep=3)
+    for n in range(1, 6):
+        assert channel.publish("t", {"n": n}) == n
+    events, closed = channel.history("t")
+    assert [e.seq for e in events] == [3, 4, 5] and not closed
+    channel.close("t")
+    assert [e.seq for e in channel.subscribe("t", after=4)] == [5]
+    assert [e.seq for e in channel.subscribe("t", after=0)] == [3, 4, 5]
+
+
+def test_topics_are_separate():
+    channel = InProcessChannel()
+    channel.publish("a", {})
+    channel.close("b")
+    assert list(channel.subscribe("b")) == []
