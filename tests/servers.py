@@ -39,11 +39,12 @@ class Gunicorn:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.log.close()
                 raise RuntimeError(f"gunicorn exited:\n{self.log_path.read_text()}")
             try:
-                requests.get(self.url + "/login", timeout=1)
+                requests.get(self.url + "/login", timeout=5)
                 return self
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         self.__exit__()
         raise RuntimeError(f"gunicorn did not start:\n{self.log_path.read_text()}")

@@ -1,0 +1,119 @@
+"""A browserless client of the real server: forms over HTTP, and a chat page's socket
+whose frames it applies to a small model of the page (messages, chat list, composer)."""
+from __future__ import annotations
+
+import html
+import json
+import re
+import threading
+import time
+
+import requests
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tests.conftest import csrf_token
+
+
+class User:
+    """A signed-in browser session: cookies and the page's CSRF token."""
+
+    def __init__(self, server, email: str) -> None:
+        self.server = server
+        self.http = requests.Session()
+        token = csrf_token(self.http.get(server.url + "/signup").text)
+        response = self.http.post(server.url + "/signup",
+                                  data={"email": email, "password": "correct horse", "csrf_token": token})
+        assert response.status_code == 200, response.text
+        self.token = csrf_token(response.text)
+
+    def post(self, path: str, **data) -> requests.Response:
+        return self.http.post(self.server.url + path, data={**data, "csrf_token": self.token})
+
+    def new_chat(self) -> str:
+        return self.post("/chats").url.rsplit("/", 1)[1]
+
+    def open(self, chat_id: str, since: int = 1, origin: str | None = None) -> LiveView:
+        return LiveView(self, chat_id, since, origin)
+
+
+class LiveView:
+    """One open chat page's socket."""
+
+    def __init__(self, user: User, chat_id: str, since: int, origin: str | None) -> None:
+        self.user, self.chat_id = user, chat_id
+        self.messages: dict[str, dict] = {}  # id -> {"seq", "role", "status", "text"}
+        self.titles: list[str] = []  # the chat list, as last shown
+        self.composer_error: str | None = None
+        self.composer_updates = 0  # the server answers each send with a fresh composer
+        self.gone = False
+        self.frames: list[str] = []
+        self.changed = threading.Condition()
+        cookies = "; ".join(f"{k}={v}" for k, v in user.http.cookies.items())
+        url = user.server.url.replace("http", "ws") + f"/chats/{chat_id}/live?since={since}"
+        # websockets sends Host with its port, as browsers do (the server compares Origin to it)
+        self.socket = connect(url, additional_headers={"Cookie": cookies}, origin=origin or user.server.url,
+                              open_timeout=10)
+        self.closed = False
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def send(self, content: str, token: str | None = None) -> None:
+        self.command("send", content=content, csrf_token=token or self.user.token)
+
+    def stop(self, message_id: str) -> None:
+        self.command("stop", message_id=message_id, csrf_token=self.user.token)
+
+    def command(self, kind: str, **values) -> None:
+        self.socket.send(json.dumps({"type": kind, **values}))
+
+    def close(self) -> None:
+        self.socket.close()
+
+    def wait(self, condition, timeout: float = 15.0):
+        """Wait until ``condition(self)`` is truthy; return it."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not (result := condition(self)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out; frames: {self.frames[-5:]}")
+                self.changed.wait(left)
+        return result
+
+    def replies(self) -> list[dict]:
+        return sorted((m for m in self.messages.values() if m["role"] == "assistant"), key=lambda m: m["seq"])
+
+    def _read(self) -> None:
+        try:
+            while True:
+                frame = self.socket.recv()
+                with self.changed:
+                    self.frames.append(frame)
+                    self._apply(frame)
+                    self.changed.notify_all()
+        except ConnectionClosed:
+            with self.changed:
+                self.closed = True
+                self.changed.notify_all()
+
+    def _apply(self, frame: str) -> None:
+        for mid in re.findall(r'<div id="m-([^"]+)" hx-swap-oob="delete">', frame):
+            self.messages.pop(mid, None)
+        for mid, seq, role, status, body in re.findall(
+                r'<article id="m-([^"]+)" data-seq="(\d+)" class="message (\w+) status-(\w+)"[^>]*>(.*?)</article>',
+                frame, re.S):
+            text = re.search(r'<div id="t-[^"]+" class="message-text plain">(.*?)</div>', body, re.S) \
+                or re.search(r'<div class="message-text [^"]+">(.*?)</div>', body, re.S)
+            self.messages[mid] = {"seq": int(seq), "role": role, "status": status, "id": mid,
+                                  "text": html.unescape(re.sub(r"<[^>]+>", "", text.group(1)))}
+        for mid, text in re.findall(r'beforeend:#t-([^"]+)"><span>(.*?)</span>', frame, re.S):
+            if mid in self.messages:
+                self.messages[mid]["text"] += html.unescape(text)
+        if '<aside id="sidebar"' in frame:
+            self.titles = [html.unescape(t) for t in re.findall(r'<li><a href="/chats/[^"]+"[^>]*>([^<]*)</a>', frame)]
+        if '<form id="composer"' in frame:
+            error = re.search(r'<p class="field-error" id="content-error">(.*?)</p>', frame)
+            self.composer_error = html.unescape(error.group(1)) if error else None
+            self.composer_updates += 1
+        if 'class="composer gone"' in frame:
+            self.gone = True

@@ -1,0 +1,280 @@
+"""Live replies against the real server: gunicorn + gevent, real WebSocket clients."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from chatbot.database import make_engine
+from chatbot.sqlstore import SQLStore
+from chatbot.store import COMPLETE, ERROR, INTERRUPTED, STOPPED, STREAMING
+from tests.live_client import User
+from tests.openai_stub import API_KEY, REPLY, StubOpenAI
+from tests.servers import Gunicorn
+
+pytestmark = pytest.mark.server
+
+QUESTION = "Tell me about the history of lighthouses on rocky coasts and the keepers who lived in them"
+
+
+def start(tmp_path_factory, **env):
+    base = tmp_path_factory.mktemp("live")
+    env = {"CHATBOT_ENV": "development", "SECRET_KEY": "live-test", "INSTANCE_PATH": str(base),
+           "DATABASE_URL": f"sqlite:///{base / 'chat.sqlite3'}", "OFFLINE_TOKEN_DELAY": "0.05", **env}
+    server = Gunicorn(env)
+    server.store = SQLStore(make_engine(env["DATABASE_URL"]))
+    return server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with start(tmp_path_factory) as running:
+        yield running
+
+
+def stored(server, user_email, message_id):
+    owner = server.store.user_by_email(user_email).id
+    return server.store.message(owner, message_id)
+
+
+def streaming_reply(view):
+    return view.wait(lambda v: next((m for m in v.replies() if m["status"] == "streaming"), None))
+
+
+def test_two_tabs_of_one_user_both_see_the_reply(server):
+    ada = User(server, "tabs@example.com")
+    chat_id = ada.new_chat()
+    first, second = ada.open(chat_id), ada.open(chat_id)
+    first.send(QUESTION)
+    for view in (first, second):
+        reply = view.wait(lambda v: next((m for m in v.replies() if m["status"] == "complete"), None))
+        question = [m for m in view.messages.values() if m["role"] == "user"]
+        assert [m["text"] for m in question] == [QUESTION]
+        assert reply["text"].strip() == stored(server, "tabs@example.com", reply["id"]).content.strip()
+    assert first.composer_error is None
+    assert second.titles == first.titles and second.titles[0].startswith("Tell me about the history")
+
+
+def test_the_reply_streams_in_pieces_over_the_socket(server):
+    ada = User(server, "pieces@example.com")
+    view = ada.open(ada.new_chat())
+    view.send(QUESTION)
+    reply = streaming_reply(view)
+    view.wait(lambda v: v.messages[reply["id"]]["status"] == "complete")
+    deltas = [f for f in view.frames if f"beforeend:#t-{reply['id']}" in f]
+    assert len(deltas) > 3
+
+
+def test_another_users_socket_sees_nothing_and_cannot_subscribe(server):
+    owner = User(server, "owner@example.com")
+    chat_id = owner.new_chat()
+    intruder = User(server, "intruder@example.com")
+    snooping = intruder.open(chat_id)  # someone else's chat: closed at once
+    snooping.wait(lambda v: v.closed)
+    own = intruder.open(intruder.new_chat())
+    view = owner.open(chat_id)
+    view.send("private thoughts")
+    view.wait(lambda v: any(m["status"] == "complete" for m in v.replies()))
+    assert snooping.messages == {} and own.messages == {}
+    assert "private thoughts" not in "".join(own.frames + snooping.frames)
+
+
+def test_the_socket_checks_origin_and_session(server):
+    ada = User(server, "origin@example.com")
+    chat_id = ada.new_chat()
+    with pytest.raises(InvalidStatus) as refused:
+        ada.open(chat_id, origin="https://evil.example")
+    assert refused.value.response.status_code == 403
+    url = server.url.replace("http", "ws") + f"/chats/{chat_id}/live"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, origin=server.url, open_timeout=10)  # no session
+    assert refused.value.response.status_code == 401
+
+
+def test_commands_without_the_csrf_token_are_ignored(server):
+    ada = User(server, "csrf@example.com")
+    chat_id = ada.new_chat()
+    view = ada.open(chat_id)
+    view.send("forged", token="not-the-token")
+    view.command("send", content="no token at all")
+    time.sleep(0.5)
+    owner = server.store.user_by_email("csrf@example.com").id
+    assert server.store.messages(owner, chat_id) == []
+    assert not view.closed
+
+
+def test_oversized_frames_close_the_socket(server):
+    ada = User(server, "big@example.com")
+    chat_id = ada.new_chat()
+    view = ada.open(chat_id)
+    view.send("x" * 300_000)
+    view.wait(lambda v: v.closed)
+    assert server.store.messages(server.store.user_by_email("big@example.com").id, chat_id) == []
+
+
+def test_refused_messages_come_back_with_the_reason(server):
+    ada = User(server, "refused@example.com")
+    view = ada.open(ada.new_chat())
+    view.send("   ")
+    assert view.wait(lambda v: v.composer_error) == "Write a message first."
+
+
+def test_reconnecting_mid_reply_gets_the_full_text_exactly_once(server):
+    ada = User(server, "reconnect@example.com")
+    chat_id = ada.new_chat()
+    first = ada.open(chat_id)
+    first.send(QUESTION)
+    reply = streaming_reply(first)
+    first.wait(lambda v: len(v.messages[reply["id"]]["text"]) > 20)
+    first.close()  # the connection drops mid-reply
+    again = ada.open(chat_id, since=reply["seq"])
+    done = again.wait(lambda v: reply["id"] in v.messages and v.messages[reply["id"]]["status"] == "complete"
+                      and v.messages[reply["id"]])
+    text_while_streaming = [m for m in again.frames if f"beforeend:#t-{reply['id']}" in m]
+    assert done["text"].strip() == stored(server, "reconnect@example.com", reply["id"]).content.strip()
+    # and while it was still being written, the rebuilt text was an exact prefix
+    assert text_while_streaming, "the second view should have joined mid-reply"
+
+
+def test_reconnecting_mid_reply_rebuilds_the_streaming_text_exactly(server):
+    ada = User(server, "prefix@example.com")
+    chat_id = ada.new_chat()
+    first = ada.open(chat_id)
+    first.send(QUESTION)
+    reply = streaming_reply(first)
+    first.wait(lambda v: len(v.messages[reply["id"]]["text"]) > 10)
+    again = ada.open(chat_id, since=reply["seq"])
+    seen = []
+    again.wait(lambda v: v.messages.get(reply["id"], {}).get("status") == "complete" or
+               (v.messages.get(reply["id"]) and seen.append(v.messages[reply["id"]]["text"])))
+    final = stored(server, "prefix@example.com", reply["id"]).content
+    assert all(final.startswith(text) for text in seen)  # never a doubled or missing piece
+
+
+def test_stop_keeps_the_partial_reply(server):
+    ada = User(server, "stop@example.com")
+    chat_id = ada.new_chat()
+    view = ada.open(chat_id)
+    view.send(QUESTION)
+    reply = streaming_reply(view)
+    view.wait(lambda v: len(v.messages[reply["id"]]["text"]) > 5)
+    view.stop(reply["id"])
+    view.wait(lambda v: v.messages[reply["id"]]["status"] == "stopped")
+    message = stored(server, "stop@example.com", reply["id"])
+    assert message.status == STOPPED and message.content
+    page = ada.http.get(f"{server.url}/chats/{chat_id}").text  # and after a reload
+    assert "status-stopped" in page and "Stopped before the end." in page
+
+
+def test_stop_over_http_without_javascript(server):
+    ada = User(server, "stophttp@example.com")
+    chat_id = ada.new_chat()
+    view = ada.open(chat_id)
+    view.send(QUESTION)
+    reply = streaming_reply(view)
+    response = ada.post(f"/chats/{chat_id}/messages/{reply['id']}/stop")
+    assert response.status_code == 200 and f"m-{reply['id']}" in response.url
+    view.wait(lambda v: v.messages[reply["id"]]["status"] == "stopped")
+
+
+def test_regenerate_replaces_the_last_reply(server):
+    ada = User(server, "again@example.com")
+    chat_id = ada.new_chat()
+    view = ada.open(chat_id)
+    view.send("hello")
+    first = view.wait(lambda v: next((m for m in v.replies() if m["status"] == "complete"), None))
+    page = ada.post(f"/chats/{chat_id}/regenerate")  # no JavaScript: waits, then shows the page
+    assert page.status_code == 200 and f"m-{first['id']}" not in page.text
+    new = view.wait(lambda v: first["id"] not in v.messages and
+                    next((m for m in v.replies() if m["status"] == "complete"), None))
+    assert new["id"] != first["id"] and len(view.replies()) == 1
+
+
+def test_a_reply_finishes_after_the_sender_disconnects(server):
+    ada = User(server, "gone@example.com")
+    chat_id = ada.new_chat()
+    view = ada.open(chat_id)
+    view.send(QUESTION)
+    reply = streaming_reply(view)
+    view.close()
+    owner = server.store.user_by_email("gone@example.com").id
+    deadline = time.monotonic() + 20
+    while server.store.message(owner, reply["id"]).status == STREAMING and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.store.message(owner, reply["id"]).status == COMPLETE
+
+
+def test_parallel_sends_do_not_interleave(server):
+    ada = User(server, "parallel@example.com")
+    chat_id = ada.new_chat()
+    first, second = ada.open(chat_id), ada.open(chat_id)
+    first.send("one")
+    second.send("two")
+    refused = [v for v in (first, second) if v.wait(lambda v: v.composer_updates) and v.composer_error]
+    owner = server.store.user_by_email("parallel@example.com").id
+    messages = server.store.messages(owner, chat_id)
+    assert len(refused) == 1 and "still being written" in refused[0].composer_error
+    assert [m.role for m in messages] == ["user", "assistant"]
+
+
+def test_chat_list_changes_reach_every_tab(server):
+    ada = User(server, "list@example.com")
+    chat_id = ada.new_chat()
+    view = ada.open(chat_id)
+    ada.post(f"/chats/{chat_id}/rename", title="Renamed elsewhere")
+    view.wait(lambda v: v.titles == ["Renamed elsewhere"])
+    other = ada.new_chat()
+    view.wait(lambda v: len(v.titles) == 2)
+    ada.post(f"/chats/{other}/delete")
+    view.wait(lambda v: v.titles == ["Renamed elsewhere"])
+    ada.post(f"/chats/{chat_id}/delete")
+    view.wait(lambda v: v.gone)
+
+
+@pytest.fixture(scope="module")
+def stub():
+    with StubOpenAI() as running:
+        yield running
+
+
+def test_a_reply_cut_by_the_provider_keeps_its_partial_text(tmp_path_factory, stub):
+    with start(tmp_path_factory, OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=stub.base_url,
+               OPENAI_MODEL="stub-drop") as server:
+        ada = User(server, "cut@example.com")
+        chat_id = ada.new_chat()
+        view = ada.open(chat_id)
+        view.send("hello")
+        reply = view.wait(lambda v: next((m for m in v.replies() if m["status"] == "error"), None))
+        message = stored(server, "cut@example.com", reply["id"])
+        assert (message.status, message.content) == (ERROR, "".join(REPLY[:2]))
+        page = ada.http.get(f"{server.url}/chats/{chat_id}").text
+        assert "The connection to the model was lost." in page and ">Retry</button>" in page
+
+
+def test_a_reply_left_by_a_dead_worker_is_marked_interrupted(tmp_path_factory):
+    with start(tmp_path_factory, OFFLINE_TOKEN_DELAY="0.3") as server:
+        ada = User(server, "crash@example.com")
+        chat_id = ada.new_chat()
+        view = ada.open(chat_id)
+        view.send(QUESTION)
+        reply = streaming_reply(view)
+        owner = server.store.user_by_email("crash@example.com").id
+        deadline = time.monotonic() + 10
+        while not server.store.message(owner, reply["id"]).content and time.monotonic() < deadline:
+            time.sleep(0.1)  # until a checkpoint has stored some text
+        worker = int(subprocess.check_output(["pgrep", "-P", str(server.process.pid)]).split()[0])
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while server.store.message(owner, reply["id"]).status == STREAMING and time.monotonic() < deadline:
+            try:
+                requests.get(server.url + "/login", timeout=1)  # the new worker starts up
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        message = server.store.message(owner, reply["id"])
+        assert message.status == INTERRUPTED and message.content
+        assert "restarted" in ada.http.get(f"{server.url}/chats/{chat_id}").text
