@@ -153,3 +153,56 @@ def test_a_second_user_cannot_open_the_first_users_chat(page_for):
     response = second.goto(chat_url)
     assert response.status == 404
     assert second.locator("h1").inner_text() == "Not found"
+
+
+def test_a_second_page_of_the_same_user_receives_the_message_live(page_for):
+    first = page_for()
+    sign_up(first, "two@example.com")
+    chat_url = start_chat(first)
+    second = first.context.new_page()
+    second.errors = []
+    second.on("console", lambda m: m.type == "error" and second.errors.append(m.text))
+    second.goto(chat_url)
+    second.wait_for_timeout(300)  # its socket connects
+
+    first.get_by_label("Message").fill("Hello from the first tab")
+    first.get_by_role("button", name="Send").click()
+
+    second.locator(".message.user", has_text="Hello from the first tab").wait_for()
+    second.locator(".message.assistant.status-streaming").wait_for()  # the reply streams here too
+    second.locator(".message.assistant.status-complete").wait_for()
+    assert second.locator(".chat-list a").first.inner_text() == "Hello from the first tab"
+    assert second.locator("h1").inner_text() == "Hello from the first tab"
+    assert first.locator(".message").count() == second.locator(".message").count() == 2
+    assert first.errors == [] and second.errors == []
+
+
+def test_stop_button_ends_the_reply_and_keeps_its_text(page_for):
+    page = page_for()
+    sign_up(page, "stopper@example.com")
+    start_chat(page)
+    page.get_by_label("Message").fill("Tell me about the history of lighthouses on rocky coasts and their keepers")
+    page.get_by_role("button", name="Send").click()
+    page.locator(".message.assistant.status-streaming .message-text span").first.wait_for()
+    page.get_by_role("button", name="Stop").click()
+    stopped = page.locator(".message.assistant.status-stopped")
+    stopped.wait_for()
+    assert "Stopped before the end." in stopped.inner_text()
+    page.reload()
+    assert page.locator(".message.assistant.status-stopped").count() == 1
+
+
+def test_without_a_websocket_the_page_falls_back_to_post_and_sse(page_for):
+    page = page_for()
+    page.route_web_socket("**/live**", lambda ws: ws.close())  # a proxy that refuses WebSockets
+    sign_up(page, "nosocket@example.com")
+    start_chat(page)
+    requests_made = []
+    page.on("request", lambda r: requests_made.append((r.method, r.url)))
+    page.get_by_label("Message").fill("Does this still work?")
+    page.get_by_role("button", name="Send").click()
+    page.locator(".message.assistant.status-streaming .message-text span").first.wait_for()
+    page.locator(".message.assistant.status-complete").wait_for()
+    assert any(m == "POST" and u.endswith("/messages") for m, u in requests_made)
+    assert any("/events" in u for _, u in requests_made)  # the reply came over SSE
+    assert page.locator(".message").count() == 2

@@ -5,35 +5,13 @@ import pytest
 
 from chatbot import create_app
 from chatbot.backends import backends
-from chatbot.models import ModelError, Usage
 from chatbot.replies import build_conversation, generate, reply_topic
 from chatbot.channel import InProcessChannel
 from chatbot.store import COMPLETE, ERROR, STREAMING, Message
 from tests.conftest import make_config, new_chat
+from tests.fakes import ScriptedModel
 
 HTMX = {"HX-Request": "true"}
-
-
-class ScriptedModel:
-    """A fake at the model seam: yields its pieces, optionally fails, records what it saw."""
-    name = "scripted"
-    offline = False
-
-    def __init__(self, pieces=("Hi", " there"), error=None, gate=None, on_start=None):
-        self.pieces, self.error, self.gate, self.on_start = pieces, error, gate, on_start
-        self.conversations = []
-
-    def stream(self, conversation):
-        self.conversations.append(conversation)
-        if self.on_start:
-            self.on_start()
-        for piece in self.pieces:
-            if self.gate:
-                self.gate.wait(5)
-            yield piece
-        if self.error:
-            raise ModelError(self.error)
-        yield Usage(7, 2)
 
 
 @pytest.fixture

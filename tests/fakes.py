@@ -1,0 +1,24 @@
+"""Fakes at the seams, for tests that need a model to behave in a given way."""
+from chatbot.models import ModelError, Usage
+
+
+class ScriptedModel:
+    """A fake at the model seam: yields its pieces, optionally fails, records what it saw."""
+    name = "scripted"
+    offline = False
+
+    def __init__(self, pieces=("Hi", " there"), error=None, gate=None, on_start=None):
+        self.pieces, self.error, self.gate, self.on_start = pieces, error, gate, on_start
+        self.conversations = []
+
+    def stream(self, conversation):
+        self.conversations.append(conversation)
+        if self.on_start:
+            self.on_start()
+        for piece in self.pieces:
+            if self.gate:
+                self.gate.wait(5)
+            yield piece
+        if self.error:
+            raise ModelError(self.error)
+        yield Usage(7, 2)

@@ -1,0 +1,155 @@
+"""Stop, regenerate, retry, and recovery from a crash: the reply's life cycle."""
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from chatbot import create_app
+from chatbot.backends import backends
+from chatbot.process import this_process
+from chatbot.replies import wait_for_reply
+from chatbot.store import COMPLETE, ERROR, INTERRUPTED, STOPPED, STREAMING, ReplyInProgress
+from tests.conftest import make_config, new_chat
+from tests.fakes import ScriptedModel
+
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def user(client, auth):
+    auth.signup()
+    return client
+
+
+def owner_id(store):
+    return store.user_by_email("ada@example.com").id
+
+
+def test_stop_keeps_what_was_written(app, user, store):
+    gate = threading.Event()
+    backends(app).model = ScriptedModel(pieces=("Once", " upon", " a", " time"), gate=gate)
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/messages", data={"content": "a story"}, headers=HTMX)
+    reply = store.messages(owner_id(store), chat_id)[1]
+    assert user.post(f"/chats/{chat_id}/messages/{reply.id}/stop", headers=HTMX).status_code == 204
+    gate.set()
+    assert wait_for_reply(backends(app).channel, reply.id, 5)
+    user.post(f"/chats/{chat_id}/messages/{reply.id}/stop")  # again, once it is over: harmless
+    done = store.message(owner_id(store), reply.id)
+    assert done.status == STOPPED and done.content in ("", "Once")
+    html = user.get(f"/chats/{chat_id}").text
+    assert "Stopped before the end." in html and ">Regenerate</button>" in html
+
+
+def test_stop_of_someone_elses_reply_is_not_found(app, user, store):
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/messages", data={"content": "hi"})
+    reply = store.messages(owner_id(store), chat_id)[1]
+    other = app.test_client()
+    other.post("/signup", data={"email": "eve@example.com", "password": "correct horse"})
+    assert other.post(f"/chats/{chat_id}/messages/{reply.id}/stop").status_code == 404
+
+
+def test_streaming_reply_shows_a_stop_button_and_no_regenerate(app, user, store):
+    gate = threading.Event()
+    backends(app).model = ScriptedModel(gate=gate)
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/messages", data={"content": "hi"}, headers=HTMX)
+    html = user.get(f"/chats/{chat_id}").text
+    assert ">Stop</button>" in html and ">Regenerate</button>" not in html
+    gate.set()
+
+
+def test_regenerate_replaces_the_last_reply(app, user, store):
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/messages", data={"content": "hi"})
+    old = store.messages(owner_id(store), chat_id)[1]
+    model = ScriptedModel(pieces=("Something", " new"))
+    backends(app).model = model
+    response = user.post(f"/chats/{chat_id}/regenerate")
+    assert response.status_code == 303
+    messages = store.messages(owner_id(store), chat_id)
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[1].id != old.id and messages[1].content == "Something new" and messages[1].status == COMPLETE
+    assert model.conversations[-1] == [{"role": "user", "content": "hi"}]  # the old reply is not context
+
+
+def test_htmx_regenerate_removes_the_old_reply_and_streams_the_new(app, user, store):
+    gate = threading.Event()
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/messages", data={"content": "hi"})
+    old = store.messages(owner_id(store), chat_id)[1]
+    backends(app).model = ScriptedModel(gate=gate)
+    html = user.post(f"/chats/{chat_id}/regenerate", headers=HTMX).text
+    new = store.messages(owner_id(store), chat_id)[1]
+    assert f'<div id="m-{old.id}" hx-swap-oob="delete"></div>' in html
+    assert '<template hx type="upsert" hx-target="#messages" key="data-seq" sort>' in html
+    assert f'id="m-{new.id}"' in html and "hx-sse:connect" in html
+    gate.set()
+
+
+def test_a_failed_reply_offers_retry(app, user, store):
+    backends(app).model = ScriptedModel(pieces=("Par",), error="The model provider had an internal error (500).")
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/messages", data={"content": "hi"})
+    assert ">Retry</button>" in user.get(f"/chats/{chat_id}").text
+    backends(app).model = ScriptedModel()
+    user.post(f"/chats/{chat_id}/regenerate")
+    reply = store.messages(owner_id(store), chat_id)[1]
+    assert (reply.status, reply.content) == (COMPLETE, "Hi there")
+
+
+def test_nothing_to_regenerate(user):
+    chat_id = new_chat(user)
+    response = user.post(f"/chats/{chat_id}/regenerate")
+    assert response.status_code == 422 and "There is no reply to regenerate." in response.text
+
+
+def test_regenerate_while_streaming_is_refused(app, user, store):
+    gate = threading.Event()
+    backends(app).model = ScriptedModel(gate=gate)
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/messages", data={"content": "hi"}, headers=HTMX)
+    assert user.post(f"/chats/{chat_id}/regenerate").status_code == 409
+    gate.set()
+
+
+def test_the_database_allows_one_streaming_reply_per_chat(user, store):
+    chat_id = new_chat(user)
+    owner = owner_id(store)
+    store.add_turn(owner, chat_id, "one", "m", this_process())
+    with pytest.raises(ReplyInProgress):
+        store.add_turn(owner, chat_id, "two", "m", this_process())
+    assert [m.content for m in store.messages(owner, chat_id)] == ["one", ""]  # nothing half-stored
+
+
+def test_start_up_marks_replies_of_dead_processes_interrupted(tmp_path):
+    config = make_config(tmp_path)
+    app = create_app(config)
+    client = app.test_client()
+    client.post("/signup", data={"email": "ada@example.com", "password": "correct horse"})
+    chat_id = new_chat(client)
+    store = backends(app).store
+    owner = owner_id(store)
+    host = this_process().split(":")[0]
+    dead, alive = store.add_turn(owner, chat_id, "q", "m", f"{host}:999999:1")[1], None
+    store.update_message(owner, dead.id, content="half a rep")
+    other_chat = new_chat(client)
+    alive = store.add_turn(owner, other_chat, "q", "m", this_process())[1]
+    elsewhere_chat = new_chat(client)
+    elsewhere = store.add_turn(owner, elsewhere_chat, "q", "m", "another-host:1:1")[1]
+
+    create_app(config)  # a restarted process
+
+    recovered = store.message(owner, dead.id)
+    assert (recovered.status, recovered.content) == (INTERRUPTED, "half a rep")
+    assert store.message(owner, alive.id).status == STREAMING  # still being written here
+    assert store.message(owner, elsewhere.id).status == STREAMING  # not ours to judge
+    html = client.get(f"/chats/{chat_id}").text
+    assert "The server restarted while this reply was being written." in html and ">Retry</button>" in html
+
+
+def test_migration_adds_the_one_streaming_reply_index(app):
+    engine = backends(app).store.engine
+    indexes = {i["name"]: i for i in sa.inspect(engine).get_indexes("messages")}
+    assert indexes["messages_one_streaming_per_chat"]["unique"]
