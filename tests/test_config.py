@@ -92,3 +92,27 @@ def test_openai_compatible_with_a_key_or_url(tmp_path, variable, value):
     # A deliberate policy, not the client's 600 s and 2 retries.
     assert model.client.max_retries == 1
     assert model.client.timeout.read == 60.0 and model.client.timeout.connect == 5.0
+
+
+def test_sockets_ping_and_cap_message_size(app):
+    options = app.config["SOCK_SERVER_OPTIONS"]
+    assert options["ping_interval"] == 25  # keep-alive through proxies; dead peers found
+    assert options["max_message_size"] == 256 * 1024
+
+
+def test_gunicorn_configuration_is_deliberate():
+    import runpy
+
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert config["worker_class"] == "gevent" and config["preload_app"] is False
+    assert config["worker_connections"] == 2000 and config["graceful_timeout"] == 30
+    assert config["workers"] == 1
+
+
+def test_gunicorn_refuses_a_bad_configuration_in_one_line(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "CHATBOT_ENV": "production", "INSTANCE_PATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", "127.0.0.1:0",
+                             "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "chatbot: configuration error: SECRET_KEY: is required in production" in result.stderr
+    assert "Traceback" not in result.stderr
