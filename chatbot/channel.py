@@ -56,6 +56,7 @@ class InProcessChannel:
         self.keep = keep  # events kept per topic; long-lived topics (a chat, a user) trim the oldest
         self._topics: dict[str, _Topic] = {}
         self._lock = threading.Lock()
+        self._next_expiry = 0.0
 
     def _topic(self, name: str) -> _Topic:
         with self._lock:
@@ -63,7 +64,11 @@ class InProcessChannel:
             return self._topics.setdefault(name, _Topic())
 
     def _expire(self) -> None:
-        limit = time.monotonic() - self.retention
+        now = time.monotonic()
+        if now < self._next_expiry:
+            return  # sweep at most once a second, not on every publish
+        self._next_expiry = now + 1.0
+        limit = now - self.retention
         for name in [n for n, t in self._topics.items() if t.closed_at and t.closed_at < limit]:
             del self._topics[name]
 

@@ -57,6 +57,7 @@ def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str
         raise InvalidInput("content", f"Messages can be at most {limits.message_max_chars:,} characters; "
                                       f"this one has {len(content):,}.")
     chat = get_chat(store, owner_id, chat_id)
+    list_changes = chat.title == DEFAULT_TITLE or store.chats(owner_id, limit=1)[0].id != chat.id
     try:
         question, answer = store.add_turn(owner_id, chat.id, content, model.name, this_process())
     except ReplyInProgress:
@@ -68,7 +69,8 @@ def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str
            spawn)
     for message in (question, answer):
         channel.publish(chat_topic(chat.id), {"type": "message", "id": message.id})
-    announce_chats(channel, owner_id)
+    if list_changes:  # a new title, or the chat moves to the top of the list
+        announce_chats(channel, owner_id)
     return question, answer
 
 

@@ -113,9 +113,9 @@ class SQLStore:
                 created_at=stamp, updated_at=stamp))
         return chat
 
-    def chats(self, owner_id: str) -> list[Chat]:
+    def chats(self, owner_id: str, limit: int | None = None) -> list[Chat]:
         query = (chats.select().where(chats.c.owner_id == owner_id, chats.c.archived == sa.false())
-                 .order_by(chats.c.updated_at.desc(), chats.c.id))
+                 .order_by(chats.c.updated_at.desc(), chats.c.id).limit(limit))
         with self.engine.connect() as db:
             return [_chat(row) for row in db.execute(query)]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 from typing import Iterator
 
 import httpx2
@@ -16,6 +17,11 @@ class OpenAICompatible:
     def __init__(self, *, model: str, api_key: str | None, base_url: str | None,
                  timeout: float, max_retries: int) -> None:
         self.name = model
+        # One connection per reply being written: allow as many as the worker holds
+        # sockets (the client's default of 1000 would queue replies past that).
+        http_client = openai.DefaultHttpxClient(
+            limits=httpx2.Limits(max_connections=10_000, max_keepalive_connections=1_000))
+        weakref.finalize(self, http_client.close)  # we made it, so we close it
         # The client's defaults (600 s read timeout, 2 retries) would leave a user staring at
         # a dead reply for ten minutes. ``read`` is inactivity between bytes, so a long reply
         # that keeps streaming is never cut; a stalled one fails after ``timeout`` seconds.
@@ -24,23 +30,25 @@ class OpenAICompatible:
             base_url=base_url,
             timeout=httpx2.Timeout(timeout, connect=5.0),
             max_retries=max_retries,
+            http_client=http_client,
         )
 
     def stream(self, conversation: list[dict[str, str]]) -> Iterator[Piece]:
-        # The raw streaming response keeps the client's auth, base URL and retries but lets
-        # us parse each line ourselves instead of building a typed object per token.
+        # The client's own post(): its auth, base URL, retries and error mapping, but the raw
+        # response, parsed here line by line. The typed path validates the request through
+        # typed dicts and builds an object per token, which a busy worker cannot afford.
+        body = {"model": self.name, "messages": conversation, "stream": True,
+                "stream_options": {"include_usage": True}}
         try:
-            with self.client.chat.completions.with_streaming_response.create(
-                model=self.name,
-                messages=conversation,
-                stream=True,
-                stream_options={"include_usage": True},
-            ) as response:
+            response = self.client.post("/chat/completions", body=body, cast_to=httpx2.Response, stream=True)
+            try:
                 if "json" in response.headers.get("content-type", ""):
                     # Some OpenAI-compatible servers ignore stream=True and answer at once.
                     yield from _whole(json.loads(response.read()))
                 else:
-                    yield from _pieces(response.iter_lines())
+                    yield from _pieces(_lines(response.iter_bytes()))
+            finally:
+                response.close()  # on an early exit (a stop), this ends the upstream request
         except openai.APIStatusError as error:
             raise ModelError(_status_reason(error)) from error
         except (openai.APITimeoutError, httpx2.TimeoutException) as error:
@@ -49,13 +57,22 @@ class OpenAICompatible:
             raise ModelError("The connection to the model was lost.") from error
 
 
-def _pieces(lines: Iterator[str]) -> Iterator[Piece]:
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    pending = b""
+    for chunk in chunks:
+        *lines, pending = (pending + chunk).split(b"\n")
+        yield from lines
+    if pending:
+        yield pending
+
+
+def _pieces(lines: Iterator[bytes]) -> Iterator[Piece]:
     finished = False
     for line in lines:
-        if not line.startswith("data:"):
+        if not line.startswith(b"data:"):
             continue  # blank separators, comments, "event:" lines
         data = line[5:].strip()
-        if data == "[DONE]":
+        if data == b"[DONE]":
             return
         try:
             chunk = json.loads(data)

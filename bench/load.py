@@ -1,0 +1,178 @@
+"""The load generator: N concurrent conversations, each sending a message as soon as the
+previous reply is complete, for a fixed time. Prints one JSON line of measurements.
+
+Modes: ``stub`` talks to the stub directly (the baseline), ``ws`` drives chat pages over the
+WebSocket, ``sse`` sends with htmx-style POSTs and reads each reply's event stream.
+Every reply is the stub's "t0 t1 ... tN-1"; a token's *lag* is how long after the stub's
+schedule (send time + ttft + i * delay) it reached the client.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+import time  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+import gevent  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
+
+TOKEN = re.compile(r"(?<![\w-])t(\d+)\b")
+ATTRIBUTE = re.compile(r'value="[^"]*"')  # CSRF tokens in forms: never mistaken for text
+SSE_URL = re.compile(r'hx-sse:connect="([^"]+)"')
+
+
+class Results:
+    def __init__(self) -> None:
+        self.ttft: list[float] = []
+        self.lag: list[float] = []
+        self.tokens = 0
+        self.replies = 0
+        self.errors: list[str] = []
+
+
+class Reply:
+    """Collects token arrivals for one reply."""
+
+    def __init__(self, args, results: Results) -> None:
+        self.args, self.results = args, results
+        self.sent = time.monotonic()
+        self.seen: dict[int, float] = {}
+
+    def feed(self, text: str) -> None:
+        now = time.monotonic()
+        for match in TOKEN.finditer(ATTRIBUTE.sub("", text)):
+            index = int(match.group(1))
+            if index < self.args.tokens:
+                self.seen.setdefault(index, now)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.seen) == self.args.tokens
+
+    def record(self) -> None:
+        a, r = self.args, self.results
+        if not self.complete:
+            r.errors.append(f"reply had {len(self.seen)} of {a.tokens} tokens")
+            return
+        r.replies += 1
+        r.tokens += len(self.seen)
+        r.ttft.append(self.seen[0] - self.sent)
+        r.lag.extend(self.seen[i] - (self.sent + a.ttft + i * a.delay) for i in range(1, a.tokens))
+
+
+def stub_conversation(args, results: Results, _session: dict, deadline: float) -> None:
+    host, port = args.target.split(":")
+    body = json.dumps({"model": "bench", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    connection = http.client.HTTPConnection(host, int(port), timeout=args.timeout)
+    while time.monotonic() < deadline:
+        reply = Reply(args, results)
+        connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        while not reply.complete:
+            line = response.readline()
+            if not line:
+                break
+            reply.feed(line.decode())
+        response.read()
+        reply.record()
+
+
+def ws_conversation(args, results: Results, session: dict, deadline: float) -> None:
+    url = f"ws://{args.target}/chats/{session['chat']}/live?since=1"
+    with connect(url, additional_headers={"Cookie": session["cookie"]}, origin=f"http://{args.target}",
+                 open_timeout=args.timeout, max_size=None) as socket:
+        while time.monotonic() < deadline:
+            reply = Reply(args, results)
+            socket.send(json.dumps({"type": "send", "content": "Benchmark question", "csrf_token": session["csrf"]}))
+            while True:
+                frame = socket.recv(timeout=args.timeout)
+                if "beforeend:#t-" in frame or 'class="message assistant' in frame:
+                    reply.feed(frame)
+                if 'class="message assistant status-' in frame and "status-streaming" not in frame:
+                    break  # the finished reply
+            reply.record()
+
+
+def sse_conversation(args, results: Results, session: dict, deadline: float) -> None:
+    host, port = args.target.split(":")
+    form = f"content=Benchmark+question&csrf_token={session['csrf']}"
+    headers = {"Cookie": session["cookie"], "HX-Request": "true",
+               "Content-Type": "application/x-www-form-urlencoded"}
+    connection = http.client.HTTPConnection(host, int(port), timeout=args.timeout)
+    while time.monotonic() < deadline:
+        reply = Reply(args, results)
+        connection.request("POST", f"/chats/{session['chat']}/messages", form, headers)
+        response = connection.getresponse()
+        page = response.read().decode()
+        if response.status != 200:
+            results.errors.append(f"send answered {response.status}")
+            gevent.sleep(0.5)
+            continue
+        stream_url = SSE_URL.search(page).group(1).replace("&amp;", "&")
+        events = http.client.HTTPConnection(host, int(port), timeout=args.timeout)
+        events.request("GET", stream_url, headers={"Cookie": session["cookie"], "Accept": "text/event-stream"})
+        stream = events.getresponse()
+        while True:
+            line = stream.readline()
+            if not line:
+                break
+            text = line.decode()
+            reply.feed(text)
+            if "status-complete" in text or "status-error" in text:
+                break
+        events.close()
+        reply.record()
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=("stub", "ws", "sse"))
+    parser.add_argument("--target", required=True, help="host:port")
+    parser.add_argument("--sessions", help="JSON file of signed-in sessions (ws, sse)")
+    parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--tokens", type=int, default=50)
+    parser.add_argument("--delay", type=float, default=0.02)
+    parser.add_argument("--ttft", type=float, default=0.2)
+    parser.add_argument("--timeout", type=float, default=60)
+    args = parser.parse_args()
+
+    sessions = json.load(open(args.sessions)) if args.sessions else [{}] * args.streams
+    conversation = {"stub": stub_conversation, "ws": ws_conversation, "sse": sse_conversation}[args.mode]
+    results = Results()
+    reply_time = args.ttft + args.tokens * args.delay
+    start = time.monotonic()
+    deadline = start + args.seconds
+
+    def run(session: dict) -> None:
+        gevent.sleep(random.uniform(0, reply_time))  # spread the starts: a steady load, not a stampede
+        try:
+            conversation(args, results, session, deadline)
+        except Exception as error:  # noqa: BLE001 - every failure is counted, none stops the run
+            results.errors.append(f"{type(error).__name__}: {error}")
+
+    gevent.joinall([gevent.spawn(run, sessions[i]) for i in range(args.streams)])
+    elapsed = time.monotonic() - start
+    print(json.dumps({
+        "mode": args.mode, "streams": args.streams, "replies": results.replies, "errors": len(results.errors),
+        "first_errors": sorted(set(results.errors))[:5],
+        "tokens_per_second": results.tokens / elapsed,
+        "ttft_p50": percentile(results.ttft, 50), "ttft_p99": percentile(results.ttft, 99),
+        "lag_p50": percentile(results.lag, 50), "lag_p99": percentile(results.lag, 99),
+    }))
+
+
+if __name__ == "__main__":
+    main()
