@@ -30,6 +30,7 @@ class ChatFeed:
         self._queue: queue.Queue[tuple] = queue.Queue()
         self._closed = threading.Event()
         self._followed: set[str] = set()
+        self.shown_streaming: set[str] = set()  # replies this view has rendered as streaming
 
     def start(self, since: int) -> None:
         """Queue the catch-up, then follow the chat's and the user's topics live."""

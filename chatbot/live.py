@@ -115,12 +115,15 @@ def _handle(feed: ChatFeed, event: tuple) -> str | None:
     if kind == "chats":
         chat = store.chat(owner, feed.chat_id)  # None once deleted: the page then says so
         return render_template("chat/_chat_list_update.html", chat=chat, chats=chats.list_chats(store, owner))
+    if kind == "snapshot" and not details[1] and details[0] in feed.shown_streaming:
+        return None  # nothing written yet, and the page already shows the empty reply
     message = store.message(owner, details[0])  # "message" and "snapshot"
     if message is None:
         return None
     if message.status == replies.STREAMING:
         if kind == "snapshot" and details[1] is not None:
             message = replace(message, content=details[1])
+        feed.shown_streaming.add(message.id)
         feed.follow_reply(message.id)
     return render_template("chat/_upsert.html", messages=[message], feed=True)
 

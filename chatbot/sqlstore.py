@@ -146,14 +146,14 @@ class SQLStore:
     def add_message(self, owner_id: str, chat_id: str, role: str, content: str,
                     status: str, model: str | None = None) -> Message:
         with self.engine.begin() as db:
-            return self._insert(db, owner_id, chat_id, role, content, status, model, None)
+            return self._insert(db, owner_id, chat_id, [(role, content, status, model, None)])[0]
 
     def add_turn(self, owner_id: str, chat_id: str, content: str, model: str,
                  worker: str) -> tuple[Message, Message]:
         try:
             with self.engine.begin() as db:  # both or neither
-                question = self._insert(db, owner_id, chat_id, "user", content, "complete", None, None)
-                answer = self._insert(db, owner_id, chat_id, "assistant", "", STREAMING, model, worker)
+                question, answer = self._insert(db, owner_id, chat_id, [
+                    ("user", content, "complete", None, None), ("assistant", "", STREAMING, model, worker)])
         except sa.exc.IntegrityError:
             raise ReplyInProgress(chat_id) from None
         return question, answer
@@ -163,23 +163,26 @@ class SQLStore:
             with self.engine.begin() as db:
                 db.execute(messages.delete().where(messages.c.id == message_id, messages.c.owner_id == owner_id,
                                                    messages.c.chat_id == chat_id))
-                return self._insert(db, owner_id, chat_id, "assistant", "", STREAMING, model, worker)
+                return self._insert(db, owner_id, chat_id, [("assistant", "", STREAMING, model, worker)])[0]
         except sa.exc.IntegrityError:
             raise ReplyInProgress(chat_id) from None
 
-    def _insert(self, db, owner_id, chat_id, role, content, status, model, worker) -> Message:
+    def _insert(self, db, owner_id: str, chat_id: str, rows: list[tuple]) -> list[Message]:
+        """Append (role, content, status, model, worker) rows to an owned chat, in one go."""
         owned = db.execute(sa.select(chats.c.id).where(chats.c.id == chat_id, chats.c.owner_id == owner_id)).first()
         if not owned:
             raise LookupError(chat_id)
         stamp = now()
-        seq = db.execute(sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0))
-                         .where(messages.c.chat_id == chat_id)).scalar_one() + 1
-        message = Message(str(uuid.uuid4()), chat_id, role, content, status, None, model, None, None, stamp, seq)
-        db.execute(messages.insert().values(
-            id=message.id, chat_id=chat_id, owner_id=owner_id, role=role, content=content,
-            status=status, model=model, created_at=stamp, seq=seq, worker=worker))
+        last = db.execute(sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0))
+                          .where(messages.c.chat_id == chat_id)).scalar_one()
+        added = [Message(str(uuid.uuid4()), chat_id, role, content, status, None, model, None, None, stamp, last + n)
+                 for n, (role, content, status, model, _worker) in enumerate(rows, start=1)]
+        db.execute(messages.insert(), [
+            dict(id=m.id, chat_id=chat_id, owner_id=owner_id, role=m.role, content=m.content, status=m.status,
+                 model=m.model, created_at=stamp, seq=m.seq, worker=row[4])
+            for m, row in zip(added, rows)])
         db.execute(chats.update().where(chats.c.id == chat_id).values(updated_at=stamp))
-        return message
+        return added
 
     def messages(self, owner_id: str, chat_id: str) -> list[Message]:
         if not _is_uuid(chat_id):
