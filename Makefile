@@ -4,13 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test
+.PHONY: run test bench
 
 run: $(VENV)/installed
 	CHATBOT_ENV=$${CHATBOT_ENV:-development} $(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
 
 test: $(VENV)/installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/installed-test
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 $(VENV)/installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -103,12 +103,15 @@ def sse_conversation(args, results: Results, session: dict, deadline: float) -> 
     form = f"content=Benchmark+question&csrf_token={session['csrf']}"
     headers = {"Cookie": session["cookie"], "HX-Request": "true",
                "Content-Type": "application/x-www-form-urlencoded"}
-    connection = http.client.HTTPConnection(host, int(port), timeout=args.timeout)
     while time.monotonic() < deadline:
         reply = Reply(args, results)
+        # A new connection per send: a kept-alive one would sit idle past the server's
+        # keep-alive timeout while the reply streams, and be closed under us.
+        connection = http.client.HTTPConnection(host, int(port), timeout=args.timeout)
         connection.request("POST", f"/chats/{session['chat']}/messages", form, headers)
         response = connection.getresponse()
         page = response.read().decode()
+        connection.close()
         if response.status != 200:
             results.errors.append(f"send answered {response.status}")
             gevent.sleep(0.5)

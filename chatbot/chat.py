@@ -1,4 +1,5 @@
-"""Chat pages: the list, one conversation, sending a message, streaming the reply."""
+"""Chat pages: the list, one conversation, and the forms that change them (send, stop,
+regenerate, rename, delete). The live side (socket, event streams) is in live.py."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for

@@ -14,14 +14,16 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from flask_login import current_user
 from flask_sock import ConnectionClosed, Sock
-from flask_wtf.csrf import CSRFError, validate_csrf
+from flask_wtf.csrf import validate_csrf
 from markupsafe import escape
+from wtforms.validators import ValidationError
 
 from . import chats, replies
 from .backends import backends, settings
-from .errors import Busy, InvalidInput, NotFound
 from .chat import refusal
+from .errors import Busy, InvalidInput, NotFound
 from .feed import ChatFeed
+from .store import STREAMING
 from .streaming import reply_stream
 
 bp = Blueprint("live", __name__)
@@ -120,7 +122,7 @@ def _handle(feed: ChatFeed, event: tuple) -> str | None:
     message = store.message(owner, details[0])  # "message" and "snapshot"
     if message is None:
         return None
-    if message.status == replies.STREAMING:
+    if message.status == STREAMING:
         if kind == "snapshot" and details[1] is not None:
             message = replace(message, content=details[1])
         feed.shown_streaming.add(message.id)
@@ -135,8 +137,8 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
     try:
         command = json.loads(raw)
         validate_csrf(command.get("csrf_token"))
-    except (ValueError, AttributeError, CSRFError):
-        return None  # not from our page: ignore it
+    except (ValueError, AttributeError, ValidationError):
+        return None  # not JSON, or not from our page: ignore it
     b = backends()
     chat = b.store.chat(feed.owner_id, feed.chat_id)
     if chat is None:
@@ -152,6 +154,8 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
         limits = replies.Limits(settings().message_max_chars, settings().context_tokens)
         try:
             replies.send_message(b.store, b.model, b.channel, feed.owner_id, chat.id, content, limits)
+        except NotFound:
+            return None  # deleted a moment ago: the chat-list update says so
         except (InvalidInput, Busy) as error:
             return render_template("chat/_composer.html", chat=chat, oob=True, draft=content,
                                    errors={"content": refusal(error)})
