@@ -71,6 +71,17 @@ def auth(client):
     return AuthActions(client)
 
 
+@pytest.fixture
+def user(client, auth):
+    """A client signed in as ada@example.com."""
+    auth.signup()
+    return client
+
+
+def owner_id(store, email="ada@example.com"):
+    return store.user_by_email(email).id
+
+
 def new_chat(client) -> str:
     """Create a chat through the app and return its id."""
     response = client.post("/chats")

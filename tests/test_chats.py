@@ -11,12 +11,6 @@ def sidebar_titles(html):
     return re.findall(r'<a href="/chats/[^"]+"[^>]*>([^<]*)</a>', nav)
 
 
-@pytest.fixture
-def user(client, auth):
-    auth.signup()
-    return client
-
-
 def test_new_chat_opens_an_empty_chat(user):
     chat_id = new_chat(user)
     html = user.get(f"/chats/{chat_id}").text

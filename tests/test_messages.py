@@ -8,20 +8,10 @@ from chatbot.backends import backends
 from chatbot.replies import build_conversation, generate, reply_topic
 from chatbot.channel import InProcessChannel
 from chatbot.store import COMPLETE, ERROR, STREAMING, Message
-from tests.conftest import make_config, new_chat
+from tests.conftest import make_config, new_chat, owner_id
 from tests.fakes import ScriptedModel
 
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def user(client, auth):
-    auth.signup()
-    return client
-
-
-def owner_id(store):
-    return store.user_by_email("ada@example.com").id
 
 
 def test_plain_post_waits_for_the_reply_and_shows_it(user, store):

@@ -9,20 +9,10 @@ from chatbot.backends import backends
 from chatbot.process import this_process
 from chatbot.replies import wait_for_reply
 from chatbot.store import COMPLETE, ERROR, INTERRUPTED, STOPPED, STREAMING, ReplyInProgress
-from tests.conftest import make_config, new_chat
+from tests.conftest import make_config, new_chat, owner_id
 from tests.fakes import ScriptedModel
 
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def user(client, auth):
-    auth.signup()
-    return client
-
-
-def owner_id(store):
-    return store.user_by_email("ada@example.com").id
 
 
 def test_stop_keeps_what_was_written(app, user, store):
