@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -52,6 +53,30 @@ messages = sa.Table(
 )
 
 
+# Hot statements are built once with bind parameters: building a statement costs more
+# than running it on SQLite, and these run several times for every message.
+_p = sa.bindparam
+_USER_BY_EMAIL = users.select().where(users.c.email == _p("email"))
+_USER_BY_ID = users.select().where(users.c.id == _p("id"))
+_CHATS = (chats.select().where(chats.c.owner_id == _p("owner"), chats.c.archived == sa.false())
+          .order_by(chats.c.updated_at.desc(), chats.c.id))
+_NEWEST_CHATS = _CHATS.limit(_p("limit"))
+_CHAT = chats.select().where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner"))
+_OWNED_CHAT = sa.select(chats.c.id).where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner"))
+_TOUCH_CHAT = chats.update().where(chats.c.id == _p("chat")).values(updated_at=_p("stamp"))
+_LAST_SEQ = sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0)).where(messages.c.chat_id == _p("chat"))
+_MESSAGES = (messages.select().where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
+             .order_by(messages.c.seq))
+_MESSAGE = messages.select().where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
+
+
+@lru_cache(maxsize=64)
+def _update_message(columns: tuple[str, ...]):
+    """UPDATE messages SET <columns> for one owned message, built once per set of columns."""
+    return (messages.update().where(messages.c.id == _p("message"), messages.c.owner_id == _p("owner"))
+            .values({column: _p(f"new_{column}") for column in columns}))
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -93,14 +118,14 @@ class SQLStore:
 
     def user_by_email(self, email: str) -> User | None:
         with self.engine.connect() as db:
-            row = db.execute(users.select().where(users.c.email == email)).first()
+            row = db.execute(_USER_BY_EMAIL, {"email": email}).first()
         return _user(row) if row else None
 
     def user_by_id(self, user_id: str) -> User | None:
         if not _is_uuid(user_id):
             return None
         with self.engine.connect() as db:
-            row = db.execute(users.select().where(users.c.id == user_id)).first()
+            row = db.execute(_USER_BY_ID, {"id": user_id}).first()
         return _user(row) if row else None
 
     # Chats
@@ -114,16 +139,16 @@ class SQLStore:
         return chat
 
     def chats(self, owner_id: str, limit: int | None = None) -> list[Chat]:
-        query = (chats.select().where(chats.c.owner_id == owner_id, chats.c.archived == sa.false())
-                 .order_by(chats.c.updated_at.desc(), chats.c.id).limit(limit))
+        query, values = (_CHATS, {"owner": owner_id}) if limit is None else \
+            (_NEWEST_CHATS, {"owner": owner_id, "limit": limit})
         with self.engine.connect() as db:
-            return [_chat(row) for row in db.execute(query)]
+            return [_chat(row) for row in db.execute(query, values)]
 
     def chat(self, owner_id: str, chat_id: str) -> Chat | None:
         if not _is_uuid(chat_id):
             return None
         with self.engine.connect() as db:
-            row = db.execute(chats.select().where(chats.c.id == chat_id, chats.c.owner_id == owner_id)).first()
+            row = db.execute(_CHAT, {"id": chat_id, "owner": owner_id}).first()
         return _chat(row) if row else None
 
     def update_chat(self, owner_id: str, chat_id: str, **changes: str) -> Chat | None:
@@ -169,43 +194,37 @@ class SQLStore:
 
     def _insert(self, db, owner_id: str, chat_id: str, rows: list[tuple]) -> list[Message]:
         """Append (role, content, status, model, worker) rows to an owned chat, in one go."""
-        owned = db.execute(sa.select(chats.c.id).where(chats.c.id == chat_id, chats.c.owner_id == owner_id)).first()
-        if not owned:
+        if not db.execute(_OWNED_CHAT, {"id": chat_id, "owner": owner_id}).first():
             raise LookupError(chat_id)
         stamp = now()
-        last = db.execute(sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0))
-                          .where(messages.c.chat_id == chat_id)).scalar_one()
+        last = db.execute(_LAST_SEQ, {"chat": chat_id}).scalar_one()
         added = [Message(str(uuid.uuid4()), chat_id, role, content, status, None, model, None, None, stamp, last + n)
                  for n, (role, content, status, model, _worker) in enumerate(rows, start=1)]
         db.execute(messages.insert(), [
             dict(id=m.id, chat_id=chat_id, owner_id=owner_id, role=m.role, content=m.content, status=m.status,
                  model=m.model, created_at=stamp, seq=m.seq, worker=row[4])
             for m, row in zip(added, rows)])
-        db.execute(chats.update().where(chats.c.id == chat_id).values(updated_at=stamp))
+        db.execute(_TOUCH_CHAT, {"chat": chat_id, "stamp": stamp})
         return added
 
     def messages(self, owner_id: str, chat_id: str) -> list[Message]:
         if not _is_uuid(chat_id):
             return []
-        query = (messages.select()
-                 .where(messages.c.chat_id == chat_id, messages.c.owner_id == owner_id)
-                 .order_by(messages.c.seq))
         with self.engine.connect() as db:
-            return [_message(row) for row in db.execute(query)]
+            return [_message(row) for row in db.execute(_MESSAGES, {"chat": chat_id, "owner": owner_id})]
 
     def message(self, owner_id: str, message_id: str) -> Message | None:
         if not _is_uuid(message_id):
             return None
         with self.engine.connect() as db:
-            row = db.execute(messages.select().where(
-                messages.c.id == message_id, messages.c.owner_id == owner_id)).first()
+            row = db.execute(_MESSAGE, {"id": message_id, "owner": owner_id}).first()
         return _message(row) if row else None
 
     def update_message(self, owner_id: str, message_id: str, **changes: object) -> None:
+        statement = _update_message(tuple(sorted(changes)))
         with self.engine.begin() as db:
-            db.execute(messages.update()
-                       .where(messages.c.id == message_id, messages.c.owner_id == owner_id)
-                       .values(**changes))
+            db.execute(statement, {"message": message_id, "owner": owner_id,
+                                   **{f"new_{column}": value for column, value in changes.items()}})
 
 
     # Recovery after a crash: these act across owners, for the server itself.
