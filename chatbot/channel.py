@@ -4,7 +4,8 @@ Each event gets a sequence number per topic. ``subscribe(topic, after=n)`` first
 the retained events numbered above ``n``, then follows live ones, so a subscriber that
 reconnects after a gap misses nothing and sees nothing twice. A topic is closed when its
 producer is done; its events are kept for ``retention`` seconds after that, so a view
-that arrives a moment late still gets the whole story.
+that arrives a moment late still gets the whole story. A topic that is never closed (a
+chat's, a user's) is dropped once it has had neither events nor subscribers for as long.
 
 ``InProcessChannel`` is the embedded default: one process (one gevent worker holds
 thousands of subscribers). A Redis implementation serves several workers.
@@ -47,7 +48,15 @@ class _Topic:
     events: list[Event] = field(default_factory=list)
     dropped: int = 0  # events trimmed from the front; seq of events[i] is dropped + i + 1
     closed_at: float | None = None
+    touched: float = field(default_factory=time.monotonic)  # last publish
+    subscribers: int = 0
     changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def idle_since(self, moment: float) -> bool:
+        """Finished, or unused, before ``moment``: nobody can miss it any more."""
+        if self.closed_at is not None:
+            return self.closed_at < moment
+        return self.subscribers == 0 and self.touched < moment
 
 
 class InProcessChannel:
@@ -69,7 +78,7 @@ class InProcessChannel:
             return  # sweep at most once a second, not on every publish
         self._next_expiry = now + 1.0
         limit = now - self.retention
-        for name in [n for n, t in self._topics.items() if t.closed_at and t.closed_at < limit]:
+        for name in [n for n, t in self._topics.items() if t.idle_since(limit)]:
             del self._topics[name]
 
     def publish(self, topic: str, data: dict) -> int:
@@ -81,6 +90,7 @@ class InProcessChannel:
                 trim = len(t.events) - self.keep
                 del t.events[:trim]
                 t.dropped += trim
+            t.touched = time.monotonic()
             t.changed.notify_all()
         return event.seq
 
@@ -93,19 +103,25 @@ class InProcessChannel:
     def subscribe(self, topic: str, after: int = 0, timeout: float = 15.0) -> Iterator[Event | None]:
         t = self._topic(topic)
         position = max(after, 0)  # the seq of the last event handed out
-        while True:
+        with t.changed:
+            t.subscribers += 1  # a followed topic is never expired from under its subscribers
+        try:
+            while True:
+                with t.changed:
+                    if position >= t.dropped + len(t.events) and t.closed_at is None:
+                        t.changed.wait(timeout)
+                    fresh = t.events[max(position - t.dropped, 0):]
+                    closed = t.closed_at is not None
+                if not fresh and not closed:
+                    yield None
+                yield from fresh
+                if fresh:
+                    position = fresh[-1].seq
+                if closed and position >= t.dropped + len(t.events):
+                    return
+        finally:
             with t.changed:
-                if position >= t.dropped + len(t.events) and t.closed_at is None:
-                    t.changed.wait(timeout)
-                fresh = t.events[max(position - t.dropped, 0):]
-                closed = t.closed_at is not None
-            if not fresh and not closed:
-                yield None
-            yield from fresh
-            if fresh:
-                position = fresh[-1].seq
-            if closed and position >= t.dropped + len(t.events):
-                return
+                t.subscribers -= 1
 
     def history(self, topic: str) -> tuple[list[Event], bool]:
         t = self._topic(topic)

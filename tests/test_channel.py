@@ -43,3 +43,22 @@ def test_topics_are_separate():
     channel.publish("a", {})
     channel.close("b")
     assert list(channel.subscribe("b")) == []
+
+
+def test_idle_topics_are_forgotten_but_never_under_a_subscriber(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("chatbot.channel.time.monotonic", lambda: clock[0])
+    channel = InProcessChannel(retention=10)
+    channel.publish("quiet", {"n": 1})
+    channel.publish("followed", {"n": 1})
+    follower = channel.subscribe("followed", timeout=0)
+    assert next(follower).seq == 1
+    channel.publish("finished", {"n": 1})
+    channel.close("finished")
+    clock[0] += 11
+    channel.publish("other", {})  # any use sweeps
+    assert set(channel._topics) == {"followed", "other"}
+    follower.close()  # the last subscriber leaves
+    clock[0] += 11
+    channel.publish("other", {})
+    assert set(channel._topics) == {"other"}
