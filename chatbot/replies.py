@@ -149,7 +149,7 @@ def generate(store: Store, model: ChatModel, channel: Channel, owner_id: str, me
         nonlocal offset, pending
         if pending:
             chunk = "".join(pending)
-            channel.publish(topic, {"type": "delta", "offset": offset, "text": chunk})
+            channel.publish(topic, {"type": "delta", "message_id": message_id, "offset": offset, "text": chunk})
             offset += len(chunk)
             pending = []
 
@@ -185,7 +185,7 @@ def generate(store: Store, model: ChatModel, channel: Channel, owner_id: str, me
                              prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                              worker=None)
         _running.pop(message_id, None)
-        channel.publish(topic, {"type": "done", "status": status})
+        channel.publish(topic, {"type": "done", "message_id": message_id, "status": status})
         channel.close(topic)
         channel.publish(chat_topic(chat_id), {"type": "message", "id": message_id})
 

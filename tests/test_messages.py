@@ -190,6 +190,24 @@ def test_generation_coalesces_and_publishes_offsets(store, user):
     deltas = [e for e in events if e["type"] == "delta"]
     assert "".join(e["text"] for e in deltas) == "abc" and deltas[0]["offset"] == 0
     assert len(deltas) < 3  # tokens arriving together travel together
-    assert events[-1] == {"type": "done", "status": COMPLETE}
+    assert events[-1] == {"type": "done", "message_id": message.id, "status": COMPLETE}
+    assert all(e["message_id"] == message.id for e in events)
     stored = store.message(owner, message.id)
     assert (stored.content, stored.status, stored.prompt_tokens, stored.completion_tokens) == ("abc", COMPLETE, 7, 2)
+
+
+def test_an_idle_reply_stream_sends_keepalive_comments(app, store, user, monkeypatch):
+    """A comment on a quiet stream lets the server notice a browser that left."""
+    from chatbot import streaming
+
+    monkeypatch.setattr(streaming, "KEEPALIVE", 0.01)
+    chat_id = new_chat(user)
+    owner = owner_id(store)
+    message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
+    with app.test_request_context():
+        events = streaming.reply_stream(store, InProcessChannel(), owner, message, 0)
+        assert next(events) == "retry: 1000\n\n"
+        assert next(events) == ": ping\n\n"
+        store.update_message(owner, message.id, status=COMPLETE, content="done elsewhere")
+        rest = list(events)  # finished where this process could not see it: the final message
+    assert len(rest) == 1 and "done elsewhere" in rest[0] and 'hx-swap-oob="true"' in rest[0]
