@@ -19,6 +19,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def embedded_server(base: Path, **env: str) -> "Gunicorn":
+    """A server on embedded defaults in folder ``base``, with ``.store`` to look inside."""
+    from chatbot.database import make_engine
+    from chatbot.sqlstore import SQLStore
+
+    env = {"CHATBOT_ENV": "development", "SECRET_KEY": "server-test", "INSTANCE_PATH": str(base),
+           "DATABASE_URL": f"sqlite:///{base / 'chat.sqlite3'}", **env}
+    server = Gunicorn(env)
+    server.store = SQLStore(make_engine(env["DATABASE_URL"]))
+    return server
+
+
 class Gunicorn:
     """``with Gunicorn(env) as server:`` runs ``gunicorn -c gunicorn.conf.py wsgi:app``."""
 

@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 from tests.conftest import require_service
-from tests.servers import Gunicorn
+from tests.servers import embedded_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -27,10 +27,7 @@ def chromium():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("browser")
-    env = {"CHATBOT_ENV": "development", "SECRET_KEY": "browser-test", "INSTANCE_PATH": str(base),
-           "DATABASE_URL": f"sqlite:///{base / 'chat.sqlite3'}", "OFFLINE_TOKEN_DELAY": "0.04"}
-    with Gunicorn(env) as running:
+    with embedded_server(tmp_path_factory.mktemp("browser"), OFFLINE_TOKEN_DELAY="0.04") as running:
         yield running
 
 

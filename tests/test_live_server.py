@@ -9,12 +9,10 @@ import requests
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from chatbot.database import make_engine
-from chatbot.sqlstore import SQLStore
 from chatbot.store import COMPLETE, ERROR, INTERRUPTED, STOPPED, STREAMING
 from tests.live_client import User
 from tests.openai_stub import API_KEY, REPLY, StubOpenAI
-from tests.servers import Gunicorn
+from tests.servers import embedded_server
 
 pytestmark = pytest.mark.server
 
@@ -22,12 +20,7 @@ QUESTION = "Tell me about the history of lighthouses on rocky coasts and the kee
 
 
 def start(tmp_path_factory, **env):
-    base = tmp_path_factory.mktemp("live")
-    env = {"CHATBOT_ENV": "development", "SECRET_KEY": "live-test", "INSTANCE_PATH": str(base),
-           "DATABASE_URL": f"sqlite:///{base / 'chat.sqlite3'}", "OFFLINE_TOKEN_DELAY": "0.05", **env}
-    server = Gunicorn(env)
-    server.store = SQLStore(make_engine(env["DATABASE_URL"]))
-    return server
+    return embedded_server(tmp_path_factory.mktemp("live"), **{"OFFLINE_TOKEN_DELAY": "0.05", **env})
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +32,16 @@ def server(tmp_path_factory):
 def stored(server, user_email, message_id):
     owner = server.store.user_by_email(user_email).id
     return server.store.message(owner, message_id)
+
+
+def ask(server, email):
+    """A user with a chat open, a long question sent and its reply streaming:
+    (user, chat id, the page's view, the reply as the view shows it)."""
+    user = User(server, email)
+    chat_id = user.new_chat()
+    view = user.open(chat_id)
+    view.send(QUESTION)
+    return user, chat_id, view, streaming_reply(view)
 
 
 def streaming_reply(view):
@@ -60,10 +63,7 @@ def test_two_tabs_of_one_user_both_see_the_reply(server):
 
 
 def test_the_reply_streams_in_pieces_over_the_socket(server):
-    ada = User(server, "pieces@example.com")
-    view = ada.open(ada.new_chat())
-    view.send(QUESTION)
-    reply = streaming_reply(view)
+    _, _, view, reply = ask(server, "pieces@example.com")
     view.wait(lambda v: v.messages[reply["id"]]["status"] == "complete")
     deltas = [f for f in view.frames if f"beforeend:#t-{reply['id']}" in f]
     assert len(deltas) > 3
@@ -124,11 +124,7 @@ def test_refused_messages_come_back_with_the_reason(server):
 
 
 def test_reconnecting_mid_reply_gets_the_full_text_exactly_once(server):
-    ada = User(server, "reconnect@example.com")
-    chat_id = ada.new_chat()
-    first = ada.open(chat_id)
-    first.send(QUESTION)
-    reply = streaming_reply(first)
+    ada, chat_id, first, reply = ask(server, "reconnect@example.com")
     first.wait(lambda v: len(v.messages[reply["id"]]["text"]) > 10)
     first.close()  # the connection drops mid-reply
     again = ada.open(chat_id, since=reply["seq"])  # and the page reconnects
@@ -147,11 +143,7 @@ def test_reconnecting_mid_reply_gets_the_full_text_exactly_once(server):
 
 
 def test_stop_keeps_the_partial_reply(server):
-    ada = User(server, "stop@example.com")
-    chat_id = ada.new_chat()
-    view = ada.open(chat_id)
-    view.send(QUESTION)
-    reply = streaming_reply(view)
+    ada, chat_id, view, reply = ask(server, "stop@example.com")
     view.wait(lambda v: len(v.messages[reply["id"]]["text"]) > 5)
     view.stop(reply["id"])
     view.wait(lambda v: v.messages[reply["id"]]["status"] == "stopped")
@@ -162,11 +154,7 @@ def test_stop_keeps_the_partial_reply(server):
 
 
 def test_stop_over_http_without_javascript(server):
-    ada = User(server, "stophttp@example.com")
-    chat_id = ada.new_chat()
-    view = ada.open(chat_id)
-    view.send(QUESTION)
-    reply = streaming_reply(view)
+    ada, chat_id, view, reply = ask(server, "stophttp@example.com")
     response = ada.post(f"/chats/{chat_id}/messages/{reply['id']}/stop")
     assert response.status_code == 200 and f"m-{reply['id']}" in response.url
     view.wait(lambda v: v.messages[reply["id"]]["status"] == "stopped")
@@ -186,11 +174,7 @@ def test_regenerate_replaces_the_last_reply(server):
 
 
 def test_a_reply_finishes_after_the_sender_disconnects(server):
-    ada = User(server, "gone@example.com")
-    chat_id = ada.new_chat()
-    view = ada.open(chat_id)
-    view.send(QUESTION)
-    reply = streaming_reply(view)
+    ada, chat_id, view, reply = ask(server, "gone@example.com")
     view.close()
     owner = server.store.user_by_email("gone@example.com").id
     deadline = time.monotonic() + 20
@@ -248,11 +232,7 @@ def test_a_reply_cut_by_the_provider_keeps_its_partial_text(tmp_path_factory, st
 
 def test_a_reply_left_by_a_dead_worker_is_marked_interrupted(tmp_path_factory):
     with start(tmp_path_factory, OFFLINE_TOKEN_DELAY="0.3") as server:
-        ada = User(server, "crash@example.com")
-        chat_id = ada.new_chat()
-        view = ada.open(chat_id)
-        view.send(QUESTION)
-        reply = streaming_reply(view)
+        ada, chat_id, view, reply = ask(server, "crash@example.com")
         owner = server.store.user_by_email("crash@example.com").id
         deadline = time.monotonic() + 10
         while not server.store.message(owner, reply["id"]).content and time.monotonic() < deadline:

@@ -4,11 +4,9 @@ import re
 import pytest
 import requests
 
-from chatbot.database import make_engine
-from chatbot.sqlstore import SQLStore
 from chatbot.store import COMPLETE
-from tests.conftest import csrf_token
-from tests.servers import Gunicorn
+from tests.live_client import User
+from tests.servers import embedded_server
 from tests.sse import delta_text, events
 
 pytestmark = pytest.mark.server
@@ -16,21 +14,15 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("server")
-    env = {"CHATBOT_ENV": "development", "SECRET_KEY": "server-test", "INSTANCE_PATH": str(base),
-           "DATABASE_URL": f"sqlite:///{base / 'chat.sqlite3'}", "OFFLINE_TOKEN_DELAY": "0.02"}
-    with Gunicorn(env) as running:
-        running.store = SQLStore(make_engine(env["DATABASE_URL"]))
+    with embedded_server(tmp_path_factory.mktemp("server"), OFFLINE_TOKEN_DELAY="0.02") as running:
         yield running
 
 
 def sign_up(server, email):
-    session = requests.Session()
-    token = csrf_token(session.get(server.url + "/signup").text)
-    response = session.post(server.url + "/signup", data={"email": email, "password": "correct horse", "csrf_token": token})
-    assert response.status_code == 200 and response.url == server.url + "/"
-    session.token = csrf_token(response.text)
-    return session
+    """A signed-in requests session, with the page's CSRF token as ``.token``."""
+    user = User(server, email)
+    user.http.token = user.token
+    return user.http
 
 
 def send(server, session, text):
