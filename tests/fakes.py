@@ -11,7 +11,7 @@ class ScriptedModel:
         self.pieces, self.error, self.gate, self.on_start = pieces, error, gate, on_start
         self.conversations = []
 
-    def stream(self, conversation):
+    def stream(self, conversation, on_open=None):
         self.conversations.append(conversation)
         if self.on_start:
             self.on_start()

@@ -249,3 +249,19 @@ def test_a_reply_left_by_a_dead_worker_is_marked_interrupted(tmp_path_factory):
         message = server.store.message(owner, reply["id"])
         assert message.status == INTERRUPTED and message.content
         assert "restarted" in ada.http.get(f"{server.url}/chats/{chat_id}").text
+
+
+def test_stop_aborts_a_model_that_has_gone_quiet(tmp_path_factory, stub):
+    with start(tmp_path_factory, OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=stub.base_url,
+               OPENAI_MODEL="stub-stall") as server:
+        ada = User(server, "quiet@example.com")
+        view = ada.open(ada.new_chat())
+        view.send("hello")
+        reply = streaming_reply(view)
+        view.wait(lambda v: v.messages[reply["id"]]["text"] == "".join(REPLY[:2]))  # then silence
+        asked = time.monotonic()
+        view.stop(reply["id"])
+        view.wait(lambda v: v.messages[reply["id"]]["status"] == "stopped", timeout=3)
+        assert time.monotonic() - asked < 3  # not the 60 s read timeout, nor the stub's 5 s stall
+        message = stored(server, "quiet@example.com", reply["id"])
+        assert (message.status, message.content, message.error) == (STOPPED, "".join(REPLY[:2]), None)

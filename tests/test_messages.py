@@ -130,7 +130,7 @@ def test_model_failure_is_stored_and_shown_with_the_partial_text(app, user, stor
 
 def test_a_crashing_model_still_ends_the_reply(app, user, store):
     class Broken(ScriptedModel):
-        def stream(self, conversation):
+        def stream(self, conversation, on_open=None):
             yield "so far"
             raise RuntimeError("bug")
     backends(app).model = Broken()
@@ -211,3 +211,24 @@ def test_an_idle_reply_stream_sends_keepalive_comments(app, store, user, monkeyp
         store.update_message(owner, message.id, status=COMPLETE, content="done elsewhere")
         rest = list(events)  # finished where this process could not see it: the final message
     assert len(rest) == 1 and "done elsewhere" in rest[0] and 'hx-swap-oob="true"' in rest[0]
+
+
+def test_text_is_published_without_waiting_for_the_next_token(store, user):
+    """A model that pauses mid-reply must not hold back what it already said."""
+    chat_id = new_chat(user)
+    owner = owner_id(store)
+    message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
+    channel, gate = InProcessChannel(), threading.Event()
+
+    class Pausing(ScriptedModel):
+        def stream(self, conversation, on_open=None):
+            yield "Said before the pause."
+            gate.wait(5)
+            yield " And after."
+    worker = threading.Thread(target=generate, args=(store, Pausing(), channel, owner, message.id, chat_id, []))
+    worker.start()
+    first = next(e for e in channel.subscribe(reply_topic(message.id), timeout=1) if e is not None)
+    assert not gate.is_set() and first.data["text"] == "Said before the pause."
+    gate.set()
+    worker.join(5)
+    assert store.message(owner, message.id).content == "Said before the pause. And after."

@@ -6,7 +6,7 @@ through the official client) and ``offline.OfflineResponder`` (built in, no netw
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Union
+from typing import Callable, Iterator, Optional, Protocol, Union
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,9 @@ class Usage:
 
 # A stream yields pieces of text and, last, at most one Usage.
 Piece = Union[str, Usage]
+# Called by a model once its request is in flight, with a function that aborts it: a Stop
+# must not wait for the next token of a model that has gone quiet.
+OnOpen = Optional[Callable[[Callable[[], None]], None]]
 
 
 class ModelError(Exception):
@@ -28,7 +31,7 @@ class ChatModel(Protocol):
     name: str  # the model name stored with each reply
     offline: bool  # True for the built-in responder, so the UI can say so
 
-    def stream(self, conversation: list[dict[str, str]]) -> Iterator[Piece]:
+    def stream(self, conversation: list[dict[str, str]], on_open: OnOpen = None) -> Iterator[Piece]:
         """Yield the reply to ``conversation`` ([{"role", "content"}, ...]) piece by piece.
         Raise ModelError (possibly after some pieces) when the model fails."""
         ...

@@ -8,7 +8,7 @@ from typing import Iterator
 import httpx2
 import openai
 
-from . import ModelError, Piece, Usage
+from . import ModelError, OnOpen, Piece, Usage
 
 
 class OpenAICompatible:
@@ -33,7 +33,7 @@ class OpenAICompatible:
             http_client=http_client,
         )
 
-    def stream(self, conversation: list[dict[str, str]]) -> Iterator[Piece]:
+    def stream(self, conversation: list[dict[str, str]], on_open: OnOpen = None) -> Iterator[Piece]:
         # The client's own post(): its auth, base URL, retries and error mapping, but the raw
         # response, parsed here line by line. The typed path validates the request through
         # typed dicts and builds an object per token, which a busy worker cannot afford.
@@ -41,6 +41,8 @@ class OpenAICompatible:
                 "stream_options": {"include_usage": True}}
         try:
             response = self.client.post("/chat/completions", body=body, cast_to=httpx2.Response, stream=True)
+            if on_open:
+                on_open(response.close)  # closing it wakes a read that is waiting on the model
             try:
                 if "json" in response.headers.get("content-type", ""):
                     # Some OpenAI-compatible servers ignore stream=True and answer at once.
