@@ -10,6 +10,7 @@ topic (and the chat list's, on the user's topic) so every open view can follow.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -145,21 +146,24 @@ def _start(store, model, channel, owner_id, answer: Message, conversation, spawn
 
 
 class _Coalescer:
-    """Publishes a reply's new text every FLUSH_EVERY seconds from a task of its own: a fast
-    model costs one event per tick, not one per token, and no text waits for the next token
-    of a slow or silent model."""
+    """Publishes a reply's new text at most about every FLUSH_EVERY seconds: a fast model
+    costs one event per tick, not one per token. Text that is due goes out as it arrives;
+    the process's ticker publishes the rest, so nothing waits for the next token of a slow
+    or silent model."""
 
     def __init__(self, channel: Channel, message_id: str) -> None:
         self.channel, self.message_id = channel, message_id
         self.lock = threading.Lock()
         self.pending: list[str] = []
         self.offset = 0  # characters published so far
-        self.done = threading.Event()
-        threading.Thread(target=self._tick, daemon=True, name="coalesce").start()
+        self.last = 0.0  # when text was last published
+        _ticker.follow(self)
 
     def add(self, text: str) -> None:
         with self.lock:
             self.pending.append(text)
+        if time.monotonic() - self.last >= FLUSH_EVERY:
+            self.flush()
 
     def flush(self) -> None:
         with self.lock:
@@ -169,14 +173,39 @@ class _Coalescer:
                     "type": "delta", "message_id": self.message_id, "offset": self.offset, "text": chunk})
                 self.offset += len(chunk)
                 self.pending = []
+                self.last = time.monotonic()
 
     def close(self) -> None:
-        self.done.set()
+        _ticker.forget(self)
         self.flush()
 
-    def _tick(self) -> None:
-        while not self.done.wait(FLUSH_EVERY):
-            self.flush()
+
+class _Ticker:
+    """One task per process that flushes every reply being written, every FLUSH_EVERY
+    seconds: one wake-up for all of them, not one per reply."""
+
+    def __init__(self) -> None:
+        self.replies: set[_Coalescer] = set()
+        self.pid = 0  # the process the task runs in (a forked worker starts its own)
+
+    def follow(self, reply: _Coalescer) -> None:
+        self.replies.add(reply)
+        if self.pid != os.getpid():
+            self.pid = os.getpid()
+            threading.Thread(target=self._run, daemon=True, name="coalesce").start()
+
+    def forget(self, reply: _Coalescer) -> None:
+        self.replies.discard(reply)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FLUSH_EVERY)
+            for reply in list(self.replies):
+                if reply.pending:
+                    reply.flush()
+
+
+_ticker = _Ticker()
 
 
 def generate(store: Store, model: ChatModel, channel: Channel, owner_id: str, message_id: str,
