@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from . import chats, replies
 from .backends import backends, settings
 from .errors import Busy, InvalidInput, NotFound
+from .feed import catch_up_from
 from .htmx import is_htmx
 
 bp = Blueprint("chat", __name__)
@@ -119,23 +120,20 @@ def regenerate(chat_id):
     """Write the last reply again (or retry one that failed)."""
     b = backends()
     limits = replies.Limits(settings().message_max_chars, settings().context_tokens)
-    old = chats.open_chat(b.store, current_user.id, chat_id)[1][-1:]
     try:
-        answer = replies.regenerate(b.store, b.model, b.channel, current_user.id, chat_id, limits)
+        old, answer = replies.regenerate(b.store, b.model, b.channel, current_user.id, chat_id, limits)
     except (InvalidInput, Busy) as error:
         return _refused(chat_id, "", error)
     if is_htmx():
-        return render_template("chat/regenerated.html", messages=[answer], removed=old[0].id)
+        return render_template("chat/regenerated.html", messages=[answer], removed=old.id)
     replies.wait_for_reply(b.channel, answer.id, settings().reply_wait)
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
 
 
 def _chat_page(chat, messages, errors=None, status=200, draft=""):
-    # The socket catches up from the first message this page may see change: a reply
-    # still being written, or else whatever comes after the last message.
-    since = next((m.seq for m in messages if m.status == "streaming"), messages[-1].seq + 1 if messages else 1)
     return render_template(
-        "chat/chat.html", chat=chat, messages=messages, errors=errors or {}, draft=draft, since=since,
+        "chat/chat.html", chat=chat, messages=messages, errors=errors or {}, draft=draft,
+        since=catch_up_from(messages),
         chats=chats.list_chats(backends().store, current_user.id),
         offline=backends().model.offline,
     ), status

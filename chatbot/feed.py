@@ -19,7 +19,14 @@ from typing import Iterator
 from .channel import Channel
 from .chats import user_topic
 from .replies import chat_topic, reply_topic
-from .store import STREAMING, Store
+from .store import STREAMING, Message, Store
+
+
+def catch_up_from(messages: list[Message]) -> int:
+    """The ``since`` for a page showing ``messages``: the first one it may yet see change,
+    a reply still being written, or else whatever comes after the last message."""
+    streaming = next((m.seq for m in messages if m.status == STREAMING), None)
+    return streaming if streaming is not None else (messages[-1].seq + 1 if messages else 1)
 
 
 class ChatFeed:

@@ -87,8 +87,9 @@ def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str
 
 
 def regenerate(store: Store, model: ChatModel, channel: Channel, owner_id: str, chat_id: str,
-               limits: Limits, spawn: Callable[..., object] | None = None) -> Message:
-    """Replace the chat's last reply with a new one (also how a failed reply is retried)."""
+               limits: Limits, spawn: Callable[..., object] | None = None) -> tuple[Message, Message]:
+    """Replace the chat's last reply with a new one (also how a failed reply is retried).
+    Return the reply removed and the one now being written."""
     chat = get_chat(store, owner_id, chat_id)
     history = store.messages(owner_id, chat.id)
     if not history or history[-1].role != "assistant":
@@ -104,7 +105,7 @@ def regenerate(store: Store, model: ChatModel, channel: Channel, owner_id: str, 
            build_conversation(chat.system_prompt, history[:-1], limits.context_tokens), spawn)
     channel.publish(chat_topic(chat.id), {"type": "removed", "id": old.id})
     channel.publish(chat_topic(chat.id), {"type": "message", "id": answer.id})
-    return answer
+    return old, answer
 
 
 def stop(store: Store, channel: Channel, owner_id: str, chat_id: str, message_id: str) -> None:
@@ -119,7 +120,7 @@ def stop(store: Store, channel: Channel, owner_id: str, chat_id: str, message_id
         running.request_stop()  # the task stores and announces the stopped reply itself
         return
     # No task here is writing it: its process died (or it is not this one's to stop).
-    store.update_message(owner_id, message_id, status=STOPPED)
+    store.update_message(owner_id, message_id, status=STOPPED, worker=None)
     channel.publish(chat_topic(chat_id), {"type": "message", "id": message_id})
 
 

@@ -129,3 +129,16 @@ class TestAnotherUsersChat:
 @pytest.mark.parametrize("chat_id", ["not-a-uuid", "1", "00000000-0000-4000-8000-000000000000"])
 def test_unknown_chat_is_404(user, chat_id):
     assert user.get(f"/chats/{chat_id}").status_code == 404
+
+
+def test_accessible_names_later_tests_rely_on(client, auth):
+    """Fields Email, Password, Message; buttons Sign up, Log in, Log out, New chat, Send, Rename, Delete."""
+    signup, login = client.get("/signup").text, client.get("/login").text
+    for page in (signup, login):
+        assert '<label for="email">Email</label>' in page and '<label for="password">Password</label>' in page
+    assert ">Sign up</button>" in signup and ">Log in</button>" in login
+    auth.signup()
+    chat = client.get(f"/chats/{new_chat(client)}").text
+    assert '<label for="content" class="visually-hidden">Message</label>' in chat
+    for button in ("Log out", "New chat", "Send", "Rename", "Delete"):
+        assert chat.count(f">{button}</button>") == 1, button

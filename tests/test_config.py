@@ -1,4 +1,5 @@
 """Configuration: read once from the environment; a bad value stops start-up naming it."""
+import re
 import subprocess
 import sys
 
@@ -116,3 +117,10 @@ def test_gunicorn_refuses_a_bad_configuration_in_one_line(tmp_path):
     assert result.returncode != 0
     assert "chatbot: configuration error: SECRET_KEY: is required in production" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_readme_lists_every_variable():
+    source = (ROOT / "chatbot" / "settings.py").read_text()
+    variables = set(re.findall(r'read\.\w+\(\s*"([A-Z_]+)"', source)) | {"INSTANCE_PATH"}
+    table = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    assert variables and {name for name in variables if f"| `{name}` |" not in table} == set()
