@@ -86,7 +86,9 @@ class ChatFeed:
             data = event.data
             if data["type"] == "chats":
                 self.put("chats")
-            else:  # "message" or "removed"
+            elif data["type"] == "message":
+                self.put("message", data["id"], data.get("message"))
+            else:  # "removed"
                 self.put(data["type"], data["id"])
 
     def _follow_reply(self, message_id: str) -> None:

@@ -8,6 +8,7 @@ socket, the page falls back to htmx POSTs and one event stream per reply.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from .backends import backends, settings
 from .chat import refusal
 from .errors import Busy, InvalidInput, NotFound
 from .feed import ChatFeed
-from .store import STREAMING
+from .store import STREAMING, Message
 from .streaming import reply_stream
 
 bp = Blueprint("live", __name__)
@@ -72,6 +73,7 @@ def reply_events(chat_id, message_id):
 @sock.route("/chats/<chat_id>/live", bp=bp)
 def socket(ws, chat_id):
     """The chat page's socket: commands in, rendered fragments out, until it closes."""
+    ws.sock = WholeWrites(ws.sock)
     b = backends()
     try:
         chat = chats.get_chat(b.store, current_user.id, chat_id)
@@ -91,6 +93,27 @@ def socket(ws, chat_id):
         pass
     finally:
         feed.close()
+
+
+class WholeWrites:
+    """The connection under a WebSocket, writing each frame whole and one at a time.
+
+    simple-websocket (1.1) writes a frame with one ``socket.send()``, which takes only what
+    fits in the socket's buffer: behind a slow reader the rest of the frame was dropped and
+    the browser saw a corrupt stream (its issue #45). ``sendall`` finishes the frame, and
+    the lock keeps frames from two tasks (a fragment and a ping) from interleaving."""
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+
+    def send(self, data: bytes) -> int:
+        with self._lock:
+            self._sock.sendall(data)
+        return len(data)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
 
 
 def _read_commands(ws, feed: ChatFeed) -> None:
@@ -119,7 +142,10 @@ def _handle(feed: ChatFeed, event: tuple) -> str | None:
         return render_template("chat/_chat_list_update.html", chat=chat, chats=chats.list_chats(store, owner))
     if kind == "snapshot" and not details[1] and details[0] in feed.shown_streaming:
         return None  # nothing written yet, and the page already shows the empty reply
-    message = store.message(owner, details[0])  # "message" and "snapshot"
+    if kind == "message" and len(details) > 1 and details[1]:
+        message = Message.from_event(details[1])  # as it was announced: no need to read it back
+    else:
+        message = store.message(owner, details[0])
     if message is None:
         return None
     if message.status == STREAMING:

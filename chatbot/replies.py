@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from .chats import DEFAULT_TITLE, announce_chats, get_chat, title_from
@@ -80,7 +80,7 @@ def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str
     _start(store, model, channel, owner_id, answer, build_conversation(chat.system_prompt, history, limits.context_tokens),
            spawn)
     for message in (question, answer):
-        channel.publish(chat_topic(chat.id), {"type": "message", "id": message.id})
+        announce(channel, message)
     if list_changes:  # a new title, or the chat moves to the top of the list
         announce_chats(channel, owner_id)
     return question, answer
@@ -104,7 +104,7 @@ def regenerate(store: Store, model: ChatModel, channel: Channel, owner_id: str, 
     _start(store, model, channel, owner_id, answer,
            build_conversation(chat.system_prompt, history[:-1], limits.context_tokens), spawn)
     channel.publish(chat_topic(chat.id), {"type": "removed", "id": old.id})
-    channel.publish(chat_topic(chat.id), {"type": "message", "id": answer.id})
+    announce(channel, answer)
     return old, answer
 
 
@@ -121,7 +121,12 @@ def stop(store: Store, channel: Channel, owner_id: str, chat_id: str, message_id
         return
     # No task here is writing it: its process died (or it is not this one's to stop).
     store.update_message(owner_id, message_id, status=STOPPED, worker=None)
-    channel.publish(chat_topic(chat_id), {"type": "message", "id": message_id})
+    announce(channel, replace(message, status=STOPPED))
+
+
+def announce(channel: Channel, message: Message) -> None:
+    """Tell the chat's views that ``message`` is new or changed, with its contents."""
+    channel.publish(chat_topic(message.chat_id), {"type": "message", "id": message.id, "message": message.as_event()})
 
 
 def build_conversation(system_prompt: str, history: list[Message], budget: int) -> list[dict[str, str]]:
@@ -143,7 +148,7 @@ def build_conversation(system_prompt: str, history: list[Message], budget: int) 
 
 def _start(store, model, channel, owner_id, answer: Message, conversation, spawn) -> None:
     _running[answer.id] = _Running()
-    (spawn or _spawn)(generate, store, model, channel, owner_id, answer.id, answer.chat_id, conversation)
+    (spawn or _spawn)(generate, store, model, channel, owner_id, answer, conversation)
 
 
 class _Coalescer:
@@ -209,9 +214,10 @@ class _Ticker:
 _ticker = _Ticker()
 
 
-def generate(store: Store, model: ChatModel, channel: Channel, owner_id: str, message_id: str,
-             chat_id: str, conversation: list[dict[str, str]]) -> None:
-    """Produce the reply to ``conversation`` into message ``message_id``. Never raises."""
+def generate(store: Store, model: ChatModel, channel: Channel, owner_id: str, answer: Message,
+             conversation: list[dict[str, str]]) -> None:
+    """Produce the reply to ``conversation`` into the streaming message ``answer``. Never raises."""
+    message_id = answer.id
     running = _running.setdefault(message_id, _Running())
     stop_requested = running.stop
     text: list[str] = []  # everything generated so far
@@ -248,13 +254,15 @@ def generate(store: Store, model: ChatModel, channel: Channel, owner_id: str, me
         if stream is not None:
             stream.close()  # on a stop, this closes the connection to the model too
         live.close()
-        store.update_message(owner_id, message_id, content="".join(text), status=status, error=error,
+        final = replace(answer, content="".join(text), status=status, error=error,
+                        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+        store.update_message(owner_id, message_id, content=final.content, status=status, error=error,
                              prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                              worker=None)
         _running.pop(message_id, None)
         channel.publish(reply_topic(message_id), {"type": "done", "message_id": message_id, "status": status})
         channel.close(reply_topic(message_id))
-        channel.publish(chat_topic(chat_id), {"type": "message", "id": message_id})
+        announce(channel, final)
 
 
 def wait_for_reply(channel: Channel, message_id: str, timeout: float) -> bool:

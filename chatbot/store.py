@@ -5,7 +5,7 @@ within that owner's data: a chat of someone else's is simply not found.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -45,6 +45,15 @@ class Message:
     completion_tokens: int | None
     created_at: datetime
     seq: int = 0  # position in the chat
+
+    def as_event(self) -> dict:
+        """The message as live events carry it (plain JSON values), so that views can show
+        it without reading it back from the store."""
+        return {**asdict(self), "created_at": self.created_at.isoformat()}
+
+    @classmethod
+    def from_event(cls, data: dict) -> Message:
+        return cls(**{**data, "created_at": datetime.fromisoformat(data["created_at"])})
 
 
 class DuplicateEmail(Exception):

@@ -1,5 +1,6 @@
 """Live replies against the real server: gunicorn + gevent, real WebSocket clients."""
 import os
+import re
 import signal
 import subprocess
 import time
@@ -265,3 +266,26 @@ def test_stop_aborts_a_model_that_has_gone_quiet(tmp_path_factory, stub):
         assert time.monotonic() - asked < 3  # not the 60 s read timeout, nor the stub's 5 s stall
         message = stored(server, "quiet@example.com", reply["id"])
         assert (message.status, message.content, message.error) == (STOPPED, "".join(REPLY[:2]), None)
+
+
+def test_a_slow_reader_gets_every_frame_whole(server):
+    """Frames bigger than the socket's buffers, to a client that does not read for a while:
+    each must arrive whole (a partial write would corrupt the stream)."""
+    ada = User(server, "slow-reader@example.com")
+    chat_id = ada.new_chat()
+    owner = server.store.user_by_email("slow-reader@example.com").id
+    long_text = "lighthouse keepers " * 5000  # ~95 KB a message
+    for _ in range(60):
+        question, answer = server.store.add_turn(owner, chat_id, long_text, "offline", "seed")
+        server.store.update_message(owner, answer.id, content=long_text, status=COMPLETE, worker=None)
+    cookies = "; ".join(f"{k}={v}" for k, v in ada.http.cookies.items())
+    url = server.url.replace("http", "ws") + f"/chats/{chat_id}/live?since=1"
+    # The client stops reading once 2 messages wait unread, so the server's writes back up.
+    with connect(url, additional_headers={"Cookie": cookies}, origin=server.url, max_size=None,
+                 max_queue=2) as socket:
+        time.sleep(2)
+        shown = set()
+        while len(shown) < 120:
+            frame = socket.recv(timeout=10)
+            shown.update(re.findall(r'id="m-([0-9a-f-]{36})"', frame))
+    assert len(shown) == 120

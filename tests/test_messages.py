@@ -185,7 +185,7 @@ def test_generation_coalesces_and_publishes_offsets(store, user):
     owner = owner_id(store)
     message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
     channel = InProcessChannel()
-    generate(store, ScriptedModel(pieces=["a", "b", "c"]), channel, owner, message.id, chat_id, [])
+    generate(store, ScriptedModel(pieces=["a", "b", "c"]), channel, owner, message, [])
     events = [e.data for e in channel.subscribe(reply_topic(message.id))]
     deltas = [e for e in events if e["type"] == "delta"]
     assert "".join(e["text"] for e in deltas) == "abc" and deltas[0]["offset"] == 0

@@ -40,10 +40,16 @@ def test_streamed_reply(stub):
     pieces, error = run(model(stub))
     assert error is None
     assert "".join(p for p in pieces if isinstance(p, str)) == "".join(REPLY)
-    assert len([p for p in pieces if isinstance(p, str)]) > 1  # streamed, not all at once
     assert pieces[-1] == Usage(prompt_tokens=11, completion_tokens=len(REPLY))
     sent = stub.requests[-1]
     assert sent["model"] == "stub" and sent["messages"] == CONVERSATION and sent["stream"] is True
+
+
+def test_text_comes_as_it_arrives(stub):
+    """A model that pauses between tokens is streamed token by token; tokens that arrive
+    together come out as one piece (one step for the reply's writer, not one per token)."""
+    slow, _ = run(model(stub, "stub-slow"))
+    assert [p for p in slow if isinstance(p, str)] == [t for t in REPLY if t]
 
 
 def test_non_streamed_reply(stub):
@@ -71,17 +77,22 @@ def test_retry_policy(stub, name, retried):
 def test_stall_keeps_the_partial_text(stub):
     started = time.monotonic()
     pieces, error = run(model(stub, "stub-stall", timeout=0.5))
-    assert pieces == REPLY[:2]
+    assert "".join(pieces) == "".join(REPLY[:2])
     assert error == "The model stopped responding, so the reply was cut off."
     assert time.monotonic() - started < openai_stub.STALL_SECONDS  # gave up at our timeout
 
 
+def joined(result):
+    pieces, error = result
+    return "".join(pieces), error
+
+
 def test_dropped_connection_keeps_the_partial_text(stub):
-    assert run(model(stub, "stub-drop")) == (REPLY[:2], "The connection to the model was lost.")
+    assert joined(run(model(stub, "stub-drop"))) == ("Hello from", "The connection to the model was lost.")
 
 
 def test_error_inside_the_stream_keeps_the_partial_text(stub):
-    assert run(model(stub, "stub-in-band-error")) == (REPLY[:2], "The model reported an error: overloaded")
+    assert joined(run(model(stub, "stub-in-band-error"))) == ("Hello from", "The model reported an error: overloaded")
 
 
 def test_unreachable_server():

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 import weakref
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import httpx2
 import openai
 
 from . import ModelError, OnOpen, Piece, Usage
+from .transport import ModelTransport
 
 
 class OpenAICompatible:
@@ -17,10 +20,11 @@ class OpenAICompatible:
     def __init__(self, *, model: str, api_key: str | None, base_url: str | None,
                  timeout: float, max_retries: int) -> None:
         self.name = model
-        # One connection per reply being written: allow as many as the worker holds
-        # sockets (the client's default of 1000 would queue replies past that).
+        # One connection per reply being written, as many as the worker holds sockets. Our
+        # own transport reads streams for a fraction of the CPU; httpx's handles proxies.
+        transport = None if _proxied(base_url or "https://api.openai.com/v1") else ModelTransport()
         http_client = openai.DefaultHttpxClient(
-            limits=httpx2.Limits(max_connections=10_000, max_keepalive_connections=1_000))
+            transport=transport, limits=httpx2.Limits(max_connections=10_000, max_keepalive_connections=1_000))
         weakref.finalize(self, http_client.close)  # we made it, so we close it
         # The client's defaults (600 s read timeout, 2 retries) would leave a user staring at
         # a dead reply for ten minutes. ``read`` is inactivity between bytes, so a long reply
@@ -48,7 +52,7 @@ class OpenAICompatible:
                     # Some OpenAI-compatible servers ignore stream=True and answer at once.
                     yield from _whole(json.loads(response.read()))
                 else:
-                    yield from _pieces(_lines(response.iter_bytes()))
+                    yield from _pieces(response.iter_bytes())
             finally:
                 response.close()  # on an early exit (a stop), this ends the upstream request
         except openai.APIStatusError as error:
@@ -59,40 +63,50 @@ class OpenAICompatible:
             raise ModelError("The connection to the model was lost.") from error
 
 
-def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    pending = b""
+def _pieces(chunks: Iterator[bytes]) -> Iterator[Piece]:
+    """The text (and usage) in a stream of server-sent events. All the text that one read
+    brought comes out as one piece: a burst of tokens is one step for the caller."""
+    finished = done = False
+    pending = b""  # an incomplete line, waiting for the rest
     for chunk in chunks:
         *lines, pending = (pending + chunk).split(b"\n")
-        yield from lines
-    if pending:
-        yield pending
-
-
-def _pieces(lines: Iterator[bytes]) -> Iterator[Piece]:
-    finished = False
-    for line in lines:
-        if not line.startswith(b"data:"):
-            continue  # blank separators, comments, "event:" lines
-        data = line[5:].strip()
-        if data == b"[DONE]":
+        texts: list[str] = []
+        for line in lines:
+            if not line.startswith(b"data:"):
+                continue  # blank separators, comments, "event:" lines
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                done = True
+                break
+            try:
+                event = json.loads(data)
+            except ValueError:
+                yield from _flush(texts)  # what came before the failure is kept
+                raise ModelError("The model sent a response that could not be read.") from None
+            if "error" in event:  # some servers report a failure inside the stream
+                yield from _flush(texts)
+                message = (event["error"] or {}).get("message") or "unknown error"
+                raise ModelError(f"The model reported an error: {message}")
+            for choice in event.get("choices") or ():
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    texts.append(text)
+                finished = finished or bool(choice.get("finish_reason"))
+            usage = event.get("usage")
+            if usage:
+                yield from _flush(texts)
+                yield Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        yield from _flush(texts)
+        if done:
             return
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise ModelError("The model sent a response that could not be read.") from None
-        if "error" in chunk:  # some servers report a failure inside the stream
-            message = (chunk["error"] or {}).get("message") or "unknown error"
-            raise ModelError(f"The model reported an error: {message}")
-        for choice in chunk.get("choices") or ():
-            text = (choice.get("delta") or {}).get("content")
-            if text:
-                yield text
-            finished = finished or bool(choice.get("finish_reason"))
-        usage = chunk.get("usage")
-        if usage:
-            yield Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
     if not finished:  # neither [DONE] nor a finish_reason: the stream was cut short
         raise ModelError("The connection to the model was lost.")
+
+
+def _flush(texts: list[str]) -> Iterator[str]:
+    if texts:
+        yield "".join(texts)
+        texts.clear()
 
 
 def _whole(completion: dict) -> Iterator[Piece]:
@@ -103,6 +117,13 @@ def _whole(completion: dict) -> Iterator[Piece]:
     usage = completion.get("usage")
     if usage:
         yield Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment sends requests for ``url`` through a proxy."""
+    host = urlsplit(url).hostname or ""
+    proxies = urllib.request.getproxies()
+    return bool(proxies.get(urlsplit(url).scheme) or proxies.get("all")) and not urllib.request.proxy_bypass(host)
 
 
 def _status_reason(error: openai.APIStatusError) -> str:
