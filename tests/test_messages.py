@@ -225,7 +225,7 @@ def test_text_is_published_without_waiting_for_the_next_token(store, user):
             yield "Said before the pause."
             gate.wait(5)
             yield " And after."
-    worker = threading.Thread(target=generate, args=(store, Pausing(), channel, owner, message.id, chat_id, []))
+    worker = threading.Thread(target=generate, args=(store, Pausing(), channel, owner, message, []))
     worker.start()
     first = next(e for e in channel.subscribe(reply_topic(message.id), timeout=1) if e is not None)
     assert not gate.is_set() and first.data["text"] == "Said before the pause."
