@@ -120,14 +120,14 @@ def sse_conversation(args, results: Results, session: dict, deadline: float) -> 
         events = http.client.HTTPConnection(host, int(port), timeout=args.timeout)
         events.request("GET", stream_url, headers={"Cookie": session["cookie"], "Accept": "text/event-stream"})
         stream = events.getresponse()
+        finished = False  # the finished message has begun: read to the end of its event
         while True:
             line = stream.readline()
-            if not line:
+            if not line or (finished and line == b"\n"):
                 break
             text = line.decode()
             reply.feed(text)
-            if "status-complete" in text or "status-error" in text:
-                break
+            finished = finished or "status-complete" in text or "status-error" in text
         events.close()
         reply.record()
 

@@ -1,0 +1,49 @@
+"""Real databases for the tests: a fresh PostgreSQL database on loopback, dropped afterwards.
+
+``TEST_POSTGRES_URL`` names a server and a database to connect to for creating the test
+databases (default: the machine's own, ``postgresql://postgres@127.0.0.1:5432/postgres``).
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
+import psycopg
+from psycopg import sql
+
+from chatbot.database import make_engine, migrate
+from chatbot.sqlstore import SQLStore
+
+ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def postgres_admin() -> psycopg.Connection | None:
+    try:
+        return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        return None
+
+
+@contextmanager
+def postgres_database() -> Iterator[str | None]:
+    """The URL of a new, empty database (None when no server answers); dropped at the end."""
+    admin = postgres_admin()
+    if admin is None:
+        yield None
+        return
+    name = f"chatbot_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def sql_store(url: str, lock_dir) -> SQLStore:
+    """A store on ``url``, migrated as the app migrates it at start-up."""
+    engine = make_engine(url)
+    migrate(engine, str(lock_dir))
+    return SQLStore(engine)

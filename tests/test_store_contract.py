@@ -1,0 +1,218 @@
+"""The store contract, run against every backend: what the services rely on, and that no
+owner reaches another's chats or messages.
+
+Backends: SQLite (a temporary file) and PostgreSQL on loopback (a fresh database,
+migrated at start-up as the app does; skipped without a server, except in CI).
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import pytest
+
+from chatbot.store import COMPLETE, ERROR, INTERRUPTED, STOPPED, STREAMING, DuplicateEmail, ReplyInProgress
+from tests.conftest import require_service
+from tests.databases import postgres_database, sql_store
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def store(request, tmp_path_factory):
+    if request.param == "sqlite":
+        store = sql_store(f"sqlite:///{tmp_path_factory.mktemp('contract') / 'store.sqlite3'}",
+                          tmp_path_factory.mktemp("locks"))
+        yield store
+        store.engine.dispose()
+        return
+    with postgres_database() as url:
+        if url is None:
+            require_service("PostgreSQL is not running on 127.0.0.1:5432")
+        store = sql_store(url, tmp_path_factory.mktemp("locks"))
+        yield store
+        store.engine.dispose()
+
+
+@pytest.fixture
+def owner(store):
+    return store.add_user(f"{uuid.uuid4().hex}@example.com", "hash").id
+
+
+@pytest.fixture
+def stranger(store):
+    return store.add_user(f"{uuid.uuid4().hex}@example.com", "hash").id
+
+
+@pytest.fixture
+def worker():
+    return f"test-host:{uuid.uuid4().hex}"
+
+
+# Users (the local-account backend's)
+
+def test_users_are_found_by_email_and_id(store):
+    email = f"{uuid.uuid4().hex}@example.com"
+    user = store.add_user(email, "argon2-hash")
+    assert store.user_by_email(email) == user
+    assert store.user_by_id(user.id) == user
+    assert user.created_at.tzinfo is not None
+
+
+def test_an_email_is_taken_once(store):
+    email = f"{uuid.uuid4().hex}@example.com"
+    store.add_user(email, "hash")
+    with pytest.raises(DuplicateEmail):
+        store.add_user(email, "other")
+
+
+@pytest.mark.parametrize("user_id", ["", "1", "not-a-uuid", str(uuid.uuid4())])
+def test_unknown_users_are_none(store, user_id):
+    assert store.user_by_id(user_id) is None
+    assert store.user_by_email(f"{user_id}@nowhere.example") is None
+
+
+# Chats
+
+def test_chats_are_listed_most_recently_updated_first(store, owner):
+    first = store.add_chat(owner, "First", "m")
+    second = store.add_chat(owner, "Second", "m")
+    assert [c.id for c in store.chats(owner)] == [second.id, first.id]
+    store.add_turn(owner, first.id, "hello", "m", "w")  # a new message moves a chat up
+    assert [c.id for c in store.chats(owner)] == [first.id, second.id]
+    assert [c.id for c in store.chats(owner, limit=1)] == [first.id]
+
+
+def test_a_chat_round_trips(store, owner):
+    chat = store.add_chat(owner, "Lighthouses ⛯ «ü»", "gpt-x")
+    found = store.chat(owner, chat.id)
+    assert (found.id, found.owner_id, found.title, found.model, found.system_prompt) == \
+        (chat.id, owner, "Lighthouses ⛯ «ü»", "gpt-x", "")
+    assert isinstance(found.created_at, datetime) and found.created_at.tzinfo is not None
+
+
+def test_update_chat_changes_the_fields_given(store, owner):
+    chat = store.add_chat(owner, "Old", "m")
+    updated = store.update_chat(owner, chat.id, title="New", system_prompt="Be brief.")
+    assert (updated.title, updated.system_prompt, updated.model) == ("New", "Be brief.", "m")
+    assert updated.updated_at >= chat.updated_at
+
+
+def test_deleting_a_chat_deletes_its_messages(store, owner):
+    chat = store.add_chat(owner, "Doomed", "m")
+    question, answer = store.add_turn(owner, chat.id, "hi", "m", "w")
+    assert store.delete_chat(owner, chat.id) is True
+    assert store.chat(owner, chat.id) is None
+    assert store.messages(owner, chat.id) == []
+    assert store.message(owner, question.id) is None and store.message(owner, answer.id) is None
+    assert store.delete_chat(owner, chat.id) is False
+
+
+@pytest.mark.parametrize("chat_id", ["", "x", "1 OR 1=1", str(uuid.uuid4())])
+def test_unknown_chats_are_not_found(store, owner, chat_id):
+    assert store.chat(owner, chat_id) is None
+    assert store.messages(owner, chat_id) == []
+    assert store.delete_chat(owner, chat_id) is False
+
+
+# Messages
+
+def test_a_turn_is_the_question_and_an_empty_streaming_reply(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    question, answer = store.add_turn(owner, chat.id, "What is a lighthouse?", "gpt-x", "host:1:2")
+    assert (question.role, question.content, question.status) == ("user", "What is a lighthouse?", COMPLETE)
+    assert (answer.role, answer.content, answer.status, answer.model) == ("assistant", "", STREAMING, "gpt-x")
+    assert answer.seq == question.seq + 1
+    assert store.messages(owner, chat.id) == [question, answer]
+
+
+def test_one_streaming_reply_per_chat(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    _, answer = store.add_turn(owner, chat.id, "one", "m", "w")
+    with pytest.raises(ReplyInProgress):
+        store.add_turn(owner, chat.id, "two", "m", "w")
+    assert len(store.messages(owner, chat.id)) == 2  # the refused turn left nothing behind
+    store.update_message(owner, answer.id, status=COMPLETE)
+    store.add_turn(owner, chat.id, "two", "m", "w")
+    assert [m.seq for m in store.messages(owner, chat.id)] == [1, 2, 3, 4]
+
+
+def test_messages_keep_their_order_and_content(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    text = "Ünïcode ✓ and `code`\n\n" + "long " * 20_000
+    question, answer = store.add_turn(owner, chat.id, text, "m", "w")
+    store.update_message(owner, answer.id, content="Here ✓", status=COMPLETE, prompt_tokens=12,
+                         completion_tokens=3, worker=None)
+    stored = store.messages(owner, chat.id)
+    assert [m.id for m in stored] == [question.id, answer.id]
+    assert stored[0].content == text
+    reply = store.message(owner, answer.id)
+    assert (reply.content, reply.status, reply.prompt_tokens, reply.completion_tokens) == ("Here ✓", COMPLETE, 12, 3)
+
+
+def test_a_failed_reply_keeps_its_reason(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    _, answer = store.add_turn(owner, chat.id, "hi", "m", "w")
+    store.update_message(owner, answer.id, content="partial", status=ERROR, error="The model stopped responding.")
+    reply = store.message(owner, answer.id)
+    assert (reply.content, reply.status, reply.error) == ("partial", ERROR, "The model stopped responding.")
+
+
+def test_replace_reply_swaps_the_last_reply_for_a_new_streaming_one(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    question, answer = store.add_turn(owner, chat.id, "hi", "m", "w")
+    store.update_message(owner, answer.id, content="old", status=STOPPED, worker=None)
+    new = store.replace_reply(owner, chat.id, answer.id, "m2", "w")
+    assert store.message(owner, answer.id) is None
+    assert (new.status, new.content, new.model) == (STREAMING, "", "m2")
+    assert [m.id for m in store.messages(owner, chat.id)] == [question.id, new.id]
+    with pytest.raises(ReplyInProgress):  # the new one is still streaming
+        store.add_turn(owner, chat.id, "again", "m", "w")
+
+
+def test_add_message_appends(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    message = store.add_message(owner, chat.id, "assistant", "Hello", COMPLETE, "m")
+    assert store.messages(owner, chat.id) == [message]
+
+
+def test_replies_of_a_dead_worker_are_interrupted_with_their_text(store, owner, worker):
+    chat = store.add_chat(owner, "Chat", "m")
+    other_chat = store.add_chat(owner, "Other", "m")
+    _, answer = store.add_turn(owner, chat.id, "hi", "m", worker)
+    _, alive = store.add_turn(owner, other_chat.id, "hi", "m", worker + "-alive")
+    store.update_message(owner, answer.id, content="half a sent")
+    assert {worker, worker + "-alive"} <= store.streaming_workers()
+    assert store.interrupt_replies(worker, "The server restarted.") == 1
+    reply = store.message(owner, answer.id)
+    assert (reply.status, reply.content, reply.error) == (INTERRUPTED, "half a sent", "The server restarted.")
+    assert worker not in store.streaming_workers()
+    assert store.message(owner, alive.id).status == STREAMING
+
+
+# Isolation: another owner's chat is simply not there
+
+def test_another_owner_sees_nothing(store, owner, stranger):
+    chat = store.add_chat(owner, "Private", "m")
+    question, answer = store.add_turn(owner, chat.id, "secret", "m", "w")
+    assert store.chat(stranger, chat.id) is None
+    assert store.chats(stranger) == []
+    assert store.messages(stranger, chat.id) == []
+    assert store.message(stranger, question.id) is None and store.message(stranger, answer.id) is None
+
+
+def test_another_owner_changes_nothing(store, owner, stranger):
+    chat = store.add_chat(owner, "Private", "m")
+    question, answer = store.add_turn(owner, chat.id, "secret", "m", "w")
+    assert store.update_chat(stranger, chat.id, title="Mine now") is None
+    store.update_message(stranger, question.id, content="defaced")
+    store.update_message(stranger, answer.id, status=COMPLETE, content="defaced")
+    assert store.delete_chat(stranger, chat.id) is False
+    with pytest.raises(LookupError):
+        store.add_message(stranger, chat.id, "user", "injected", COMPLETE)
+    with pytest.raises(LookupError):
+        store.add_turn(stranger, chat.id, "injected", "m", "w")
+    with pytest.raises(LookupError):
+        store.replace_reply(stranger, chat.id, answer.id, "m", "w")
+    assert store.chat(owner, chat.id).title == "Private"
+    assert store.messages(owner, chat.id) == [question, answer]
