@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import psycopg
@@ -47,3 +48,20 @@ def sql_store(url: str, lock_dir) -> SQLStore:
     engine = make_engine(url)
     migrate(engine, str(lock_dir))
     return SQLStore(engine)
+
+
+SUPABASE_MIGRATIONS = Path(__file__).resolve().parent.parent / "supabase" / "migrations"
+SUPABASE_STANDIN = Path(__file__).resolve().parent / "supabase" / "standin.sql"
+
+
+@contextmanager
+def supabase_database() -> Iterator[str | None]:
+    """A new database shaped like a Supabase project's (the stand-in for its auth and
+    storage schemas), with the project's Supabase migrations applied in order."""
+    with postgres_database() as url:
+        if url is not None:
+            with psycopg.connect(url, autocommit=True) as db:
+                db.execute(SUPABASE_STANDIN.read_text())
+                for migration in sorted(SUPABASE_MIGRATIONS.glob("*.sql")):
+                    db.execute(migration.read_text())
+        yield url
