@@ -1,12 +1,13 @@
-"""Sign up, log in, log out."""
+"""Sign up, log in, log out, reset a forgotten password."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
-from .backends import backends
+from .backends import backends, settings
+from .accounts import RESET_LINK_INVALID
 from .errors import InvalidInput
 from .extensions import SignedInUser
 
@@ -48,6 +49,43 @@ def logout():
     """Sign out (a POST, so no link or image can sign anyone out)."""
     logout_user()
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/forgot", methods=("GET", "POST"))
+def forgot():
+    """Ask for a password-reset link by email. The answer is the same whether or not the
+    email has an account."""
+    accounts = backends().accounts
+    if request.method == "POST" and accounts.can_reset_passwords:
+        accounts.request_password_reset(request.form.get("email", ""), _reset_link)
+        return render_template("auth/forgot.html", can_reset=True, sent=True, errors={})
+    return render_template("auth/forgot.html", can_reset=accounts.can_reset_passwords, sent=False, errors={})
+
+
+@bp.route("/reset/<token>", methods=("GET", "POST"))
+def reset(token):
+    """Choose a new password with the emailed link; signs in on success."""
+    accounts = backends().accounts
+    if request.method == "POST":
+        try:
+            user = accounts.reset_password(token, request.form.get("password", ""))
+        except InvalidInput as error:
+            status = 400 if error.field == "token" else 422
+            return render_template("auth/reset.html", token=token, errors={error.field: error.message}), status
+        login_user(SignedInUser(user.id, user.email))
+        flash("Your password has been changed.")
+        return redirect(url_for("chat.index"))
+    if accounts.reset_user(token) is None:
+        return render_template("auth/reset.html", token=token, errors={"token": RESET_LINK_INVALID}), 400
+    return render_template("auth/reset.html", token=token, errors={})
+
+
+def _reset_link(token: str) -> str:
+    path = url_for("auth.reset", token=token)
+    # PUBLIC_URL when set (required in production): never the request's own Host header,
+    # which whoever asks for the reset controls.
+    public = settings().public_url
+    return public.rstrip("/") + path if public else url_for("auth.reset", token=token, _external=True)
 
 
 def _safe_next(target: str | None) -> str | None:

@@ -10,6 +10,7 @@ from flask import Flask, current_app
 
 from .accounts import Accounts, LocalAccounts
 from .database import make_engine, migrate
+from .mail import LogMailer, Mailer, SMTPMailer
 from .channel import Channel, InProcessChannel
 from .models import ChatModel
 from .replies import recover_interrupted
@@ -32,8 +33,17 @@ def init_app(app: Flask, settings: Settings) -> None:
     migrate(engine, app.instance_path)
     store = SQLStore(engine)
     recover_interrupted(store)
-    app.extensions["chatbot"] = Backends(store=store, accounts=LocalAccounts(store), model=_model(settings),
+    accounts = LocalAccounts(store, settings.secret_key, _mailer(settings))
+    app.extensions["chatbot"] = Backends(store=store, accounts=accounts, model=_model(settings),
                                          channel=InProcessChannel())
+
+
+def _mailer(settings: Settings) -> Mailer | None:
+    """SMTP when configured; in development, the server log; otherwise no emails at all."""
+    if settings.smtp_host:
+        return SMTPMailer(settings.smtp_host, settings.smtp_port, settings.smtp_security, settings.smtp_from,
+                          settings.smtp_username, settings.smtp_password)
+    return None if settings.is_production else LogMailer()
 
 
 def _model(settings: Settings) -> ChatModel:

@@ -32,6 +32,13 @@ class Settings:
     message_max_chars: int
     offline_delay: float  # seconds between offline-responder tokens
     reply_wait: float  # how long a no-JavaScript POST waits for the reply
+    public_url: str | None  # where the site is reached: links in emails point here
+    smtp_host: str | None
+    smtp_port: int
+    smtp_security: str  # "starttls", "ssl" or "none"
+    smtp_username: str | None
+    smtp_password: str | None
+    smtp_from: str | None
 
     @property
     def uses_offline_responder(self) -> bool:
@@ -46,7 +53,7 @@ class Settings:
         """Build settings from ``environ``; raise ConfigError naming the first bad variable."""
         read = _Reader(environ)
         env = read.choice("CHATBOT_ENV", ("production", "development"), "production")
-        return cls(
+        settings = cls(
             env=env,
             secret_key=read.str("SECRET_KEY") or _secret_key(env, instance_path),
             database_url=read.url(
@@ -63,7 +70,21 @@ class Settings:
             message_max_chars=read.number("MESSAGE_MAX_CHARS", 32000, int, minimum=1),
             offline_delay=read.number("OFFLINE_TOKEN_DELAY", 0.03, float, minimum=0),
             reply_wait=read.number("REPLY_WAIT", 120.0, float),
+            public_url=read.url("PUBLIC_URL", ("http", "https"), None),
+            smtp_host=read.str("SMTP_HOST"),
+            smtp_port=read.number("SMTP_PORT", 587, int, minimum=1),
+            smtp_security=read.choice("SMTP_SECURITY", ("starttls", "ssl", "none"), "starttls"),
+            smtp_username=read.str("SMTP_USERNAME"),
+            smtp_password=read.str("SMTP_PASSWORD"),
+            smtp_from=read.str("SMTP_FROM"),
         )
+        if settings.smtp_host and not settings.smtp_from:
+            raise ConfigError("SMTP_FROM", "is required with SMTP_HOST (the sender of password-reset emails)")
+        if settings.smtp_host and settings.is_production and not settings.public_url:
+            # Links in emails must not be built from the request's Host header, which a
+            # caller controls: a forged one would send a victim's reset link elsewhere.
+            raise ConfigError("PUBLIC_URL", "is required with SMTP_HOST in production (links in emails point there)")
+        return settings
 
     def as_dict(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -128,6 +128,10 @@ class SQLStore:
             row = db.execute(_USER_BY_ID, {"id": user_id}).first()
         return _user(row) if row else None
 
+    def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
+
     # Chats
     def add_chat(self, owner_id: str, title: str, model: str) -> Chat:
         stamp = now()

@@ -59,6 +59,14 @@ def test_users_are_found_by_email_and_id(store):
     assert user.created_at.tzinfo is not None
 
 
+def test_a_password_hash_can_be_replaced(store):
+    user = store.add_user(f"{uuid.uuid4().hex}@example.com", "old-hash")
+    other = store.add_user(f"{uuid.uuid4().hex}@example.com", "other-hash")
+    store.set_password_hash(user.id, "new-hash")
+    assert store.user_by_id(user.id).password_hash == "new-hash"
+    assert store.user_by_id(other.id).password_hash == "other-hash"
+
+
 def test_an_email_is_taken_once(store):
     email = f"{uuid.uuid4().hex}@example.com"
     store.add_user(email, "hash")
