@@ -8,6 +8,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 
 from . import backends, security
+from .attachments import MAX_FILES
 from .extensions import csrf, login_manager
 from .rendering import render_markdown
 from .settings import Settings
@@ -27,7 +28,8 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
 
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=settings.message_max_chars * 4 + 64 * 1024,  # UTF-8 worst case + form
+        # A message (UTF-8 worst case) with its most and largest files, and the form around them.
+        MAX_CONTENT_LENGTH=settings.message_max_chars * 4 + MAX_FILES * settings.attachment_max_bytes + 64 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,
@@ -61,6 +63,10 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     @app.errorhandler(404)
     def not_found(_error):
         return render_template("errors/404.html"), 404
+
+    @app.errorhandler(413)
+    def too_large(_error):
+        return render_template("errors/too_large.html", limit=settings.attachment_max_bytes, files=MAX_FILES), 413
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):

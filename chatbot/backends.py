@@ -5,11 +5,13 @@ Tests swap any of them by assignment: ``backends(app).model = SomeModel()``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask, current_app
 
 from .accounts import Accounts, LocalAccounts
 from .database import make_engine, migrate
+from .files import FileStore, LocalFiles
 from .mail import LogMailer, Mailer, SMTPMailer
 from .channel import Channel, InProcessChannel
 from .models import ChatModel
@@ -24,6 +26,7 @@ class Backends:
     accounts: Accounts
     model: ChatModel
     channel: Channel
+    files: FileStore
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -35,7 +38,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     recover_interrupted(store)
     accounts = LocalAccounts(store, settings.secret_key, _mailer(settings))
     app.extensions["chatbot"] = Backends(store=store, accounts=accounts, model=_model(settings),
-                                         channel=InProcessChannel())
+                                         channel=InProcessChannel(), files=LocalFiles(Path(app.instance_path) / "files"))
 
 
 def _mailer(settings: Settings) -> Mailer | None:

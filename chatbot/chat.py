@@ -2,10 +2,13 @@
 regenerate, rename, delete). The live side (socket, event streams) is in live.py."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from . import chats, replies
+from .attachments import Upload
 from .backends import backends, settings
 from .errors import Busy, InvalidInput, NotFound
 from .feed import catch_up_from
@@ -81,7 +84,7 @@ def delete(chat_id):
     if request.method == "GET":
         chat = chats.get_chat(store, current_user.id, chat_id)
         return render_template("chat/delete.html", chat=chat, chats=chats.list_chats(store, current_user.id))
-    chats.delete_chat(store, backends().channel, current_user.id, chat_id)
+    chats.delete_chat(store, backends().channel, current_user.id, chat_id, backends().files)
     return redirect(url_for("chat.index"))
 
 
@@ -90,11 +93,11 @@ def send(chat_id):
     """Send a message. htmx gets both messages at once, the reply streaming into the
     second; a plain form post waits for the reply and shows the page with it."""
     b = backends()
-    limits = replies.Limits(settings().message_max_chars, settings().context_tokens)
     content = request.form.get("content", "")
+    uploads = [Upload(f.filename or "", f.read()) for f in request.files.getlist("files")]
     try:
         question, answer = replies.send_message(b.store, b.model, b.channel, current_user.id, chat_id,
-                                                content, limits)
+                                                content, limits(), files=b.files, uploads=uploads)
     except (InvalidInput, Busy) as error:
         return _refused(chat_id, content, error)
     if is_htmx():
@@ -103,6 +106,30 @@ def send(chat_id):
                                chats=chats.list_chats(b.store, current_user.id))
     replies.wait_for_reply(b.channel, answer.id, settings().reply_wait)
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
+
+
+def limits() -> replies.Limits:
+    return replies.Limits(settings().message_max_chars, settings().context_tokens, settings().attachment_max_bytes)
+
+
+@bp.get("/attachments/<attachment_id>")
+def attachment(attachment_id):
+    """An attached file, to its owner only. Images are shown; anything else is downloaded,
+    and nothing in it can run: the type is the one recognised at upload, never sniffed."""
+    b = backends()
+    found = b.store.attachment(current_user.id, attachment_id)
+    if found is None:
+        abort(404)
+    try:
+        data = b.files.get(found.storage_key)
+    except FileNotFoundError:
+        abort(404)
+    disposition = "inline" if found.is_image else "attachment"
+    response = Response(data, mimetype=found.content_type)
+    response.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(found.name)}"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 @bp.post("/chats/<chat_id>/messages/<message_id>/stop")
@@ -119,9 +146,9 @@ def stop(chat_id, message_id):
 def regenerate(chat_id):
     """Write the last reply again (or retry one that failed)."""
     b = backends()
-    limits = replies.Limits(settings().message_max_chars, settings().context_tokens)
     try:
-        old, answer = replies.regenerate(b.store, b.model, b.channel, current_user.id, chat_id, limits)
+        old, answer = replies.regenerate(b.store, b.model, b.channel, current_user.id, chat_id, limits(),
+                                         files=b.files)
     except (InvalidInput, Busy) as error:
         return _refused(chat_id, "", error)
     if is_htmx():
@@ -147,7 +174,7 @@ def refusal(error: InvalidInput | Busy) -> str:
 
 def _refused(chat_id, content, error):
     """The message was not stored: show why beside the composer, keeping the draft."""
-    errors = {"content": refusal(error)}
+    errors = {error.field if isinstance(error, InvalidInput) else "content": refusal(error)}
     status = 422 if isinstance(error, InvalidInput) else 409
     if is_htmx():
         chat = chats.get_chat(backends().store, current_user.id, chat_id)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .errors import InvalidInput, NotFound
 from .channel import Channel
+from .files import FileStore
 from .store import Chat, Message, Store
 
 DEFAULT_TITLE = "New chat"
@@ -62,9 +63,13 @@ def set_system_prompt(store: Store, owner_id: str, chat_id: str, prompt: str) ->
     return store.update_chat(owner_id, chat_id, system_prompt=prompt)
 
 
-def delete_chat(store: Store, channel: Channel, owner_id: str, chat_id: str) -> None:
+def delete_chat(store: Store, channel: Channel, owner_id: str, chat_id: str, files: FileStore) -> None:
+    """Delete the chat, its messages and their attached files."""
+    attached = store.chat_attachments(owner_id, chat_id)
     if not store.delete_chat(owner_id, chat_id):
         raise NotFound(chat_id)
+    for attachment in attached:
+        files.delete(attachment.storage_key)
     announce_chats(channel, owner_id)
 
 

@@ -20,8 +20,8 @@ from markupsafe import escape
 from wtforms.validators import ValidationError
 
 from . import chats, replies
-from .backends import backends, settings
-from .chat import refusal
+from .backends import backends
+from .chat import limits, refusal
 from .errors import Busy, InvalidInput, NotFound
 from .feed import ChatFeed
 from .store import STREAMING, Message
@@ -177,9 +177,8 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
         return None
     if command.get("type") == "send":
         content = str(command.get("content", ""))
-        limits = replies.Limits(settings().message_max_chars, settings().context_tokens)
         try:
-            replies.send_message(b.store, b.model, b.channel, feed.owner_id, chat.id, content, limits)
+            replies.send_message(b.store, b.model, b.channel, feed.owner_id, chat.id, content, limits())
         except NotFound:
             return None  # deleted a moment ago: the chat-list update says so
         except (InvalidInput, Busy) as error:

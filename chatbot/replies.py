@@ -16,9 +16,12 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from . import attachments
+from .attachments import Upload
 from .chats import DEFAULT_TITLE, announce_chats, get_chat, title_from
 from .errors import Busy, InvalidInput, NotFound
 from .channel import Channel
+from .files import FileStore
 from .models import ChatModel, ModelError, Usage, estimate_tokens
 from .process import is_alive, this_process
 from .store import COMPLETE, ERROR, STOPPED, STREAMING, Message, ReplyInProgress, Store
@@ -48,6 +51,7 @@ _running: dict[str, _Running] = {}  # by message id
 class Limits:
     message_max_chars: int
     context_tokens: int
+    attachment_max_bytes: int = 10 * 1024 * 1024
 
 
 def reply_topic(message_id: str) -> str:
@@ -59,11 +63,13 @@ def chat_topic(chat_id: str) -> str:
 
 
 def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str, chat_id: str,
-                 content: str, limits: Limits,
-                 spawn: Callable[..., object] | None = None) -> tuple[Message, Message]:
-    """Store the user's message and start the reply; return both messages."""
+                 content: str, limits: Limits, spawn: Callable[..., object] | None = None,
+                 files: FileStore | None = None, uploads: list[Upload] = ()) -> tuple[Message, Message]:
+    """Store the user's message (and its attached ``uploads``) and start the reply; return
+    both messages."""
     content = content.strip()
-    if not content:
+    checked = attachments.check(list(uploads), limits.attachment_max_bytes) if uploads else []
+    if not content and not checked:
         raise InvalidInput("content", "Write a message first.")
     if len(content) > limits.message_max_chars:
         raise InvalidInput("content", f"Messages can be at most {limits.message_max_chars:,} characters; "
@@ -74,11 +80,13 @@ def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str
         question, answer = store.add_turn(owner_id, chat.id, content, model.name, this_process())
     except ReplyInProgress:
         raise Busy(chat.id) from None
+    if checked:
+        question = replace(question, attachments=tuple(attachments.attach(store, files, owner_id, question.id, checked)))
     if chat.title == DEFAULT_TITLE:
-        store.update_chat(owner_id, chat.id, title=title_from(content))
+        store.update_chat(owner_id, chat.id, title=title_from(content or question.attachments[0].name))
     history = [m for m in store.messages(owner_id, chat.id) if m.id != answer.id]
-    _start(store, model, channel, owner_id, answer, build_conversation(chat.system_prompt, history, limits.context_tokens),
-           spawn)
+    _start(store, model, channel, owner_id, answer,
+           build_conversation(chat.system_prompt, history, limits.context_tokens, files), spawn)
     for message in (question, answer):
         announce(channel, message)
     if list_changes:  # a new title, or the chat moves to the top of the list
@@ -87,7 +95,8 @@ def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str
 
 
 def regenerate(store: Store, model: ChatModel, channel: Channel, owner_id: str, chat_id: str,
-               limits: Limits, spawn: Callable[..., object] | None = None) -> tuple[Message, Message]:
+               limits: Limits, spawn: Callable[..., object] | None = None,
+               files: FileStore | None = None) -> tuple[Message, Message]:
     """Replace the chat's last reply with a new one (also how a failed reply is retried).
     Return the reply removed and the one now being written."""
     chat = get_chat(store, owner_id, chat_id)
@@ -102,7 +111,7 @@ def regenerate(store: Store, model: ChatModel, channel: Channel, owner_id: str, 
     except ReplyInProgress:
         raise Busy(chat.id) from None
     _start(store, model, channel, owner_id, answer,
-           build_conversation(chat.system_prompt, history[:-1], limits.context_tokens), spawn)
+           build_conversation(chat.system_prompt, history[:-1], limits.context_tokens, files), spawn)
     channel.publish(chat_topic(chat.id), {"type": "removed", "id": old.id})
     announce(channel, answer)
     return old, answer
@@ -129,18 +138,21 @@ def announce(channel: Channel, message: Message) -> None:
     channel.publish(chat_topic(message.chat_id), {"type": "message", "id": message.id, "message": message.as_event()})
 
 
-def build_conversation(system_prompt: str, history: list[Message], budget: int) -> list[dict[str, str]]:
-    """The system prompt plus the newest messages that fit in ``budget`` tokens.
-    The newest message always goes, whatever its size: it is what the user asked."""
+def build_conversation(system_prompt: str, history: list[Message], budget: int,
+                       files: FileStore | None = None) -> list[dict]:
+    """The system prompt plus the newest messages that fit in ``budget`` tokens, with their
+    attached files. The newest message always goes, whatever its size: it is what the user asked."""
     used = estimate_tokens(system_prompt) if system_prompt else 0
-    turns: list[dict[str, str]] = []
+    turns: list[dict] = []
     for message in reversed(history):
-        if not message.content:
+        if not message.content and not message.attachments:
             continue  # a reply that failed before its first word says nothing
-        cost = estimate_tokens(message.content)
+        cost = estimate_tokens(message.content) + sum(
+            attachments.IMAGE_TOKENS if a.is_image else a.size // 4 for a in message.attachments)
         if turns and used + cost > budget:
             break
-        turns.append({"role": message.role, "content": message.content})
+        content = attachments.model_content(message, files) if files is not None else message.content
+        turns.append({"role": message.role, "content": content})
         used += cost
     turns.reverse()
     return ([{"role": "system", "content": system_prompt}] if system_prompt else []) + turns
@@ -215,7 +227,7 @@ _ticker = _Ticker()
 
 
 def generate(store: Store, model: ChatModel, channel: Channel, owner_id: str, answer: Message,
-             conversation: list[dict[str, str]]) -> None:
+             conversation: list[dict]) -> None:
     """Produce the reply to ``conversation`` into the streaming message ``answer``. Never raises."""
     message_id = answer.id
     running = _running.setdefault(message_id, _Running())

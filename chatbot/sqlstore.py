@@ -8,7 +8,7 @@ from functools import lru_cache
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .store import INTERRUPTED, STREAMING, Chat, DuplicateEmail, Message, ReplyInProgress, User
+from .store import INTERRUPTED, STREAMING, Attachment, Chat, DuplicateEmail, Message, ReplyInProgress, User
 
 metadata = sa.MetaData()
 
@@ -52,6 +52,19 @@ messages = sa.Table(
              sqlite_where=sa.text("status = 'streaming'"), postgresql_where=sa.text("status = 'streaming'")),
 )
 
+attachments = sa.Table(
+    "attachments", metadata,
+    sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
+    sa.Column("message_id", sa.Uuid(as_uuid=False), sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("chat_id", sa.Uuid(as_uuid=False), sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("owner_id", sa.Uuid(as_uuid=False), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("storage_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 # Hot statements are built once with bind parameters: building a statement costs more
 # than running it on SQLite, and these run several times for every message.
@@ -68,6 +81,12 @@ _LAST_SEQ = sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0)).where(me
 _MESSAGES = (messages.select().where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
              .order_by(messages.c.seq))
 _MESSAGE = messages.select().where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
+_CHAT_ATTACHMENTS = (attachments.select().where(attachments.c.chat_id == _p("chat"), attachments.c.owner_id == _p("owner"))
+                     .order_by(attachments.c.created_at, attachments.c.id))
+_MESSAGE_ATTACHMENTS = (attachments.select()
+                        .where(attachments.c.message_id == _p("message"), attachments.c.owner_id == _p("owner"))
+                        .order_by(attachments.c.created_at, attachments.c.id))
+_OWNED_MESSAGE = sa.select(messages.c.chat_id).where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
 
 
 @lru_cache(maxsize=64)
@@ -95,9 +114,13 @@ def _chat(row) -> Chat:
                 _aware(row.created_at), _aware(row.updated_at))
 
 
-def _message(row) -> Message:
+def _message(row, files: tuple[Attachment, ...] = ()) -> Message:
     return Message(row.id, row.chat_id, row.role, row.content, row.status, row.error, row.model,
-                   row.prompt_tokens, row.completion_tokens, _aware(row.created_at), row.seq)
+                   row.prompt_tokens, row.completion_tokens, _aware(row.created_at), row.seq, files)
+
+
+def _attachment(row) -> Attachment:
+    return Attachment(row.id, row.message_id, row.name, row.content_type, row.size, row.storage_key)
 
 
 class SQLStore:
@@ -166,7 +189,9 @@ class SQLStore:
         if not _is_uuid(chat_id):
             return False
         with self.engine.begin() as db:
-            # Messages first: SQLite enforces ON DELETE CASCADE only with a pragma.
+            # Children first: SQLite enforces ON DELETE CASCADE only with a pragma.
+            db.execute(attachments.delete().where(attachments.c.chat_id == chat_id,
+                                                  attachments.c.owner_id == owner_id))
             db.execute(messages.delete().where(messages.c.chat_id == chat_id, messages.c.owner_id == owner_id))
             result = db.execute(chats.delete().where(chats.c.id == chat_id, chats.c.owner_id == owner_id))
         return result.rowcount == 1
@@ -190,6 +215,8 @@ class SQLStore:
     def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
         try:
             with self.engine.begin() as db:
+                db.execute(attachments.delete().where(attachments.c.message_id == message_id,
+                                                      attachments.c.owner_id == owner_id))
                 db.execute(messages.delete().where(messages.c.id == message_id, messages.c.owner_id == owner_id,
                                                    messages.c.chat_id == chat_id))
                 return self._insert(db, owner_id, chat_id, [("assistant", "", STREAMING, model, worker)])[0]
@@ -215,14 +242,21 @@ class SQLStore:
         if not _is_uuid(chat_id):
             return []
         with self.engine.connect() as db:
-            return [_message(row) for row in db.execute(_MESSAGES, {"chat": chat_id, "owner": owner_id})]
+            rows = db.execute(_MESSAGES, {"chat": chat_id, "owner": owner_id}).all()
+            files: dict[str, list[Attachment]] = {}
+            for row in db.execute(_CHAT_ATTACHMENTS, {"chat": chat_id, "owner": owner_id}):
+                files.setdefault(row.message_id, []).append(_attachment(row))
+        return [_message(row, tuple(files.get(row.id, ()))) for row in rows]
 
     def message(self, owner_id: str, message_id: str) -> Message | None:
         if not _is_uuid(message_id):
             return None
         with self.engine.connect() as db:
             row = db.execute(_MESSAGE, {"id": message_id, "owner": owner_id}).first()
-        return _message(row) if row else None
+            if row is None:
+                return None
+            files = db.execute(_MESSAGE_ATTACHMENTS, {"message": message_id, "owner": owner_id})
+            return _message(row, tuple(_attachment(f) for f in files))
 
     def update_message(self, owner_id: str, message_id: str, **changes: object) -> None:
         statement = _update_message(tuple(sorted(changes)))
@@ -230,6 +264,34 @@ class SQLStore:
             db.execute(statement, {"message": message_id, "owner": owner_id,
                                    **{f"new_{column}": value for column, value in changes.items()}})
 
+
+    # Attachments
+    def add_attachment(self, owner_id: str, message_id: str, name: str, content_type: str, size: int,
+                       storage_key: str) -> Attachment:
+        attachment = Attachment(str(uuid.uuid4()), message_id, name, content_type, size, storage_key)
+        with self.engine.begin() as db:
+            chat_id = db.execute(_OWNED_MESSAGE, {"id": message_id, "owner": owner_id}).scalar() \
+                if _is_uuid(message_id) else None
+            if chat_id is None:
+                raise LookupError(message_id)
+            db.execute(attachments.insert().values(
+                id=attachment.id, message_id=message_id, chat_id=chat_id, owner_id=owner_id, storage_key=storage_key,
+                name=name, content_type=content_type, size=size, created_at=now()))
+        return attachment
+
+    def attachment(self, owner_id: str, attachment_id: str) -> Attachment | None:
+        if not _is_uuid(attachment_id):
+            return None
+        with self.engine.connect() as db:
+            row = db.execute(attachments.select().where(attachments.c.id == attachment_id,
+                                                        attachments.c.owner_id == owner_id)).first()
+        return _attachment(row) if row else None
+
+    def chat_attachments(self, owner_id: str, chat_id: str) -> list[Attachment]:
+        if not _is_uuid(chat_id):
+            return []
+        with self.engine.connect() as db:
+            return [_attachment(row) for row in db.execute(_CHAT_ATTACHMENTS, {"chat": chat_id, "owner": owner_id})]
 
     # Recovery after a crash: these act across owners, for the server itself.
     def streaming_workers(self) -> set[str]:

@@ -33,6 +33,20 @@ class Chat:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    id: str
+    message_id: str
+    name: str  # as uploaded, for display only
+    content_type: str  # as recognised from the content, not as claimed by the upload
+    size: int
+    storage_key: str  # where the file store keeps it; made by the server
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+@dataclass(frozen=True)
 class Message:
     id: str
     chat_id: str
@@ -45,6 +59,7 @@ class Message:
     completion_tokens: int | None
     created_at: datetime
     seq: int = 0  # position in the chat
+    attachments: tuple[Attachment, ...] = ()
 
     def as_event(self) -> dict:
         """The message as live events carry it (plain JSON values), so that views can show
@@ -53,7 +68,8 @@ class Message:
 
     @classmethod
     def from_event(cls, data: dict) -> Message:
-        return cls(**{**data, "created_at": datetime.fromisoformat(data["created_at"])})
+        return cls(**{**data, "created_at": datetime.fromisoformat(data["created_at"]),
+                      "attachments": tuple(Attachment(**a) for a in data.get("attachments", ()))})
 
 
 class DuplicateEmail(Exception):
@@ -94,6 +110,14 @@ class Store(Protocol):
     def messages(self, owner_id: str, chat_id: str) -> list[Message]: ...  # oldest first
     def message(self, owner_id: str, message_id: str) -> Message | None: ...
     def update_message(self, owner_id: str, message_id: str, **changes: object) -> None: ...
+
+    # Attachments (the files themselves are in a FileStore, under ``storage_key``)
+    def add_attachment(self, owner_id: str, message_id: str, name: str, content_type: str, size: int,
+                       storage_key: str) -> Attachment:
+        """LookupError if the message is not the owner's."""
+        ...
+    def attachment(self, owner_id: str, attachment_id: str) -> Attachment | None: ...
+    def chat_attachments(self, owner_id: str, chat_id: str) -> list[Attachment]: ...
 
     # Recovery after a crash (across owners: the server's own housekeeping)
     def streaming_workers(self) -> set[str]: ...

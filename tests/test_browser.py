@@ -1,5 +1,6 @@
 """What a person sees, in a real headless Chromium against the real server."""
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -203,3 +204,30 @@ def test_without_a_websocket_the_page_falls_back_to_post_and_sse(page_for):
     assert any(m == "POST" and u.endswith("/messages") for m, u in requests_made)
     assert any("/events" in u for _, u in requests_made)  # the reply came over SSE
     assert page.locator(".message").count() == 2
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+def test_a_file_attached_in_the_browser_reaches_the_chat(page_for, javascript):
+    page = page_for(javascript=javascript)
+    sign_up(page, f"files-{javascript}@example.com")
+    start_chat(page)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+    if javascript:
+        page.evaluate("window.sameDocument = true")  # gone if the page reloads
+    page.get_by_label("Message").fill("What is on this map?")
+    page.get_by_label("Attach files").set_input_files([
+        {"name": "map.png", "mimeType": "image/png", "buffer": png},
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"fog at dawn"},
+    ])
+    page.get_by_role("button", name="Send").click()
+    page.locator(".message.assistant.status-complete").wait_for()
+    user_message = page.locator(".message.user").last
+    assert user_message.locator("img[alt='map.png']").count() == 1
+    link = user_message.get_by_role("link", name="notes.txt")
+    with page.expect_download() as download:
+        link.click()
+    assert Path(download.value.path()).read_bytes() == b"fog at dawn"
+    if javascript:  # sent by htmx as an upload (not over the socket), no page load
+        assert page.evaluate("window.sameDocument") is True
+        assert page.get_by_label("Attach files").evaluate("input => input.files.length") == 0  # composer reset
+    assert page.errors == []

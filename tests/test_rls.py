@@ -54,9 +54,9 @@ def ada_data(db):
         message = db.execute("insert into messages (chat_id, role, content, status, seq) "
                              "values (%s, 'user', 'secret', 'complete', 1) returning id", (chat,)).fetchone()[0]
         key = f"{ADA}/{uuid.uuid4()}"
-        attachment = db.execute("insert into attachments (message_id, storage_key, name, content_type, size) "
-                                "values (%s, %s, 'notes.txt', 'text/plain', 5) returning id",
-                                (message, key)).fetchone()[0]
+        attachment = db.execute("insert into attachments (message_id, chat_id, storage_key, name, content_type, size) "
+                                "values (%s, %s, %s, 'notes.txt', 'text/plain', 5) returning id",
+                                (message, chat, key)).fetchone()[0]
         db.execute("insert into storage.objects (bucket_id, name) values ('attachments', %s)", (key,))
     yield {"chats": chat, "messages": message, "attachments": attachment, "objects": key}
     db.execute("delete from chats where id = %s", (chat,))  # cascades to messages and attachments
@@ -132,8 +132,8 @@ def test_the_owner_creates_rows_and_files(db):
         assert str(chat[0]) == ADA  # owner_id defaults to the caller
         message = db.execute("insert into messages (chat_id, role, status, seq) values (%s, 'assistant', "
                              "'streaming', 1) returning id", (chat[1],)).fetchone()[0]
-        db.execute("insert into attachments (message_id, storage_key, name, content_type, size) "
-                   "values (%s, %s, 'a.png', 'image/png', 10)", (message, f"{ADA}/{uuid.uuid4()}"))
+        db.execute("insert into attachments (message_id, chat_id, storage_key, name, content_type, size) "
+                   "values (%s, %s, %s, 'a.png', 'image/png', 10)", (message, chat[1], f"{ADA}/{uuid.uuid4()}"))
         db.execute("insert into storage.objects (bucket_id, name) values ('attachments', %s)", (f"{ADA}/file",))
 
 
@@ -143,11 +143,15 @@ INSERTS_FOR_ADA = {  # rows Bob must not be able to create in Ada's name or in A
                                 "values (%(chats)s, 'user', 'complete', 99)", {}),
     "a message owned by Ada": ("insert into messages (chat_id, owner_id, role, status, seq) "
                                "values (%(chats)s, %(ada)s, 'user', 'complete', 99)", {}),
-    "an attachment on Ada's message": ("insert into attachments (message_id, storage_key, name, content_type, size) "
-                                       "values (%(messages)s, %(bob_key)s, 'x', 'text/plain', 1)", {}),
+    "an attachment on Ada's message": (
+        "insert into attachments (message_id, chat_id, storage_key, name, content_type, size) "
+        "values (%(messages)s, %(chats)s, %(bob_key)s, 'x', 'text/plain', 1)", {}),
+    "an attachment on Bob's message filed in Ada's chat": (
+        "insert into attachments (message_id, chat_id, storage_key, name, content_type, size) "
+        "values (%(bob_message)s, %(chats)s, %(bob_key)s, 'x', 'text/plain', 1)", {}),
     "an attachment filed under Ada's folder": (
-        "insert into attachments (message_id, storage_key, name, content_type, size) "
-        "values (%(bob_message)s, %(ada_key)s, 'x', 'text/plain', 1)", {}),
+        "insert into attachments (message_id, chat_id, storage_key, name, content_type, size) "
+        "values (%(bob_message)s, %(bob_chat)s, %(ada_key)s, 'x', 'text/plain', 1)", {}),
     "a file in Ada's folder": ("insert into storage.objects (bucket_id, name) values ('attachments', %(ada_key)s)", {}),
     "a file in another bucket": ("insert into storage.objects (bucket_id, name) values ('avatars', %(bob_key)s)", {}),
 }
@@ -161,7 +165,7 @@ def test_another_user_cannot_create_rows_in_the_owners_name(db, ada_data, what):
         bob_chat = db.execute("insert into chats (title, model) values ('Bob''s', 'm') returning id").fetchone()[0]
         bob_message = db.execute("insert into messages (chat_id, role, status, seq) values (%s, 'user', "
                                  "'complete', 1) returning id", (bob_chat,)).fetchone()[0]
-        values = {**ada_data, "ada": ADA, "bob_message": bob_message,
+        values = {**ada_data, "ada": ADA, "bob_message": bob_message, "bob_chat": bob_chat,
                   "ada_key": f"{ADA}/{uuid.uuid4()}", "bob_key": f"{BOB}/{uuid.uuid4()}"}
         with pytest.raises(InsufficientPrivilege):
             with db.transaction():

@@ -224,3 +224,36 @@ def test_another_owner_changes_nothing(store, owner, stranger):
         store.replace_reply(stranger, chat.id, answer.id, "m", "w")
     assert store.chat(owner, chat.id).title == "Private"
     assert store.messages(owner, chat.id) == [question, answer]
+
+
+# Attachments
+
+def test_attachments_come_with_their_message(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    question, _ = store.add_turn(owner, chat.id, "see attached", "m", "w")
+    first = store.add_attachment(owner, question.id, "notes.txt", "text/plain", 12, f"{owner}/{uuid.uuid4()}")
+    second = store.add_attachment(owner, question.id, "map.png", "image/png", 99, f"{owner}/{uuid.uuid4()}")
+    assert store.message(owner, question.id).attachments == (first, second)
+    assert store.messages(owner, chat.id)[0].attachments == (first, second)
+    assert store.messages(owner, chat.id)[1].attachments == ()
+    assert store.attachment(owner, second.id) == second and second.is_image and not first.is_image
+    assert store.chat_attachments(owner, chat.id) == [first, second]
+
+
+def test_attachments_go_with_their_chat(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    question, _ = store.add_turn(owner, chat.id, "hi", "m", "w")
+    attachment = store.add_attachment(owner, question.id, "a.txt", "text/plain", 1, f"{owner}/{uuid.uuid4()}")
+    store.delete_chat(owner, chat.id)
+    assert store.attachment(owner, attachment.id) is None
+
+
+def test_another_owner_cannot_see_or_add_attachments(store, owner, stranger):
+    chat = store.add_chat(owner, "Chat", "m")
+    question, _ = store.add_turn(owner, chat.id, "hi", "m", "w")
+    attachment = store.add_attachment(owner, question.id, "a.txt", "text/plain", 1, f"{owner}/{uuid.uuid4()}")
+    assert store.attachment(stranger, attachment.id) is None
+    assert store.chat_attachments(stranger, chat.id) == []
+    with pytest.raises(LookupError):
+        store.add_attachment(stranger, question.id, "b.txt", "text/plain", 1, f"{stranger}/{uuid.uuid4()}")
+    assert store.message(owner, question.id).attachments == (attachment,)

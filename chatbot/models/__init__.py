@@ -31,10 +31,19 @@ class ChatModel(Protocol):
     name: str  # the model name stored with each reply
     offline: bool  # True for the built-in responder, so the UI can say so
 
-    def stream(self, conversation: list[dict[str, str]], on_open: OnOpen = None) -> Iterator[Piece]:
-        """Yield the reply to ``conversation`` ([{"role", "content"}, ...]) piece by piece.
+    def stream(self, conversation: list[dict], on_open: OnOpen = None) -> Iterator[Piece]:
+        """Yield the reply to ``conversation`` ([{"role", "content"}, ...]; a content is text,
+        or a list of text and image parts when files are attached) piece by piece.
         Raise ModelError (possibly after some pieces) when the model fails."""
         ...
+
+
+def text_of(content: str | list[dict]) -> str:
+    """The text of a message's content: a string, or the text parts of a list of parts
+    (text and images, in the OpenAI chat format)."""
+    if isinstance(content, str):
+        return content
+    return "\n".join(part.get("text", "") for part in content if part.get("type") == "text")
 
 
 def estimate_tokens(text: str) -> int:

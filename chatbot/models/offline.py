@@ -12,7 +12,7 @@ import time
 import zlib
 from typing import Iterator
 
-from . import OnOpen, Piece, Usage, estimate_tokens
+from . import OnOpen, Piece, Usage, estimate_tokens, text_of
 
 _STOPWORDS = set("""
 a about above after again all also am an and any are as at be because been before being
@@ -46,15 +46,15 @@ class OfflineResponder:
     def __init__(self, delay: float = 0.03) -> None:
         self.delay = delay  # seconds between tokens, so it streams like a model
 
-    def stream(self, conversation: list[dict[str, str]], on_open: OnOpen = None) -> Iterator[Piece]:
+    def stream(self, conversation: list[dict], on_open: OnOpen = None) -> Iterator[Piece]:
         # Nothing to abort: it pauses only briefly between tokens, and a stop is seen at the next.
-        said = next((m["content"] for m in reversed(conversation) if m["role"] == "user"), "")
+        said = next((text_of(m["content"]) for m in reversed(conversation) if m["role"] == "user"), "")
         reply = compose_reply(said, turn=sum(m["role"] == "user" for m in conversation))
         for token in re.findall(r"\S+\s*|\s+", reply):
             if self.delay:
                 time.sleep(self.delay)
             yield token
-        prompt = sum(estimate_tokens(m["content"]) for m in conversation)
+        prompt = sum(estimate_tokens(text_of(m["content"])) for m in conversation)
         yield Usage(prompt_tokens=prompt, completion_tokens=estimate_tokens(reply))
 
 

@@ -42,6 +42,8 @@ document.addEventListener("htmx:ws:close", () => {
 document.addEventListener("htmx:before:request", (event) => {
   const form = event.target.closest && event.target.closest("form[data-live]");
   if (!form || !liveSocket || liveSocket.readyState !== WebSocket.OPEN) return;
+  // Files do not travel over the socket: a send with attachments stays an HTTP upload.
+  if ([...form.querySelectorAll("input[type=file]")].some((input) => input.files.length)) return;
   event.preventDefault();
   liveSocket.send(JSON.stringify({ type: form.dataset.live, ...Object.fromEntries(new FormData(form)) }));
 });
