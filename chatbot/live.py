@@ -178,7 +178,8 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
     if command.get("type") == "send":
         content = str(command.get("content", ""))
         try:
-            replies.send_message(b.store, b.model, b.channel, feed.owner_id, chat.id, content, limits())
+            replies.send_message(b.store, b.model, b.channel, feed.owner_id, chat.id, content, limits(),
+                                 files=b.files)
         except NotFound:
             return None  # deleted a moment ago: the chat-list update says so
         except (InvalidInput, Busy) as error:

@@ -144,3 +144,16 @@ def test_the_offline_responder_answers_a_message_with_files(user, store):
     send(user, chat_id, "Look", upload("map.png", PNG))
     reply = store.messages(owner_id(store), chat_id)[1]
     assert reply.status == "complete" and reply.content
+
+
+def test_files_stay_in_the_context_of_later_messages(tmp_path):
+    with StubOpenAI() as stub:
+        app = create_app(make_config(tmp_path, OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=stub.base_url,
+                                     OPENAI_MODEL="stub-echo"))
+        client = app.test_client()
+        AuthActions(client).signup()
+        chat_id = new_chat(client)
+        send(client, chat_id, "Read this", upload("notes.txt", NOTES))
+        client.post(f"/chats/{chat_id}/messages", data={"content": "And what was on day 1?"})
+    first_turn = stub.requests[-1]["messages"][0]
+    assert first_turn["role"] == "user" and "day 1: fog" in first_turn["content"]
