@@ -2,9 +2,11 @@
 only to their owner, and passed to the model (text into the context, images as image parts)."""
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -121,20 +123,27 @@ def test_deleting_the_chat_deletes_its_files(user, store, app):
     assert not path.exists()
 
 
-def test_the_model_gets_text_files_in_context_and_images_as_image_parts(tmp_path):
+@contextmanager
+def echoing_chat(tmp_path):
+    """A signed-in client with a new chat, its model the stub that echoes what it was sent:
+    (stub, app, client, chat id)."""
     with StubOpenAI() as stub:
         app = create_app(make_config(tmp_path, OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=stub.base_url,
                                      OPENAI_MODEL="stub-echo"))
         client = app.test_client()
         AuthActions(client).signup()
-        chat_id = new_chat(client)
+        yield stub, app, client, new_chat(client)
+
+
+def test_the_model_gets_text_files_in_context_and_images_as_image_parts(tmp_path):
+    with echoing_chat(tmp_path) as (stub, app, client, chat_id):
         send(client, chat_id, "What do these say?", upload("notes.txt", NOTES), upload("map.png", PNG))
     sent = stub.requests[-1]["messages"]
     parts = sent[-1]["content"]
     assert parts[0]["type"] == "text"
     assert parts[0]["text"].startswith("What do these say?\n\nAttached file notes.txt:\n```\nLighthouse keepers' log ✓")
     assert parts[1] == {"type": "image_url", "image_url": {
-        "url": "data:image/png;base64," + __import__("base64").b64encode(PNG).decode()}}
+        "url": "data:image/png;base64," + base64.b64encode(PNG).decode()}}
     store = backends(app).store
     assert json.loads(store.messages(owner_id(store), chat_id)[1].content) == sent
 
@@ -147,12 +156,7 @@ def test_the_offline_responder_answers_a_message_with_files(user, store):
 
 
 def test_files_stay_in_the_context_of_later_messages(tmp_path):
-    with StubOpenAI() as stub:
-        app = create_app(make_config(tmp_path, OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=stub.base_url,
-                                     OPENAI_MODEL="stub-echo"))
-        client = app.test_client()
-        AuthActions(client).signup()
-        chat_id = new_chat(client)
+    with echoing_chat(tmp_path) as (stub, _app, client, chat_id):
         send(client, chat_id, "Read this", upload("notes.txt", NOTES))
         client.post(f"/chats/{chat_id}/messages", data={"content": "And what was on day 1?"})
     first_turn = stub.requests[-1]["messages"][0]
