@@ -11,7 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 from .files import FileStore
 from .store import Attachment, Message, Store
 
@@ -85,7 +85,18 @@ def attach(store: Store, files: FileStore, owner_id: str, message_id: str,
     return saved
 
 
-def model_content(message: Message, files: FileStore) -> str | list[dict]:
+def open_attachment(store: Store, files: FileStore, owner_id: str, attachment_id: str) -> tuple[Attachment, bytes]:
+    """The owner's attachment and its bytes; NotFound for anyone else's, as for a missing one."""
+    attachment = store.attachment(owner_id, attachment_id)
+    if attachment is None:
+        raise NotFound(attachment_id)
+    try:
+        return attachment, files.get(attachment.storage_key)
+    except FileNotFoundError:
+        raise NotFound(attachment_id) from None
+
+
+def model_content(message: Message, files: FileStore | None) -> str | list[dict]:
     """What a model is sent for ``message``: its text with text files appended, and images
     as image parts (the OpenAI chat format, which compatible servers with vision accept)."""
     if not message.attachments:

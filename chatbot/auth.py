@@ -85,7 +85,7 @@ def _reset_link(token: str) -> str:
     # PUBLIC_URL when set (required in production): never the request's own Host header,
     # which whoever asks for the reset controls.
     public = settings().public_url
-    return public.rstrip("/") + path if public else url_for("auth.reset", token=token, _external=True)
+    return (public.rstrip("/") if public else request.host_url.rstrip("/")) + path
 
 
 def _safe_next(target: str | None) -> str | None:

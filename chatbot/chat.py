@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from . import chats, replies
+from . import attachments, chats, replies
 from .attachments import Upload
 from .backends import backends, settings
 from .errors import Busy, InvalidInput, NotFound
@@ -116,14 +116,7 @@ def limits() -> replies.Limits:
 def attachment(attachment_id):
     """An attached file, to its owner only. Images are shown; anything else is downloaded,
     and nothing in it can run: the type is the one recognised at upload, never sniffed."""
-    b = backends()
-    found = b.store.attachment(current_user.id, attachment_id)
-    if found is None:
-        abort(404)
-    try:
-        data = b.files.get(found.storage_key)
-    except FileNotFoundError:
-        abort(404)
+    found, data = attachments.open_attachment(backends().store, backends().files, current_user.id, attachment_id)
     disposition = "inline" if found.is_image else "attachment"
     response = Response(data, mimetype=found.content_type)
     response.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(found.name)}"

@@ -47,7 +47,7 @@ class ChatFeed:
         user_events, _ = self.channel.history(user_topic(self.owner_id))
         for message in self.store.messages(self.owner_id, self.chat_id):
             if message.seq >= since or message.status == STREAMING:
-                self.put("message", message.id)
+                self.put("message", message.id, message)
         self.put("chats")
         self.spawn(self._follow, chat_topic(self.chat_id), chat_events[-1].seq if chat_events else 0)
         self.spawn(self._follow, user_topic(self.owner_id), user_events[-1].seq if user_events else 0)
@@ -87,7 +87,8 @@ class ChatFeed:
             if data["type"] == "chats":
                 self.put("chats")
             elif data["type"] == "message":
-                self.put("message", data["id"], data.get("message"))
+                announced = data.get("message")
+                self.put("message", data["id"], Message.from_event(announced) if announced else None)
             else:  # "removed"
                 self.put(data["type"], data["id"])
 
@@ -105,7 +106,7 @@ class ChatFeed:
             if event is None:
                 message = self.store.message(self.owner_id, message_id)
                 if message is None or message.status != STREAMING:
-                    self.put("message", message_id)  # finished where this process could not see it
+                    self.put("message", message_id, None)  # finished where this process could not see it
                     return
                 continue
             if event.data["type"] == "delta":

@@ -24,7 +24,7 @@ from .backends import backends
 from .chat import limits, refusal
 from .errors import Busy, InvalidInput, NotFound
 from .feed import ChatFeed
-from .store import STREAMING, Message
+from .store import STREAMING
 from .streaming import reply_stream
 
 bp = Blueprint("live", __name__)
@@ -142,8 +142,8 @@ def _handle(feed: ChatFeed, event: tuple) -> str | None:
         return render_template("chat/_chat_list_update.html", chat=chat, chats=chats.list_chats(store, owner))
     if kind == "snapshot" and not details[1] and details[0] in feed.shown_streaming:
         return None  # nothing written yet, and the page already shows the empty reply
-    if kind == "message" and len(details) > 1 and details[1]:
-        message = Message.from_event(details[1])  # as it was announced: no need to read it back
+    if kind == "message" and details[1] is not None:
+        message = details[1]  # as the feed got it (announced, or read for the catch-up)
     else:
         message = store.message(owner, details[0])
     if message is None:

@@ -63,8 +63,8 @@ def chat_topic(chat_id: str) -> str:
 
 
 def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str, chat_id: str,
-                 content: str, limits: Limits, spawn: Callable[..., object] | None = None,
-                 files: FileStore | None = None, uploads: list[Upload] = ()) -> tuple[Message, Message]:
+                 content: str, limits: Limits, *, files: FileStore, uploads: list[Upload] = (),
+                 spawn: Callable[..., object] | None = None) -> tuple[Message, Message]:
     """Store the user's message (and its attached ``uploads``) and start the reply; return
     both messages."""
     content = content.strip()
@@ -95,8 +95,8 @@ def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str
 
 
 def regenerate(store: Store, model: ChatModel, channel: Channel, owner_id: str, chat_id: str,
-               limits: Limits, spawn: Callable[..., object] | None = None,
-               files: FileStore | None = None) -> tuple[Message, Message]:
+               limits: Limits, *, files: FileStore,
+               spawn: Callable[..., object] | None = None) -> tuple[Message, Message]:
     """Replace the chat's last reply with a new one (also how a failed reply is retried).
     Return the reply removed and the one now being written."""
     chat = get_chat(store, owner_id, chat_id)
@@ -141,7 +141,8 @@ def announce(channel: Channel, message: Message) -> None:
 def build_conversation(system_prompt: str, history: list[Message], budget: int,
                        files: FileStore | None = None) -> list[dict]:
     """The system prompt plus the newest messages that fit in ``budget`` tokens, with their
-    attached files. The newest message always goes, whatever its size: it is what the user asked."""
+    attached files (read from ``files``). The newest message always goes, whatever its size:
+    it is what the user asked."""
     used = estimate_tokens(system_prompt) if system_prompt else 0
     turns: list[dict] = []
     for message in reversed(history):
@@ -151,8 +152,7 @@ def build_conversation(system_prompt: str, history: list[Message], budget: int,
             attachments.IMAGE_TOKENS if a.is_image else a.size // 4 for a in message.attachments)
         if turns and used + cost > budget:
             break
-        content = attachments.model_content(message, files) if files is not None else message.content
-        turns.append({"role": message.role, "content": content})
+        turns.append({"role": message.role, "content": attachments.model_content(message, files)})
         used += cost
     turns.reverse()
     return ([{"role": "system", "content": system_prompt}] if system_prompt else []) + turns

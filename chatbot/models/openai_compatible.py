@@ -121,9 +121,9 @@ def _whole(completion: dict) -> Iterator[Piece]:
 
 def _proxied(url: str) -> bool:
     """Whether the environment sends requests for ``url`` through a proxy."""
-    host = urlsplit(url).hostname or ""
+    parts = urlsplit(url)
     proxies = urllib.request.getproxies()
-    return bool(proxies.get(urlsplit(url).scheme) or proxies.get("all")) and not urllib.request.proxy_bypass(host)
+    return bool(proxies.get(parts.scheme) or proxies.get("all")) and not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def _status_reason(error: openai.APIStatusError) -> str:
