@@ -18,10 +18,20 @@ end
 $$;
 
 create schema auth;
+-- With the columns of GoTrue's that the Auth stand-in (auth_api.py) reads and writes, all
+-- nullable or defaulted: tests that make users directly name only id and email.
 create table auth.users (
     id uuid primary key,
     email text unique,
-    created_at timestamptz not null default now()
+    encrypted_password text,
+    email_confirmed_at timestamptz,
+    confirmation_sent_at timestamptz,
+    recovery_sent_at timestamptz,
+    last_sign_in_at timestamptz,
+    raw_app_meta_data jsonb default '{}',
+    raw_user_meta_data jsonb default '{}',
+    created_at timestamptz not null default now(),
+    updated_at timestamptz default now()
 );
 
 -- As in Supabase: the `sub` claim of the JWT that PostgREST puts in request.jwt.claims.
