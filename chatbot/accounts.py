@@ -1,11 +1,14 @@
 """The accounts seam: who may sign in. ``LocalAccounts`` keeps them in our own store,
-passwords hashed with argon2 off the event loop."""
+passwords hashed with argon2 off the event loop; ``SupabaseAccounts`` (in
+``chatbot.supabase_backend``) leaves them to Supabase Auth."""
 from __future__ import annotations
 
 import hashlib
 import logging
 import re
 import threading
+import time
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from argon2 import PasswordHasher
@@ -15,7 +18,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from .errors import InvalidInput
 from .mail import Mailer
 from .offload import offload
-from .store import DuplicateEmail, Store, User
+from .store import DuplicateEmail, User, Users
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +31,84 @@ SIGNUP_REFUSED = "We couldn't create an account with these details. If you alrea
 LOGIN_REFUSED = "That email and password don't match an account."
 RESET_LINK_INVALID = "This link has expired or has been used already. Ask for a new one."
 RESET_VALID_FOR = 3600  # seconds
+# Access tokens are renewed once less than this is left (or half their life, if shorter):
+# every request, and every reply task it starts, holds a token good for that long still.
+REFRESH_MARGIN = 15 * 60  # seconds
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A session at an identity provider (Supabase Auth), kept in the user's signed session
+    cookie: the access token that data requests carry, and the refresh token that renews it."""
+    user_id: str
+    email: str
+    access_token: str
+    refresh_token: str
+    expires_at: int  # epoch seconds
+    lifetime: int  # seconds an access token lasts
+
+    def due_for_refresh(self, now: float | None = None) -> bool:
+        margin = min(REFRESH_MARGIN, self.lifetime / 2)
+        return (time.time() if now is None else now) >= self.expires_at - margin
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user_id: str
+    email: str
+    credentials: Credentials | None = None  # local accounts need none
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A step that finishes when the user follows a link (an email's, or a sign-in
+    provider's redirect) back to the app, carrying a code that only ``verifier`` redeems
+    (PKCE). The verifier waits in the user's session meanwhile."""
+    verifier: str
+    purpose: str  # "signup", "recovery" or "oauth"
+
+
+class SessionEnded(Exception):
+    """The provider no longer honours this session (signed out elsewhere, revoked)."""
 
 
 class Accounts(Protocol):
-    def sign_up(self, email: str, password: str) -> User:
-        """Create an account; InvalidInput (with the field to blame) if it cannot be."""
+    def sign_up(self, email: str, password: str, return_to: str) -> SignedIn | Pending:
+        """Create an account and sign in, or Pending when the email must be confirmed first
+        (the link leads to ``return_to``); InvalidInput (with the field to blame) if it cannot be."""
         ...
 
-    def log_in(self, email: str, password: str) -> User:
+    def log_in(self, email: str, password: str) -> SignedIn:
         """The account these credentials open; InvalidInput otherwise."""
         ...
 
-    def user(self, user_id: str) -> User | None:
-        """The account behind a session, if it still exists."""
+    def log_out(self, credentials: Credentials | None) -> None:
+        """End the session at the provider too, if it keeps one."""
+        ...
+
+    def user(self, user_id: str, credentials: Credentials | None) -> SignedIn | None:
+        """The account behind a session, if it still stands."""
+        ...
+
+    def refresh(self, credentials: Credentials) -> Credentials:
+        """Renewed credentials; SessionEnded if the provider refuses."""
+        ...
+
+    @property
+    def sign_in_providers(self) -> tuple[str, ...]:
+        """Outside sign-in providers on offer ("github", "google")."""
+        ...
+
+    def start_sign_in(self, provider: str, return_to: str) -> tuple[str, Pending]:
+        """Where to send the browser to sign in with ``provider``; it comes back to ``return_to``."""
+        ...
+
+    def finish(self, code: str, pending: Pending) -> SignedIn:
+        """Redeem the code a link brought back; InvalidInput("code") if it is no good."""
+        ...
+
+    def set_password(self, user: SignedIn, password: str) -> None:
+        """Change the signed-in user's password; InvalidInput("password") if unfit."""
         ...
 
     @property
@@ -48,12 +116,13 @@ class Accounts(Protocol):
         """Whether password-reset emails can be sent at all."""
         ...
 
-    def request_password_reset(self, email: str, link_for: Callable[[str], str]) -> None:
-        """Email a reset link (``link_for(token)``) if an account has this email. Says
-        nothing either way: the caller's answer must not reveal who has an account."""
+    def request_password_reset(self, email: str, link_for: Callable[[str], str], return_to: str) -> Pending | None:
+        """Email a reset link if an account has this email: to ``link_for(token)`` (local
+        accounts, see ``reset_password``) or, Pending, through ``return_to`` signed in for a
+        new password. Says nothing either way: the answer must not reveal who has an account."""
         ...
 
-    def reset_password(self, token: str, password: str) -> User:
+    def reset_password(self, token: str, password: str) -> SignedIn:
         """Set a new password with a reset token; InvalidInput ("token" or "password")."""
         ...
 
@@ -77,7 +146,7 @@ def check_new_credentials(email: str, password: str) -> str:
 class LocalAccounts:
     """Accounts in the app's own database."""
 
-    def __init__(self, store: Store, secret_key: str = "", mailer: Mailer | None = None) -> None:
+    def __init__(self, store: Users, secret_key: str = "", mailer: Mailer | None = None) -> None:
         self.store = store
         self.mailer = mailer
         self.reset_tokens = URLSafeTimedSerializer(secret_key, salt="password-reset")
@@ -85,23 +154,42 @@ class LocalAccounts:
         # Verified when the email is unknown, so a wrong email takes as long as a wrong password.
         self._dummy_hash = self.hasher.hash("not a real password")
 
-    def sign_up(self, email: str, password: str) -> User:
+    def sign_up(self, email: str, password: str, return_to: str = "") -> SignedIn:
         email = check_new_credentials(email, password)
         password_hash = offload(self.hasher.hash, password)
         try:
-            return self.store.add_user(email, password_hash)
+            return _signed_in(self.store.add_user(email, password_hash))
         except DuplicateEmail:
             raise InvalidInput("email", SIGNUP_REFUSED) from None
 
-    def log_in(self, email: str, password: str) -> User:
+    def log_in(self, email: str, password: str) -> SignedIn:
         user = self.store.user_by_email(normalise_email(email))
         matches = self._matches(user.password_hash if user else self._dummy_hash, password[:MAX_PASSWORD])
         if not (matches and user):
             raise InvalidInput("password", LOGIN_REFUSED)
-        return user
+        return _signed_in(user)
 
-    def user(self, user_id: str) -> User | None:
-        return self.store.user_by_id(user_id)
+    def log_out(self, credentials: Credentials | None) -> None:
+        pass  # the session cookie is all there is
+
+    def user(self, user_id: str, credentials: Credentials | None = None) -> SignedIn | None:
+        user = self.store.user_by_id(user_id)
+        return _signed_in(user) if user else None
+
+    def refresh(self, credentials: Credentials) -> Credentials:
+        raise SessionEnded("local accounts issue no credentials")
+
+    sign_in_providers: tuple[str, ...] = ()
+
+    def start_sign_in(self, provider: str, return_to: str) -> tuple[str, Pending]:
+        raise InvalidInput("provider", "Sign-in providers are not available here.")
+
+    def finish(self, code: str, pending: Pending) -> SignedIn:
+        raise InvalidInput("code", RESET_LINK_INVALID)
+
+    def set_password(self, user: SignedIn, password: str) -> None:
+        check_new_credentials(user.email, password)
+        self.store.set_password_hash(user.user_id, offload(self.hasher.hash, password))
 
     def _matches(self, password_hash: str, password: str) -> bool:
         try:
@@ -116,7 +204,7 @@ class LocalAccounts:
     def can_reset_passwords(self) -> bool:
         return self.mailer is not None
 
-    def request_password_reset(self, email: str, link_for: Callable[[str], str]) -> None:
+    def request_password_reset(self, email: str, link_for: Callable[[str], str], return_to: str = "") -> None:
         user = self.store.user_by_email(normalise_email(email))
         if user is None or self.mailer is None:
             return
@@ -134,13 +222,13 @@ class LocalAccounts:
         except Exception as error:  # noqa: BLE001 - logged; the user can ask again
             log.error("could not send a password-reset email: %s", error)
 
-    def reset_password(self, token: str, password: str) -> User:
+    def reset_password(self, token: str, password: str) -> SignedIn:
         user = self.reset_user(token)
         if user is None:
             raise InvalidInput("token", RESET_LINK_INVALID)
-        check_new_credentials(user.email, password)
-        self.store.set_password_hash(user.id, offload(self.hasher.hash, password))
-        return user
+        signed_in = _signed_in(user)
+        self.set_password(signed_in, password)
+        return signed_in
 
     def reset_user(self, token: str) -> User | None:
         """The account a valid, unused reset token opens."""
@@ -152,6 +240,10 @@ class LocalAccounts:
         if user is None or claims.get("hash") != _fingerprint(user.password_hash):
             return None
         return user
+
+
+def _signed_in(user: User) -> SignedIn:
+    return SignedIn(user.id, user.email)
 
 
 def _fingerprint(password_hash: str) -> str:

@@ -4,32 +4,67 @@ Tests swap any of them by assignment: ``backends(app).model = SomeModel()``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 
-from .accounts import Accounts, LocalAccounts
+from .accounts import Accounts, Credentials, LocalAccounts
+from .channel import Channel, InProcessChannel
 from .database import make_engine, migrate
 from .files import FileStore, LocalFiles
 from .mail import LogMailer, Mailer, SMTPMailer
-from .channel import Channel, InProcessChannel
 from .models import ChatModel
 from .replies import recover_interrupted
 from .settings import Settings
 from .store import Store
 
 
-@dataclass
 class Backends:
-    store: Store
-    accounts: Accounts
-    model: ChatModel
-    channel: Channel
-    files: FileStore
+    """The backends the app factory picked.
+
+    ``store`` and ``files`` answer for the request's signed-in user: the one shared store
+    and file store on the embedded and SQL backends; on Supabase, a pair bound to the
+    user's own access token, made once per request (so RLS applies to everything it does)."""
+
+    def __init__(self, accounts: Accounts, model: ChatModel, channel: Channel, *,
+                 store: Store | None = None, files: FileStore | None = None,
+                 per_user: Callable[[Credentials], tuple[Store, FileStore]] | None = None) -> None:
+        self.accounts, self.model, self.channel = accounts, model, channel
+        self._store, self._files, self._per_user = store, files, per_user
+
+    @property
+    def store(self) -> Store:
+        return self._store if self._store is not None else self._users_own()[0]
+
+    @property
+    def files(self) -> FileStore:
+        return self._files if self._files is not None else self._users_own()[1]
+
+    def _users_own(self) -> tuple[Store, FileStore]:
+        from .signin import current_credentials
+
+        if "chatbot_users_own" not in g:
+            credentials = current_credentials()
+            if credentials is None:  # views that touch data are all behind login_required
+                raise RuntimeError("no signed-in user to act as")
+            g.chatbot_users_own = self._per_user(credentials)
+        return g.chatbot_users_own
 
 
 def init_app(app: Flask, settings: Settings) -> None:
+    model, channel = _model(settings), InProcessChannel()
+    if settings.supabase_url:
+        from .supabase_backend import SupabaseProject
+        from .supabase_backend.accounts import SupabaseAccounts
+
+        project = SupabaseProject(settings.supabase_url, settings.supabase_publishable_key,
+                                  settings.supabase_secret_key)
+        recover_interrupted(project.housekeeping())
+        app.extensions["chatbot"] = Backends(SupabaseAccounts(project, settings.supabase_auth_providers), model,
+                                             channel, per_user=project.for_user)
+        return
+
     from .sqlstore import SQLStore
 
     engine = make_engine(settings.database_url)
@@ -37,8 +72,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     store = SQLStore(engine)
     recover_interrupted(store)
     accounts = LocalAccounts(store, settings.secret_key, _mailer(settings))
-    app.extensions["chatbot"] = Backends(store=store, accounts=accounts, model=_model(settings),
-                                         channel=InProcessChannel(), files=LocalFiles(Path(app.instance_path) / "files"))
+    app.extensions["chatbot"] = Backends(accounts, model, channel, store=store,
+                                         files=LocalFiles(Path(app.instance_path) / "files"))
 
 
 def _mailer(settings: Settings) -> Mailer | None:

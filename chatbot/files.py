@@ -20,14 +20,18 @@ class FileStore(Protocol):
     def delete(self, key: str) -> None: ...
 
 
+def check_key(key: str) -> str:
+    if not _KEY.match(key):
+        raise ValueError(f"not a storage key: {key!r}")
+    return key
+
+
 class LocalFiles:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
-        if not _KEY.match(key):
-            raise ValueError(f"not a storage key: {key!r}")
-        return self.root / key
+        return self.root / check_key(key)
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)

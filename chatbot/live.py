@@ -24,6 +24,7 @@ from .backends import backends
 from .chat import limits, refusal
 from .errors import Busy, InvalidInput, NotFound
 from .feed import ChatFeed
+from .signin import credentials_due
 from .store import STREAMING
 from .streaming import reply_stream
 
@@ -46,6 +47,10 @@ def check_caller():
         # No per-message compression: frames are small HTML fragments, and deflating each
         # one costs the worker more CPU than the bytes it saves.
         request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        if credentials_due():
+            # A handshake cannot renew the session cookie: the page works over HTTP, whose
+            # next request renews it, and then the socket reconnects.
+            abort(401)
 
 
 @bp.get("/chats/<chat_id>/messages/<message_id>/events")
@@ -86,6 +91,8 @@ def socket(ws, chat_id):
     feed.spawn(_read_commands, ws, feed)
     try:
         for event in feed.events():
+            if event is None and credentials_due():
+                break  # the page reconnects once an HTTP request has renewed the session
             frame = _handle(feed, event) if event is not None else None
             if frame:
                 ws.send(frame)

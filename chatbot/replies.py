@@ -24,7 +24,7 @@ from .channel import Channel
 from .files import FileStore
 from .models import ChatModel, ModelError, Usage, estimate_tokens
 from .process import is_alive, this_process
-from .store import COMPLETE, ERROR, STOPPED, STREAMING, Message, ReplyInProgress, Store
+from .store import COMPLETE, ERROR, STOPPED, STREAMING, Housekeeping, Message, ReplyInProgress, Store
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ def wait_for_reply(channel: Channel, message_id: str, timeout: float) -> bool:
     return True
 
 
-def recover_interrupted(store: Store) -> int:
+def recover_interrupted(store: Housekeeping) -> int:
     """Mark replies whose writing process died as interrupted, keeping their partial text."""
     return sum(store.interrupt_replies(worker, INTERRUPTED_REASON)
                for worker in store.streaming_workers() if not is_alive(worker))

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, fields
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
@@ -21,9 +24,9 @@ class ConfigError(SystemExit):
 @dataclass(frozen=True)
 class Settings:
     env: str  # "development" or "production"
-    secret_key: str
+    secret_key: str = field(repr=False)
     database_url: str
-    openai_api_key: str | None
+    openai_api_key: str | None = field(repr=False)
     openai_base_url: str | None
     openai_model: str
     openai_timeout: float  # seconds without a byte from the model before giving up
@@ -40,6 +43,11 @@ class Settings:
     smtp_username: str | None
     smtp_password: str | None
     smtp_from: str | None
+    supabase_url: str | None = None  # set: Supabase holds accounts, data and files
+    # Keys stay out of repr(), so no log line or traceback can show them.
+    supabase_publishable_key: str | None = field(default=None, repr=False)
+    supabase_secret_key: str | None = field(default=None, repr=False)
+    supabase_auth_providers: tuple[str, ...] = ()
 
     @property
     def uses_offline_responder(self) -> bool:
@@ -79,17 +87,72 @@ class Settings:
             smtp_username=read.str("SMTP_USERNAME"),
             smtp_password=read.str("SMTP_PASSWORD"),
             smtp_from=read.str("SMTP_FROM"),
+            **_supabase(read, environ),
         )
         if settings.smtp_host and not settings.smtp_from:
             raise ConfigError("SMTP_FROM", "is required with SMTP_HOST (the sender of password-reset emails)")
+        if settings.uses_supabase and settings.is_production and not settings.public_url:
+            raise ConfigError("PUBLIC_URL", "is required with SUPABASE_URL in production "
+                                            "(Supabase's emails and sign-in providers send users back there)")
         if settings.smtp_host and settings.is_production and not settings.public_url:
             # Links in emails must not be built from the request's Host header, which a
             # caller controls: a forged one would send a victim's reset link elsewhere.
             raise ConfigError("PUBLIC_URL", "is required with SMTP_HOST in production (links in emails point there)")
         return settings
 
-    def as_dict(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    @property
+    def uses_supabase(self) -> bool:
+        return self.supabase_url is not None
+
+
+AUTH_PROVIDERS = ("github", "google")
+
+
+def _supabase(read: _Reader, environ: Mapping[str, str]) -> dict[str, object]:
+    """The Supabase settings: a project URL and both its keys, or none of them.
+
+    The new key names come first; the legacy JWT keys (anon, service_role) are accepted
+    under their old names. A key in the wrong variable stops start-up: a secret key used
+    where the publishable one belongs would bypass every RLS policy."""
+    url = read.url("SUPABASE_URL", ("http", "https"), None)
+    publishable_name, publishable = read.first("SUPABASE_PUBLISHABLE_KEY", "SUPABASE_ANON_KEY")
+    secret_name, secret = read.first("SUPABASE_SECRET_KEY", "SUPABASE_SERVICE_ROLE_KEY")
+    providers = tuple(p.strip().lower() for p in (read.str("SUPABASE_AUTH_PROVIDERS") or "").split(",") if p.strip())
+    if url is None:
+        if publishable or secret or providers:
+            raise ConfigError("SUPABASE_URL", "is required with the other SUPABASE_ variables")
+        return {}
+    if urlsplit(url).path.strip("/") or urlsplit(url).query:
+        raise ConfigError("SUPABASE_URL", "must be the project's URL alone, like https://abcdefgh.supabase.co")
+    if not publishable:
+        raise ConfigError("SUPABASE_PUBLISHABLE_KEY", "is required with SUPABASE_URL (or the legacy SUPABASE_ANON_KEY)")
+    if not secret:
+        raise ConfigError("SUPABASE_SECRET_KEY", "is required with SUPABASE_URL (or the legacy SUPABASE_SERVICE_ROLE_KEY)")
+    if _key_role(publishable) != "anon":
+        raise ConfigError(publishable_name, "must hold the publishable (anon) key, not a secret one")
+    if _key_role(secret) != "service_role":
+        raise ConfigError(secret_name, "must hold the secret (service_role) key")
+    if read.str("DATABASE_URL"):
+        raise ConfigError("DATABASE_URL", "must not be set with SUPABASE_URL: Supabase holds the data")
+    unknown = set(providers) - set(AUTH_PROVIDERS)
+    if unknown:
+        raise ConfigError("SUPABASE_AUTH_PROVIDERS", f"must list only {', '.join(AUTH_PROVIDERS)}, "
+                                                     f"not {', '.join(sorted(unknown))}")
+    return dict(supabase_url=url.rstrip("/"), supabase_publishable_key=publishable, supabase_secret_key=secret,
+                supabase_auth_providers=providers)
+
+
+def _key_role(key: str) -> str | None:
+    """"anon" or "service_role", by the key's prefix (new keys) or its JWT's role claim (legacy)."""
+    if key.startswith("sb_publishable_"):
+        return "anon"
+    if key.startswith("sb_secret_"):
+        return "service_role"
+    try:
+        payload = key.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("role")
+    except (IndexError, ValueError, binascii.Error, AttributeError):
+        return None
 
 
 class _Reader:
@@ -101,6 +164,13 @@ class _Reader:
     def str(self, name: str) -> str | None:
         value = self.environ.get(name, "").strip()
         return value or None
+
+    def first(self, *names: str) -> tuple[str, str | None]:
+        """The first of ``names`` that is set, and its value (else the first name, None)."""
+        for name in names:
+            if self.str(name):
+                return name, self.str(name)
+        return names[0], None
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
         value = self.str(name) or default

@@ -8,7 +8,7 @@ from functools import lru_cache
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .store import INTERRUPTED, STREAMING, Attachment, Chat, DuplicateEmail, Message, ReplyInProgress, User
+from .store import INTERRUPTED, STREAMING, Attachment, Chat, DuplicateEmail, Message, ReplyInProgress, User, is_uuid
 
 metadata = sa.MetaData()
 
@@ -124,7 +124,8 @@ def _attachment(row) -> Attachment:
 
 
 class SQLStore:
-    """The Store contract on SQLAlchemy Core. Every chat and message query is scoped by owner."""
+    """The Store, Users and Housekeeping contracts on SQLAlchemy Core. Every chat and message
+    query is scoped by owner."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -145,7 +146,7 @@ class SQLStore:
         return _user(row) if row else None
 
     def user_by_id(self, user_id: str) -> User | None:
-        if not _is_uuid(user_id):
+        if not is_uuid(user_id):
             return None
         with self.engine.connect() as db:
             row = db.execute(_USER_BY_ID, {"id": user_id}).first()
@@ -172,7 +173,7 @@ class SQLStore:
             return [_chat(row) for row in db.execute(query, values)]
 
     def chat(self, owner_id: str, chat_id: str) -> Chat | None:
-        if not _is_uuid(chat_id):
+        if not is_uuid(chat_id):
             return None
         with self.engine.connect() as db:
             row = db.execute(_CHAT, {"id": chat_id, "owner": owner_id}).first()
@@ -186,7 +187,7 @@ class SQLStore:
         return self.chat(owner_id, chat_id)
 
     def delete_chat(self, owner_id: str, chat_id: str) -> bool:
-        if not _is_uuid(chat_id):
+        if not is_uuid(chat_id):
             return False
         with self.engine.begin() as db:
             # Children first: SQLite enforces ON DELETE CASCADE only with a pragma.
@@ -239,7 +240,7 @@ class SQLStore:
         return added
 
     def messages(self, owner_id: str, chat_id: str) -> list[Message]:
-        if not _is_uuid(chat_id):
+        if not is_uuid(chat_id):
             return []
         with self.engine.connect() as db:
             rows = db.execute(_MESSAGES, {"chat": chat_id, "owner": owner_id}).all()
@@ -249,7 +250,7 @@ class SQLStore:
         return [_message(row, tuple(files.get(row.id, ()))) for row in rows]
 
     def message(self, owner_id: str, message_id: str) -> Message | None:
-        if not _is_uuid(message_id):
+        if not is_uuid(message_id):
             return None
         with self.engine.connect() as db:
             row = db.execute(_MESSAGE, {"id": message_id, "owner": owner_id}).first()
@@ -271,7 +272,7 @@ class SQLStore:
         attachment = Attachment(str(uuid.uuid4()), message_id, name, content_type, size, storage_key)
         with self.engine.begin() as db:
             chat_id = db.execute(_OWNED_MESSAGE, {"id": message_id, "owner": owner_id}).scalar() \
-                if _is_uuid(message_id) else None
+                if is_uuid(message_id) else None
             if chat_id is None:
                 raise LookupError(message_id)
             db.execute(attachments.insert().values(
@@ -280,7 +281,7 @@ class SQLStore:
         return attachment
 
     def attachment(self, owner_id: str, attachment_id: str) -> Attachment | None:
-        if not _is_uuid(attachment_id):
+        if not is_uuid(attachment_id):
             return None
         with self.engine.connect() as db:
             row = db.execute(attachments.select().where(attachments.c.id == attachment_id,
@@ -288,7 +289,7 @@ class SQLStore:
         return _attachment(row) if row else None
 
     def chat_attachments(self, owner_id: str, chat_id: str) -> list[Attachment]:
-        if not _is_uuid(chat_id):
+        if not is_uuid(chat_id):
             return []
         with self.engine.connect() as db:
             return [_attachment(row) for row in db.execute(_CHAT_ATTACHMENTS, {"chat": chat_id, "owner": owner_id})]
@@ -306,10 +307,3 @@ class SQLStore:
                                 .values(status=INTERRUPTED, error=reason, worker=None))
         return result.rowcount
 
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except (ValueError, TypeError, AttributeError):
-        return False
-    return True

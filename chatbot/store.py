@@ -5,6 +5,7 @@ within that owner's data: a chat of someone else's is simply not found.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Protocol
@@ -80,14 +81,17 @@ class ReplyInProgress(Exception):
     """The chat already has a reply streaming: a second would interleave with it."""
 
 
-class Store(Protocol):
-    """What the services need from a database."""
+class Users(Protocol):
+    """Where local accounts live (on Supabase, Supabase Auth keeps the users instead)."""
 
-    # Users (local accounts)
     def add_user(self, email: str, password_hash: str) -> User: ...
     def user_by_email(self, email: str) -> User | None: ...
     def user_by_id(self, user_id: str) -> User | None: ...
     def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+
+class Store(Protocol):
+    """What the services need from a database."""
 
     # Chats
     def add_chat(self, owner_id: str, title: str, model: str) -> Chat: ...
@@ -119,6 +123,18 @@ class Store(Protocol):
     def attachment(self, owner_id: str, attachment_id: str) -> Attachment | None: ...
     def chat_attachments(self, owner_id: str, chat_id: str) -> list[Attachment]: ...
 
-    # Recovery after a crash (across owners: the server's own housekeeping)
+
+class Housekeeping(Protocol):
+    """Recovery after a crash: across owners, so the server's own work, never a user's."""
+
     def streaming_workers(self) -> set[str]: ...
     def interrupt_replies(self, worker: str, reason: str) -> int: ...
+
+
+def is_uuid(value: object) -> bool:
+    """Ids are UUIDs: anything else names nothing (and never reaches a query)."""
+    try:
+        uuid.UUID(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True

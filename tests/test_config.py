@@ -124,3 +124,61 @@ def test_readme_lists_every_variable():
     variables = set(re.findall(r'read\.\w+\(\s*"([A-Z_]+)"', source)) | {"INSTANCE_PATH"}
     table = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
     assert variables and {name for name in variables if f"| `{name}` |" not in table} == set()
+
+
+# Supabase: a project URL and both its keys, or none of them
+
+LEGACY_ANON = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.c2ln"  # {"role": "anon"}
+LEGACY_SERVICE = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2ln"  # {"role": "service_role"}
+SUPABASE = {"SUPABASE_URL": "https://abcdefgh.supabase.co", "SUPABASE_PUBLISHABLE_KEY": "sb_publishable_x",
+            "SUPABASE_SECRET_KEY": "sb_secret_y"}
+
+
+def supabase_settings(tmp_path, **variables):
+    from chatbot.settings import Settings
+
+    return Settings.from_env({"CHATBOT_ENV": "development", "SECRET_KEY": "k", **variables}, str(tmp_path))
+
+
+def test_supabase_is_chosen_by_its_url_and_keys(tmp_path):
+    chosen = supabase_settings(tmp_path, **SUPABASE, SUPABASE_AUTH_PROVIDERS="GitHub, google")
+    assert chosen.uses_supabase and chosen.supabase_url == "https://abcdefgh.supabase.co"
+    assert chosen.supabase_auth_providers == ("github", "google")
+    assert not supabase_settings(tmp_path).uses_supabase
+
+
+def test_the_legacy_key_names_are_accepted(tmp_path):
+    chosen = supabase_settings(tmp_path, SUPABASE_URL="https://abcdefgh.supabase.co",
+                               SUPABASE_ANON_KEY=LEGACY_ANON, SUPABASE_SERVICE_ROLE_KEY=LEGACY_SERVICE)
+    assert (chosen.supabase_publishable_key, chosen.supabase_secret_key) == (LEGACY_ANON, LEGACY_SERVICE)
+
+
+@pytest.mark.parametrize("variable, changes", [
+    ("SUPABASE_URL", {"SUPABASE_URL": "abcdefgh.supabase.co"}),
+    ("SUPABASE_URL", {"SUPABASE_URL": "https://abcdefgh.supabase.co/rest/v1"}),
+    ("SUPABASE_URL", {"SUPABASE_URL": ""}),  # keys without a project
+    ("SUPABASE_PUBLISHABLE_KEY", {"SUPABASE_PUBLISHABLE_KEY": ""}),
+    ("SUPABASE_SECRET_KEY", {"SUPABASE_SECRET_KEY": ""}),
+    ("SUPABASE_PUBLISHABLE_KEY", {"SUPABASE_PUBLISHABLE_KEY": "sb_secret_y"}),  # a secret where a page-safe key goes
+    ("SUPABASE_SECRET_KEY", {"SUPABASE_SECRET_KEY": "sb_publishable_x"}),
+    ("SUPABASE_ANON_KEY", {"SUPABASE_PUBLISHABLE_KEY": "", "SUPABASE_ANON_KEY": LEGACY_SERVICE}),
+    ("SUPABASE_AUTH_PROVIDERS", {"SUPABASE_AUTH_PROVIDERS": "github,myspace"}),
+    ("DATABASE_URL", {"DATABASE_URL": "postgresql://db/chat"}),
+])
+def test_a_bad_supabase_setting_names_its_variable(tmp_path, variable, changes):
+    with pytest.raises(ConfigError) as error:
+        supabase_settings(tmp_path, **{**SUPABASE, **changes})
+    assert error.value.variable == variable
+
+
+def test_production_on_supabase_needs_the_public_url(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        supabase_settings(tmp_path, **SUPABASE, CHATBOT_ENV="production")
+    assert error.value.variable == "PUBLIC_URL"
+
+
+def test_the_keys_never_show_in_the_settings_repr(tmp_path):
+    shown = repr(supabase_settings(tmp_path, **SUPABASE, OPENAI_API_KEY="sk-live-zzz"))
+    assert "https://abcdefgh.supabase.co" in shown
+    for secret in ("sb_publishable_x", "sb_secret_y", "sk-live-zzz", "secret_key="):
+        assert secret not in shown

@@ -1,8 +1,11 @@
 """The store contract, run against every backend: what the services rely on, and that no
 owner reaches another's chats or messages.
 
-Backends: SQLite (a temporary file) and PostgreSQL on loopback (a fresh database,
-migrated at start-up as the app does; skipped without a server, except in CI).
+Backends: SQLite (a temporary file), PostgreSQL on loopback (a fresh database, migrated at
+start-up as the app does), and the Supabase adapter talking over HTTP to the loopback
+Supabase stand-in, whose data sits in PostgreSQL with the project's migrations and RLS
+(each owner's calls go through a store bound to that owner's own access token, as in the
+app). The PostgreSQL-backed ones are skipped without a server, except in CI.
 """
 from __future__ import annotations
 
@@ -13,14 +16,33 @@ import pytest
 
 from chatbot.store import COMPLETE, ERROR, INTERRUPTED, STOPPED, STREAMING, DuplicateEmail, ReplyInProgress
 from tests.conftest import require_service
-from tests.databases import postgres_database, sql_store
+from tests.databases import postgres_database, sql_store, supabase_database
+from tests.supabase.server import SupabaseStandin
+from tests.supabase.stores import SupabaseStores
 
-BACKENDS = ["sqlite", "postgresql"]
+NO_POSTGRES = "PostgreSQL is not running on 127.0.0.1:5432"
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "supabase"])
 def store(request, tmp_path_factory):
-    if request.param == "sqlite":
+    if request.param == "supabase":
+        with supabase_database() as url:
+            if url is None:
+                require_service(NO_POSTGRES)
+            with SupabaseStandin(url) as standin:
+                yield SupabaseStores(standin)
+        return
+    yield from _sql_store(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def users(request, tmp_path_factory):
+    """The local accounts' user table (on Supabase, Supabase Auth keeps users)."""
+    yield from _sql_store(request.param, tmp_path_factory)
+
+
+def _sql_store(backend, tmp_path_factory):
+    if backend == "sqlite":
         store = sql_store(f"sqlite:///{tmp_path_factory.mktemp('contract') / 'store.sqlite3'}",
                           tmp_path_factory.mktemp("locks"))
         yield store
@@ -28,7 +50,7 @@ def store(request, tmp_path_factory):
         return
     with postgres_database() as url:
         if url is None:
-            require_service("PostgreSQL is not running on 127.0.0.1:5432")
+            require_service(NO_POSTGRES)
         store = sql_store(url, tmp_path_factory.mktemp("locks"))
         yield store
         store.engine.dispose()
@@ -51,33 +73,33 @@ def worker():
 
 # Users (the local-account backend's)
 
-def test_users_are_found_by_email_and_id(store):
+def test_users_are_found_by_email_and_id(users):
     email = f"{uuid.uuid4().hex}@example.com"
-    user = store.add_user(email, "argon2-hash")
-    assert store.user_by_email(email) == user
-    assert store.user_by_id(user.id) == user
+    user = users.add_user(email, "argon2-hash")
+    assert users.user_by_email(email) == user
+    assert users.user_by_id(user.id) == user
     assert user.created_at.tzinfo is not None
 
 
-def test_a_password_hash_can_be_replaced(store):
-    user = store.add_user(f"{uuid.uuid4().hex}@example.com", "old-hash")
-    other = store.add_user(f"{uuid.uuid4().hex}@example.com", "other-hash")
-    store.set_password_hash(user.id, "new-hash")
-    assert store.user_by_id(user.id).password_hash == "new-hash"
-    assert store.user_by_id(other.id).password_hash == "other-hash"
+def test_a_password_hash_can_be_replaced(users):
+    user = users.add_user(f"{uuid.uuid4().hex}@example.com", "old-hash")
+    other = users.add_user(f"{uuid.uuid4().hex}@example.com", "other-hash")
+    users.set_password_hash(user.id, "new-hash")
+    assert users.user_by_id(user.id).password_hash == "new-hash"
+    assert users.user_by_id(other.id).password_hash == "other-hash"
 
 
-def test_an_email_is_taken_once(store):
+def test_an_email_is_taken_once(users):
     email = f"{uuid.uuid4().hex}@example.com"
-    store.add_user(email, "hash")
+    users.add_user(email, "hash")
     with pytest.raises(DuplicateEmail):
-        store.add_user(email, "other")
+        users.add_user(email, "other")
 
 
 @pytest.mark.parametrize("user_id", ["", "1", "not-a-uuid", str(uuid.uuid4())])
-def test_unknown_users_are_none(store, user_id):
-    assert store.user_by_id(user_id) is None
-    assert store.user_by_email(f"{user_id}@nowhere.example") is None
+def test_unknown_users_are_none(users, user_id):
+    assert users.user_by_id(user_id) is None
+    assert users.user_by_email(f"{user_id}@nowhere.example") is None
 
 
 # Chats

@@ -1,0 +1,54 @@
+"""The Supabase backend: Supabase Auth for accounts, its REST API (PostgREST, with Row Level
+Security) for chats and messages, and its Storage for attachment files.
+
+Whose token each call carries:
+- A user's requests run with that user's own access token, through a client made for the
+  request (``SupabaseProject.user_client``) and never shared with another user. Clients are
+  cheap because they share one ``httpx.Client`` and its connection pool.
+- The reply task, which outlives its request, writes with the client of the request that
+  started it, so RLS still applies to it. That token is valid long enough: sessions are
+  refreshed once less than ``REFRESH_MARGIN`` is left (``chatbot.accounts``), well beyond any
+  reply. A reply that still outlived it would fail its final write and be marked
+  interrupted (partial text kept) at the next start, never written as someone else.
+- The secret key serves only the server's own work across users: marking the replies of a
+  dead process interrupted at start-up. It is never sent to a page and never logged.
+"""
+from __future__ import annotations
+
+import httpx
+from supabase import Client, ClientOptions
+from supabase.lib.client_options import DEFAULT_HEADERS
+from supabase_auth import SyncMemoryStorage
+
+from ..accounts import Credentials
+from .files import SupabaseFiles
+from .store import SupabaseHousekeeping, SupabaseStore
+
+
+class SupabaseProject:
+    """The project's address and keys, and the one connection pool all its clients share."""
+
+    def __init__(self, url: str, publishable_key: str, secret_key: str, timeout: float = 15.0) -> None:
+        self.url = url
+        self._publishable_key = publishable_key
+        self._secret_key = secret_key
+        self.http = httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0),
+                                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+
+    def __repr__(self) -> str:  # never the keys
+        return f"SupabaseProject({self.url!r})"
+
+    def user_client(self, access_token: str | None = None, storage: SyncMemoryStorage | None = None) -> Client:
+        """A client acting as the user whose access token it carries (as anon without one)."""
+        headers = {**DEFAULT_HEADERS, **({"Authorization": f"Bearer {access_token}"} if access_token else {})}
+        return Client(self.url, self._publishable_key, ClientOptions(
+            headers=headers, httpx_client=self.http, auto_refresh_token=False, persist_session=False,
+            storage=storage or SyncMemoryStorage(), flow_type="pkce"))
+
+    def for_user(self, credentials: Credentials) -> tuple[SupabaseStore, SupabaseFiles]:
+        client = self.user_client(credentials.access_token)
+        return SupabaseStore(client, credentials.user_id), SupabaseFiles(client)
+
+    def housekeeping(self) -> SupabaseHousekeeping:
+        return SupabaseHousekeeping(Client(self.url, self._secret_key, ClientOptions(
+            httpx_client=self.http, auto_refresh_token=False, persist_session=False)))

@@ -1,0 +1,194 @@
+"""The Store contract over Supabase's REST API (PostgREST), as one signed-in user.
+
+A ``SupabaseStore`` is bound to one user's access token: every request it makes runs as that
+user, so the database's Row Level Security policies apply. The code's own checks stay in
+front of them: a store answers nothing for any owner but its user, and every query is
+filtered by owner as on the SQL store. Two locks, so a bug in either is not a leak.
+
+The reply task writes with the store of the request that started it, so background writes
+run as the user too (see ``chatbot.supabase_backend`` for why that token is still valid).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from postgrest.exceptions import APIError
+from supabase import Client
+
+from ..store import INTERRUPTED, STREAMING, Attachment, Chat, Message, ReplyInProgress, is_uuid
+
+# SQLSTATEs that PostgREST passes on as the error code.
+_UNIQUE_VIOLATION = "23505"  # here: a second streaming reply in one chat
+_NOT_FOUND = "P0002"  # raised by append_messages for a chat the caller cannot see
+_RLS_REFUSED = "42501"
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(timezone.utc)
+
+
+def _chat(row: dict) -> Chat:
+    return Chat(row["id"], row["owner_id"], row["title"], row["model"], row["system_prompt"],
+                _time(row["created_at"]), _time(row["updated_at"]))
+
+
+def _attachment(row: dict) -> Attachment:
+    return Attachment(row["id"], row["message_id"], row["name"], row["content_type"], row["size"], row["storage_key"])
+
+
+def _message(row: dict, files: tuple[Attachment, ...] = ()) -> Message:
+    return Message(row["id"], row["chat_id"], row["role"], row["content"], row["status"], row["error"], row["model"],
+                   row["prompt_tokens"], row["completion_tokens"], _time(row["created_at"]), row["seq"], files)
+
+
+class SupabaseStore:
+    def __init__(self, client: Client, user_id: str) -> None:
+        self.db = client
+        self.user_id = user_id
+
+    def _mine(self, owner_id: str, *ids: str) -> bool:
+        """Whether a call may go ahead: only for this store's own user, and only with real ids."""
+        return owner_id == self.user_id and all(is_uuid(i) for i in ids)
+
+    # Chats
+    def add_chat(self, owner_id: str, title: str, model: str) -> Chat:
+        if not self._mine(owner_id):
+            raise LookupError(owner_id)
+        rows = self.db.table("chats").insert({"owner_id": owner_id, "title": title, "model": model}).execute().data
+        return _chat(rows[0])
+
+    def chats(self, owner_id: str, limit: int | None = None) -> list[Chat]:
+        if not self._mine(owner_id):
+            return []
+        query = (self.db.table("chats").select("*").eq("owner_id", owner_id).eq("archived", False)
+                 .order("updated_at", desc=True).order("id"))
+        if limit is not None:
+            query = query.limit(limit)
+        return [_chat(row) for row in query.execute().data]
+
+    def chat(self, owner_id: str, chat_id: str) -> Chat | None:
+        if not self._mine(owner_id, chat_id):
+            return None
+        rows = self.db.table("chats").select("*").eq("id", chat_id).eq("owner_id", owner_id).execute().data
+        return _chat(rows[0]) if rows else None
+
+    def update_chat(self, owner_id: str, chat_id: str, **changes: str) -> Chat | None:
+        if not self._mine(owner_id, chat_id):
+            return None
+        rows = (self.db.table("chats").update({**changes, "updated_at": datetime.now(timezone.utc).isoformat()})
+                .eq("id", chat_id).eq("owner_id", owner_id).execute().data)
+        return _chat(rows[0]) if rows else None
+
+    def delete_chat(self, owner_id: str, chat_id: str) -> bool:
+        if not self._mine(owner_id, chat_id):
+            return False
+        # Its messages and attachment rows go with it (ON DELETE CASCADE).
+        return bool(self.db.table("chats").delete().eq("id", chat_id).eq("owner_id", owner_id).execute().data)
+
+    # Messages
+    def add_message(self, owner_id: str, chat_id: str, role: str, content: str,
+                    status: str, model: str | None = None) -> Message:
+        return self._append(owner_id, chat_id, [dict(role=role, content=content, status=status, model=model)])[0]
+
+    def add_turn(self, owner_id: str, chat_id: str, content: str, model: str,
+                 worker: str) -> tuple[Message, Message]:
+        question, answer = self._append(owner_id, chat_id, [
+            dict(role="user", content=content, status="complete"),
+            dict(role="assistant", content="", status=STREAMING, model=model, worker=worker)])
+        return question, answer
+
+    def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
+        if not is_uuid(message_id):
+            raise LookupError(message_id)
+        return self._append(owner_id, chat_id, [dict(role="assistant", content="", status=STREAMING, model=model,
+                                                     worker=worker)], replacing=message_id)[0]
+
+    def _append(self, owner_id: str, chat_id: str, rows: list[dict], replacing: str | None = None) -> list[Message]:
+        """Add messages to an owned chat in one transaction (the append_messages function)."""
+        if not self._mine(owner_id, chat_id):
+            raise LookupError(chat_id)
+        try:
+            added = self.db.rpc("append_messages", {"target_chat": chat_id, "new_messages": rows,
+                                                    "replacing": replacing}).execute().data
+        except APIError as error:
+            if error.code == _UNIQUE_VIOLATION:
+                raise ReplyInProgress(chat_id) from None
+            if error.code in (_NOT_FOUND, _RLS_REFUSED):
+                raise LookupError(chat_id) from None
+            raise
+        return [_message(row) for row in added]
+
+    def messages(self, owner_id: str, chat_id: str) -> list[Message]:
+        if not self._mine(owner_id, chat_id):
+            return []
+        rows = (self.db.table("messages").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
+                .order("seq").execute().data)
+        files: dict[str, list[Attachment]] = {}
+        for attachment in self.chat_attachments(owner_id, chat_id) if rows else ():
+            files.setdefault(attachment.message_id, []).append(attachment)
+        return [_message(row, tuple(files.get(row["id"], ()))) for row in rows]
+
+    def message(self, owner_id: str, message_id: str) -> Message | None:
+        if not self._mine(owner_id, message_id):
+            return None
+        rows = self.db.table("messages").select("*").eq("id", message_id).eq("owner_id", owner_id).execute().data
+        if not rows:
+            return None
+        files = (self.db.table("attachments").select("*").eq("message_id", message_id).eq("owner_id", owner_id)
+                 .order("created_at").order("id").execute().data)
+        return _message(rows[0], tuple(_attachment(f) for f in files))
+
+    def update_message(self, owner_id: str, message_id: str, **changes: object) -> None:
+        if self._mine(owner_id, message_id):
+            self.db.table("messages").update(changes).eq("id", message_id).eq("owner_id", owner_id).execute()
+
+    # Attachments
+    def add_attachment(self, owner_id: str, message_id: str, name: str, content_type: str, size: int,
+                       storage_key: str) -> Attachment:
+        if not self._mine(owner_id, message_id):
+            raise LookupError(message_id)
+        owned = (self.db.table("messages").select("chat_id").eq("id", message_id).eq("owner_id", owner_id)
+                 .execute().data)
+        if not owned:
+            raise LookupError(message_id)
+        try:
+            rows = self.db.table("attachments").insert({
+                "message_id": message_id, "chat_id": owned[0]["chat_id"], "owner_id": owner_id,
+                "storage_key": storage_key, "name": name, "content_type": content_type, "size": size,
+            }).execute().data
+        except APIError as error:
+            if error.code == _RLS_REFUSED:
+                raise LookupError(message_id) from None
+            raise
+        return _attachment(rows[0])
+
+    def attachment(self, owner_id: str, attachment_id: str) -> Attachment | None:
+        if not self._mine(owner_id, attachment_id):
+            return None
+        rows = (self.db.table("attachments").select("*").eq("id", attachment_id).eq("owner_id", owner_id)
+                .execute().data)
+        return _attachment(rows[0]) if rows else None
+
+    def chat_attachments(self, owner_id: str, chat_id: str) -> list[Attachment]:
+        if not self._mine(owner_id, chat_id):
+            return []
+        rows = (self.db.table("attachments").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
+                .order("created_at").order("id").execute().data)
+        return [_attachment(row) for row in rows]
+
+
+class SupabaseHousekeeping:
+    """Recovery after a crash, across users: the one use of the secret key's client, which
+    bypasses RLS. It only ever finds streaming replies and marks them interrupted."""
+
+    def __init__(self, service_client: Client) -> None:
+        self.db = service_client
+
+    def streaming_workers(self) -> set[str]:
+        rows = self.db.table("messages").select("worker").eq("status", STREAMING).execute().data
+        return {row["worker"] for row in rows if row["worker"]}
+
+    def interrupt_replies(self, worker: str, reason: str) -> int:
+        rows = (self.db.table("messages").update({"status": INTERRUPTED, "error": reason, "worker": None})
+                .eq("status", STREAMING).eq("worker", worker).execute().data)
+        return len(rows)

@@ -1,0 +1,282 @@
+"""The app on its Supabase backend, against the loopback Supabase stand-in (real HTTP, real
+supabase-py, data in PostgreSQL under the project's migrations and RLS): accounts through
+Supabase Auth, chats and replies through its REST API as the signed-in user, attachments
+in its Storage, and each user's data out of every other user's reach.
+
+The store contract itself runs on the adapter in test_store_contract.py."""
+from __future__ import annotations
+
+import io
+import threading
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+import requests
+
+from chatbot import create_app
+from chatbot.accounts import Credentials, SessionEnded
+from chatbot.backends import backends
+from chatbot.supabase_backend import SupabaseProject
+from chatbot.supabase_backend.store import SupabaseStore
+from tests.conftest import make_config, new_chat, require_service
+from tests.databases import supabase_database
+from tests.supabase.server import SupabaseStandin
+
+PUBLIC_URL = "http://127.0.0.1:5000"  # where the stand-in's links send users back to
+PASSWORD = "correct horse"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
+
+
+@pytest.fixture(scope="module")
+def standin():
+    with supabase_database() as url:
+        if url is None:
+            require_service("PostgreSQL is not running on 127.0.0.1:5432")
+        with SupabaseStandin(url) as standin:
+            yield standin
+
+
+@pytest.fixture(autouse=True)
+def _standin_defaults(standin):
+    yield
+    standin.auth.autoconfirm = True
+    standin.auth.oauth_providers = {}
+    standin.project.access_token_lifetime = 3600
+
+
+def supabase_app(tmp_path, standin, **overrides):
+    config = make_config(tmp_path, SUPABASE_URL=standin.url, SUPABASE_PUBLISHABLE_KEY=standin.project.publishable_key,
+                         SUPABASE_SECRET_KEY=standin.project.secret_key, PUBLIC_URL=PUBLIC_URL, **overrides)
+    del config["DATABASE_URL"]
+    return create_app(config)
+
+
+@pytest.fixture
+def app(tmp_path, standin):
+    return supabase_app(tmp_path, standin)
+
+
+def signed_up(app, email=None):
+    client = app.test_client()
+    email = email or f"{uuid.uuid4().hex[:10]}@example.com"
+    response = client.post("/signup", data={"email": email, "password": PASSWORD})
+    assert response.status_code == 302, response.text
+    return client
+
+
+def credentials_of(client) -> Credentials:
+    with client.session_transaction() as session:
+        return Credentials(**session["credentials"])
+
+
+def app_path(link_location: str) -> str:
+    """The part of a redirect back to the app that the test client requests."""
+    parts = urlsplit(link_location)
+    assert f"{parts.scheme}://{parts.netloc}" == PUBLIC_URL
+    return f"{parts.path}?{parts.query}"
+
+
+def follow_email(standin, to: str) -> str:
+    """Open the newest email's link as a browser would: Supabase verifies it and redirects
+    back to the app with a code."""
+    email = [e for e in standin.auth.outbox if e.to == to][-1]
+    response = requests.get(email.link, allow_redirects=False)
+    assert response.status_code in (302, 303)
+    return app_path(response.headers["Location"])
+
+
+def rows(standin, query, *params):
+    with psycopg.connect(standin.project.database_url) as db:
+        return db.execute(query, params).fetchall()
+
+
+# Chats and replies, as the signed-in user
+
+def test_a_conversation_is_stored_in_supabase_as_its_user(app, standin):
+    client = signed_up(app, "ada@example.com")
+    chat_id = new_chat(client)
+    response = client.post(f"/chats/{chat_id}/messages", data={"content": "Tell me about tide pools"})
+    assert response.status_code == 303
+    page = client.get(f"/chats/{chat_id}").text
+    assert "Tell me about tide pools" in page
+    # In the database, owned by the Supabase user: the reply was written (by the background
+    # task) with the user's own token, through RLS.
+    user_id = rows(standin, "select id from auth.users where email = %s", "ada@example.com")[0][0]
+    stored = rows(standin, "select role, status, owner_id from public.messages where chat_id = %s order by seq",
+                  chat_id)
+    assert [(role, status) for role, status, _ in stored] == [("user", "complete"), ("assistant", "complete")]
+    assert {owner for *_, owner in stored} == {user_id}
+
+
+def test_another_users_chat_is_a_404(app):
+    owner, stranger = signed_up(app), signed_up(app)
+    chat_id = new_chat(owner)
+    owner.post(f"/chats/{chat_id}/messages", data={"content": "private"})
+    assert stranger.get(f"/chats/{chat_id}").status_code == 404
+    assert stranger.post(f"/chats/{chat_id}/messages", data={"content": "injected"}).status_code == 404
+    assert stranger.post(f"/chats/{chat_id}/delete").status_code == 404
+    assert "private" in owner.get(f"/chats/{chat_id}").text
+
+
+def test_rls_holds_even_where_the_code_would_let_a_call_through(app, standin):
+    """The second lock alone: a store with one user's token that believes it acts for
+    another (as a bug might) still reaches nothing of theirs."""
+    owner, stranger = signed_up(app), signed_up(app)
+    chat_id = new_chat(owner)
+    owner.post(f"/chats/{chat_id}/messages", data={"content": "private"})
+    owner_id = rows(standin, "select owner_id from public.chats where id = %s", chat_id)[0][0]
+    project = SupabaseProject(standin.url, standin.project.publishable_key, standin.project.secret_key)
+    confused = SupabaseStore(project.user_client(credentials_of(stranger).access_token), str(owner_id))
+    assert confused.chat(str(owner_id), chat_id) is None
+    assert confused.messages(str(owner_id), chat_id) == []
+    assert confused.delete_chat(str(owner_id), chat_id) is False
+    with pytest.raises(LookupError):
+        confused.add_turn(str(owner_id), chat_id, "injected", "m", "w")
+    assert rows(standin, "select count(*) from public.messages where chat_id = %s", chat_id) == [(2,)]
+
+
+# Attachments in Supabase Storage
+
+def test_attachments_live_in_the_private_bucket_and_reach_only_their_owner(app, standin):
+    owner, stranger = signed_up(app), signed_up(app)
+    chat_id = new_chat(owner)
+    response = owner.post(f"/chats/{chat_id}/messages", content_type="multipart/form-data", data={
+        "content": "a map", "files": [(io.BytesIO(PNG), "map.png"), (io.BytesIO(b"fog\n"), "notes.txt")]})
+    assert response.status_code == 303
+    (attachment_id, key), (text_id, _) = rows(
+        standin, "select id, storage_key from public.attachments where chat_id = %s order by name", chat_id)
+    owner_id = rows(standin, "select owner_id from public.chats where id = %s", chat_id)[0][0]
+    assert key.startswith(f"{owner_id}/")
+    assert rows(standin, "select owner, bucket_id from storage.objects where name = %s", key) == [
+        (owner_id, "attachments")]
+    image = owner.get(f"/attachments/{attachment_id}")
+    assert (image.status_code, image.data, image.mimetype) == (200, PNG, "image/png")
+    text = owner.get(f"/attachments/{text_id}")
+    assert text.headers["Content-Disposition"].startswith("attachment")
+    assert stranger.get(f"/attachments/{attachment_id}").status_code == 404
+    owner.post(f"/chats/{chat_id}/delete")
+    assert rows(standin, "select count(*) from storage.objects where name = %s", key) == [(0,)]
+
+
+# Accounts through Supabase Auth
+
+def test_log_in_and_log_out_end_the_session_at_supabase_too(app):
+    signed_up(app, "grace@example.com")
+    client = app.test_client()
+    assert client.post("/login", data={"email": "grace@example.com", "password": "wrong one"}).status_code == 422
+    assert client.post("/login", data={"email": "grace@example.com", "password": PASSWORD}).status_code == 302
+    refresh_token = credentials_of(client).refresh_token
+    client.post("/logout")
+    assert "/login" in client.get("/").headers["Location"]
+    with pytest.raises(SessionEnded):  # the refresh token is dead at Supabase
+        backends(app).accounts._refresh_now(refresh_token)
+
+
+def test_sign_up_with_email_confirmation(app, standin):
+    standin.auth.autoconfirm = False
+    client = app.test_client()
+    response = client.post("/signup", data={"email": "lin@example.com", "password": PASSWORD})
+    assert response.status_code == 200 and "Check your email" in response.text
+    refused = client.post("/login", data={"email": "lin@example.com", "password": PASSWORD})
+    assert refused.status_code == 422 and "Confirm your email address first" in refused.text
+    finished = client.get(follow_email(standin, "lin@example.com"))
+    assert finished.status_code == 302 and finished.headers["Location"] == "/"
+    assert "Your email address is confirmed" in client.get("/", follow_redirects=True).text
+
+
+def test_a_link_opened_in_another_browser_is_explained(app, standin):
+    standin.auth.autoconfirm = False
+    app.test_client().post("/signup", data={"email": "kay@example.com", "password": PASSWORD})
+    elsewhere = app.test_client().get(follow_email(standin, "kay@example.com"))
+    assert elsewhere.status_code == 400 and "Open it in the browser where you asked for it" in elsewhere.text
+
+
+def test_password_recovery_through_supabases_email(app, standin):
+    signed_up(app, "mae@example.com")
+    client = app.test_client()
+    assert client.post("/forgot", data={"email": "mae@example.com"}).status_code == 200
+    finished = client.get(follow_email(standin, "mae@example.com"))
+    assert finished.headers["Location"] == "/password"
+    short = client.post("/password", data={"password": "short"})
+    assert short.status_code == 422 and "at least 8 characters" in short.text
+    assert client.post("/password", data={"password": "a brand new one"}).status_code == 302
+    client.post("/logout")
+    fresh = app.test_client()
+    assert fresh.post("/login", data={"email": "mae@example.com", "password": PASSWORD}).status_code == 422
+    assert fresh.post("/login", data={"email": "mae@example.com", "password": "a brand new one"}).status_code == 302
+
+
+def test_recovery_for_an_unknown_email_answers_the_same(app, standin):
+    sent = len(standin.auth.outbox)
+    response = app.test_client().post("/forgot", data={"email": "nobody@example.com"})
+    assert response.status_code == 200 and len(standin.auth.outbox) == sent
+
+
+def test_sign_in_with_github(tmp_path, standin):
+    standin.auth.oauth_providers = {"github": "octo@example.com"}
+    app = supabase_app(tmp_path, standin, SUPABASE_AUTH_PROVIDERS="github")
+    client = app.test_client()
+    assert "Continue with GitHub" in client.get("/login").text
+    away = client.post("/login/github")
+    assert away.status_code == 302 and away.headers["Location"].startswith(f"{standin.url}/auth/v1/authorize?")
+    back = requests.get(away.headers["Location"], allow_redirects=False)
+    assert client.get(app_path(back.headers["Location"])).headers["Location"] == "/"
+    assert credentials_of(client).email == "octo@example.com"
+    assert client.post("/login/google").status_code == 404  # not offered
+
+
+# Refreshing rotating tokens
+
+def test_a_due_session_is_refreshed_once_however_many_requests_find_it_due(tmp_path, standin):
+    standin.project.access_token_lifetime = 4  # due after half of it
+    app = supabase_app(tmp_path, standin)
+    client = signed_up(app)
+    before = credentials_of(client)
+    time.sleep(2.1)
+    accounts = backends(app).accounts
+    assert before.due_for_refresh()
+    refreshes = len(standin.auth.refresh_requests)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(accounts.refresh(before))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(standin.auth.refresh_requests) == refreshes + 1
+    assert len(set(results)) == 1 and results[0].refresh_token != before.refresh_token
+
+
+def test_a_request_renews_the_session_before_it_expires(tmp_path, standin):
+    standin.project.access_token_lifetime = 4
+    app = supabase_app(tmp_path, standin)
+    client = signed_up(app)
+    before = credentials_of(client)
+    time.sleep(2.1)
+    chat_id = new_chat(client)  # works, and the cookie now holds renewed credentials
+    after = credentials_of(client)
+    assert after.refresh_token != before.refresh_token and after.expires_at > before.expires_at
+    assert client.get(f"/chats/{chat_id}").status_code == 200
+
+
+def test_a_session_revoked_at_supabase_signs_the_user_out(tmp_path, standin):
+    standin.project.access_token_lifetime = 4
+    app = supabase_app(tmp_path, standin)
+    client = signed_up(app)
+    backends(app).accounts.log_out(credentials_of(client))  # as if signed out on another device
+    time.sleep(2.1)
+    response = client.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert "Your session has ended" in client.get("/login").text
+
+
+def test_the_secret_key_never_reaches_a_page_or_the_log(app, standin, caplog):
+    client = signed_up(app)
+    chat_id = new_chat(client)
+    client.post(f"/chats/{chat_id}/messages", data={"content": "hello"})
+    pages = [client.get(path).text for path in ("/", f"/chats/{chat_id}", "/login", "/password")]
+    secret = standin.project.secret_key
+    assert not any(secret in page for page in pages)
+    assert secret not in caplog.text and secret not in repr(backends(app).accounts.project)
