@@ -6,9 +6,14 @@ start-up as the app does), and the Supabase adapter talking over HTTP to the loo
 Supabase stand-in, whose data sits in PostgreSQL with the project's migrations and RLS
 (each owner's calls go through a store bound to that owner's own access token, as in the
 app). The PostgreSQL-backed ones are skipped without a server, except in CI.
+
+With SUPABASE_TEST_URL, SUPABASE_TEST_PUBLISHABLE_KEY and SUPABASE_TEST_SECRET_KEY set, the
+adapter runs the contract against that real project too (its migrations applied; the
+test users it makes are deleted afterwards, their rows with them).
 """
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import datetime
 
@@ -23,16 +28,25 @@ from tests.supabase.stores import SupabaseStores
 NO_POSTGRES = "PostgreSQL is not running on 127.0.0.1:5432"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql", "supabase"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "supabase", "supabase-project"])
 def store(request, tmp_path_factory):
     if request.param == "supabase":
         with supabase_database() as url:
             if url is None:
                 require_service(NO_POSTGRES)
             with SupabaseStandin(url) as standin:
-                yield SupabaseStores(standin)
-        return
-    yield from _sql_store(request.param, tmp_path_factory)
+                stores = SupabaseStores(standin.url, standin.project.publishable_key, standin.project.secret_key)
+                yield stores
+                stores.delete_users()  # as after a real project's run: proves the clean-up works
+    elif request.param == "supabase-project":
+        project = [os.environ.get(f"SUPABASE_TEST_{name}") for name in ("URL", "PUBLISHABLE_KEY", "SECRET_KEY")]
+        if not all(project):
+            pytest.skip("no real Supabase project: set SUPABASE_TEST_URL and its keys to run the contract on one")
+        stores = SupabaseStores(*project)
+        yield stores
+        stores.delete_users()
+    else:
+        yield from _sql_store(request.param, tmp_path_factory)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

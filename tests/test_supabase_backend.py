@@ -23,6 +23,8 @@ from chatbot.supabase_backend import SupabaseProject
 from chatbot.supabase_backend.store import SupabaseStore
 from tests.conftest import make_config, new_chat, require_service
 from tests.databases import supabase_database
+from tests.live_client import User
+from tests.servers import Gunicorn
 from tests.supabase.server import SupabaseStandin
 
 PUBLIC_URL = "http://127.0.0.1:5000"  # where the stand-in's links send users back to
@@ -47,9 +49,13 @@ def _standin_defaults(standin):
     standin.project.access_token_lifetime = 3600
 
 
+def supabase_variables(standin) -> dict[str, str]:
+    return {"SUPABASE_URL": standin.url, "SUPABASE_PUBLISHABLE_KEY": standin.project.publishable_key,
+            "SUPABASE_SECRET_KEY": standin.project.secret_key}
+
+
 def supabase_app(tmp_path, standin, **overrides):
-    config = make_config(tmp_path, SUPABASE_URL=standin.url, SUPABASE_PUBLISHABLE_KEY=standin.project.publishable_key,
-                         SUPABASE_SECRET_KEY=standin.project.secret_key, PUBLIC_URL=PUBLIC_URL, **overrides)
+    config = make_config(tmp_path, **supabase_variables(standin), PUBLIC_URL=PUBLIC_URL, **overrides)
     del config["DATABASE_URL"]
     return create_app(config)
 
@@ -136,6 +142,29 @@ def test_rls_holds_even_where_the_code_would_let_a_call_through(app, standin):
     with pytest.raises(LookupError):
         confused.add_turn(str(owner_id), chat_id, "injected", "m", "w")
     assert rows(standin, "select count(*) from public.messages where chat_id = %s", chat_id) == [(2,)]
+
+
+@pytest.mark.server
+def test_the_real_server_streams_replies_over_the_socket_to_every_tab(tmp_path, standin):
+    """gunicorn with the gevent worker on Supabase: the reply streams to both tabs of its
+    user and is stored as that user; another user's socket cannot open the chat."""
+    env = {**supabase_variables(standin), "CHATBOT_ENV": "development", "SECRET_KEY": "server-test",
+           "INSTANCE_PATH": str(tmp_path), "OFFLINE_TOKEN_DELAY": "0.01"}
+    with Gunicorn(env) as server:
+        ada = User(server, f"{uuid.uuid4().hex[:10]}@example.com")
+        chat_id = ada.new_chat()
+        first, second = ada.open(chat_id), ada.open(chat_id)
+        first.send("Tell me about lighthouses")
+        for view in (first, second):
+            reply = view.wait(lambda v: next((m for m in v.replies() if m["status"] == "complete"), None))
+        [(content, status)] = rows(standin, "select content, status from public.messages where id = %s", reply["id"])
+        assert status == "complete" and content.strip() == reply["text"].strip()
+        intruder = User(server, f"{uuid.uuid4().hex[:10]}@example.com")
+        snooping = intruder.open(chat_id)
+        snooping.wait(lambda v: v.closed)
+        assert not snooping.messages
+        for view in (first, second):
+            view.close()  # or gunicorn's graceful stop waits for them
 
 
 # Attachments in Supabase Storage

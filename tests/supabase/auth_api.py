@@ -106,16 +106,18 @@ class AuthApi:
             Rule("/auth/v1/authorize", methods=["GET"], endpoint="authorize"),
             Rule("/auth/v1/user", methods=["GET"], endpoint="get_user"),
             Rule("/auth/v1/user", methods=["PUT"], endpoint="update_user"),
+            Rule("/auth/v1/admin/users", methods=["POST"], endpoint="admin_create_user"),
+            Rule("/auth/v1/admin/users/<user_id>", methods=["DELETE"], endpoint="admin_delete_user"),
         ])
 
     def __call__(self, environ, start_response):
         request = Request(environ)
         try:
-            endpoint, _ = self._urls.bind_to_environ(environ).match()
+            endpoint, arguments = self._urls.bind_to_environ(environ).match()
             if endpoint not in OPEN_ENDPOINTS:
                 # Only the key: a stale user token in Authorization is no concern of /token's.
                 self.project.credentials({"apikey": request.headers.get("apikey")})
-            response = getattr(self, endpoint)(request)
+            response = getattr(self, endpoint)(request, **arguments)
         except ApiError as error:
             response = _error_response(request, error)
         except HTTPException as error:
@@ -282,6 +284,33 @@ class AuthApi:
                 user = _update_user(db, user["id"], "encrypted_password = %s", _hash(password))
             self._end_sessions(str(user["id"]), session_id, "others")
         return _json(_user_json(user))
+
+    def admin_create_user(self, request: Request) -> Response:
+        """A user made by the server (secret key), confirmed if ``email_confirm`` says so."""
+        self._admin(request)
+        body = _body(request)
+        email, password = _valid_email(body.get("email")), body.get("password") or ""
+        _check_strength(password)
+        with self.project.connect() as db:
+            if _find_user(db, email) is not None:
+                raise ApiError(422, "email_exists", "A user with this email address has already been registered")
+            user = _insert_user(db, email, "email", password_hash=_hash(password), data=body.get("user_metadata"),
+                                confirmed=bool(body.get("email_confirm")))
+        return _json(_user_json(user))
+
+    def admin_delete_user(self, request: Request, user_id: str) -> Response:
+        """Delete a user, and with it (on delete cascade) everything they own."""
+        self._admin(request)
+        with self.project.connect() as db:
+            if db.execute("delete from auth.users where id = %s returning id", (user_id,)).fetchone() is None:
+                raise ApiError(404, "user_not_found", "User not found")
+        self._end_sessions(user_id, "", "global")
+        return _json({})
+
+    def _admin(self, request: Request) -> None:
+        role, _ = self.project.credentials(request.headers)
+        if role != "service_role":
+            raise ApiError(403, "not_admin", "User not allowed")
 
     def _authenticated(self, request: Request) -> tuple[dict, str]:
         """The user and session a request's bearer token is for, checked as GoTrue checks them."""

@@ -1,29 +1,42 @@
 """The Supabase adapter seen as one store, for the store contract tests: each call goes
 through the store bound to its owner's own access token, as in the app, where every
-request carries its user's token; the crash-recovery calls go to the housekeeping client."""
+request carries its user's token; the crash-recovery calls go to the housekeeping client.
+
+Works against the loopback stand-in and against a real project alike: users are made with
+the secret key (confirmed, whatever the project's email settings) and deleted at the end,
+taking their rows with them."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+
+from supabase import Client, ClientOptions
 
 from chatbot.store import User
 from chatbot.supabase_backend import SupabaseProject
 from chatbot.supabase_backend.accounts import SupabaseAccounts
 
-from .server import SupabaseStandin
+PASSWORD = "contract password"
 
 
 class SupabaseStores:
-    def __init__(self, standin: SupabaseStandin) -> None:
-        self.project = SupabaseProject(standin.url, standin.project.publishable_key, standin.project.secret_key)
+    def __init__(self, url: str, publishable_key: str, secret_key: str) -> None:
+        self.project = SupabaseProject(url, publishable_key, secret_key)
         self.accounts = SupabaseAccounts(self.project)
         self.housekeeping = self.project.housekeeping()
+        self.admin = Client(url, secret_key, ClientOptions(httpx_client=self.project.http, auto_refresh_token=False,
+                                                           persist_session=False)).auth.admin
         self.stores = {}
 
     def add_user(self, email: str, password_hash: str) -> User:
-        """A user signed up at Supabase Auth (the hash is the SQL stores' business)."""
-        signed_in = self.accounts.sign_up(email, "contract password", "http://127.0.0.1/")
+        """A user at Supabase Auth, signed in (the hash is the SQL stores' business)."""
+        self.admin.create_user({"email": email, "password": PASSWORD, "email_confirm": True})
+        signed_in = self.accounts.log_in(email, PASSWORD)
         self.stores[signed_in.user_id] = self.project.for_user(signed_in.credentials)[0]
         return User(signed_in.user_id, email, "", datetime.now(timezone.utc))
+
+    def delete_users(self) -> None:
+        for user_id in self.stores:
+            self.admin.delete_user(user_id)
 
     def streaming_workers(self) -> set[str]:
         return self.housekeeping.streaming_workers()
