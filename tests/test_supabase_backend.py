@@ -244,17 +244,19 @@ def test_recovery_for_an_unknown_email_answers_the_same(app, standin):
     assert response.status_code == 200 and len(standin.auth.outbox) == sent
 
 
-def test_sign_in_with_github(tmp_path, standin):
-    standin.auth.oauth_providers = {"github": "octo@example.com"}
-    app = supabase_app(tmp_path, standin, SUPABASE_AUTH_PROVIDERS="github")
+@pytest.mark.parametrize("provider, label, other", [("github", "GitHub", "google"), ("google", "Google", "github")])
+def test_sign_in_with_a_provider(tmp_path, standin, provider, label, other):
+    email = f"{provider}-{uuid.uuid4().hex[:6]}@example.com"
+    standin.auth.oauth_providers = {provider: email}
+    app = supabase_app(tmp_path, standin, SUPABASE_AUTH_PROVIDERS=provider)
     client = app.test_client()
-    assert "Continue with GitHub" in client.get("/login").text
-    away = client.post("/login/github")
+    assert f"Continue with {label}" in client.get("/login").text
+    away = client.post(f"/login/{provider}")
     assert away.status_code == 302 and away.headers["Location"].startswith(f"{standin.url}/auth/v1/authorize?")
-    back = requests.get(away.headers["Location"], allow_redirects=False)
+    back = requests.get(away.headers["Location"], allow_redirects=False)  # the provider says yes
     assert client.get(app_path(back.headers["Location"])).headers["Location"] == "/"
-    assert credentials_of(client).email == "octo@example.com"
-    assert client.post("/login/google").status_code == 404  # not offered
+    assert credentials_of(client).email == email
+    assert client.post(f"/login/{other}").status_code == 404  # not offered
 
 
 # Refreshing rotating tokens
