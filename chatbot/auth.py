@@ -10,7 +10,8 @@ from flask_login import current_user, login_required
 from .accounts import RESET_LINK_INVALID, Pending, SignedIn
 from .backends import backends, settings
 from .errors import InvalidInput
-from .signin import current_credentials, keep_fresh, remember_pending, sign_in, sign_out, take_pending
+from .signin import (current_credentials, end_recovery, keep_fresh, recovering, remember_pending, sign_in, sign_out,
+                     start_recovery, take_pending)
 
 bp = Blueprint("auth", __name__)
 
@@ -89,6 +90,7 @@ def finish():
         return render_template("auth/login.html", errors={"link": error.message}), 400
     sign_in(signed_in)
     if pending.purpose == "recovery":
+        start_recovery()
         return redirect(url_for("auth.new_password"))
     if pending.purpose == "signup":
         flash("Your email address is confirmed. Welcome!")
@@ -136,7 +138,9 @@ def reset(token):
 @bp.route("/password", methods=("GET", "POST"))
 @login_required
 def new_password():
-    """Choose a new password while signed in (where a recovery link signs the user in)."""
+    """Choose a new password, where a recovery link (Supabase's) signed the user in."""
+    if not recovering():
+        abort(404)
     action = url_for("auth.new_password")
     if request.method == "POST":
         user = SignedIn(current_user.id, current_user.email, current_credentials())
@@ -144,6 +148,7 @@ def new_password():
             backends().accounts.set_password(user, request.form.get("password", ""))
         except InvalidInput as error:
             return render_template("auth/reset.html", action=action, errors={error.field: error.message}), 422
+        end_recovery()
         flash("Your password has been changed.")
         return redirect(url_for("chat.index"))
     return render_template("auth/reset.html", action=action, errors={})

@@ -1,11 +1,11 @@
 """Typed settings, read once from the environment (and an optional ``.env``)."""
 from __future__ import annotations
 
-import os
-import secrets
 import base64
 import binascii
 import json
+import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping

@@ -12,6 +12,7 @@ from .accounts import Accounts, Credentials, Pending, SessionEnded, SignedIn
 
 _CREDENTIALS = "credentials"
 _PENDING = "pending_sign_in"
+_RECOVERING = "recovering"
 
 
 class SignedInUser(UserMixin):
@@ -35,8 +36,23 @@ def sign_out() -> Credentials | None:
     """Forget the signed-in user here; the credentials, for the provider to forget too."""
     credentials = current_credentials()
     session.pop(_CREDENTIALS, None)
+    session.pop(_RECOVERING, None)
     logout_user()
     return credentials
+
+
+def start_recovery() -> None:
+    """A recovery link signed this session in: it may now set a new password, once. (A
+    session alone may not: whoever borrowed it could lock the owner out.)"""
+    session[_RECOVERING] = True
+
+
+def recovering() -> bool:
+    return bool(session.get(_RECOVERING))
+
+
+def end_recovery() -> None:
+    session.pop(_RECOVERING, None)
 
 
 def current_credentials() -> Credentials | None:

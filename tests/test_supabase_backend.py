@@ -232,10 +232,19 @@ def test_password_recovery_through_supabases_email(app, standin):
     short = client.post("/password", data={"password": "short"})
     assert short.status_code == 422 and "at least 8 characters" in short.text
     assert client.post("/password", data={"password": "a brand new one"}).status_code == 302
+    assert client.get("/password").status_code == 404  # once per recovery link
     client.post("/logout")
     fresh = app.test_client()
     assert fresh.post("/login", data={"email": "mae@example.com", "password": PASSWORD}).status_code == 422
     assert fresh.post("/login", data={"email": "mae@example.com", "password": "a brand new one"}).status_code == 302
+
+
+def test_a_session_alone_cannot_change_the_password(app):
+    """Only a recovery link opens the new-password form: whoever borrows a signed-in
+    session must not be able to lock its owner out."""
+    client = signed_up(app)
+    assert client.get("/password").status_code == 404
+    assert client.post("/password", data={"password": "taken over"}).status_code == 404
 
 
 def test_recovery_for_an_unknown_email_answers_the_same(app, standin):
@@ -307,7 +316,7 @@ def test_the_secret_key_never_reaches_a_page_or_the_log(app, standin, caplog):
     client = signed_up(app)
     chat_id = new_chat(client)
     client.post(f"/chats/{chat_id}/messages", data={"content": "hello"})
-    pages = [client.get(path).text for path in ("/", f"/chats/{chat_id}", "/login", "/password")]
+    pages = [client.get(path).text for path in ("/", f"/chats/{chat_id}", "/login", "/forgot")]
     secret = standin.project.secret_key
     assert not any(secret in page for page in pages)
     assert secret not in caplog.text and secret not in repr(backends(app).accounts.project)
