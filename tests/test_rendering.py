@@ -3,7 +3,6 @@ from html.parser import HTMLParser
 
 import pytest
 
-from chatbot.backends import backends
 from chatbot.rendering import render_markdown
 from chatbot.store import COMPLETE
 from tests.conftest import new_chat

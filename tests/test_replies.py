@@ -8,7 +8,7 @@ from chatbot import create_app
 from chatbot.backends import backends
 from chatbot.process import this_process
 from chatbot.replies import wait_for_reply
-from chatbot.store import COMPLETE, ERROR, INTERRUPTED, STOPPED, STREAMING, ReplyInProgress
+from chatbot.store import COMPLETE, INTERRUPTED, STOPPED, STREAMING, ReplyInProgress
 from tests.conftest import make_config, new_chat, owner_id
 from tests.fakes import ScriptedModel
 

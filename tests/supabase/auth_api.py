@@ -22,9 +22,8 @@ import re
 import secrets
 import threading
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -35,6 +34,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
+from .auth_users import (find_user, hash_password, insert_user, obfuscated_user, password_matches, update_user,
+                         user_by_id, user_json)
 from .project import ApiError, Project, new_id
 
 API_VERSION_HEADER = "X-Supabase-Api-Version"
@@ -136,19 +137,19 @@ class AuthApi:
         pkce = _pkce(body)
         redirect_to = self._redirect_to(request.args.get("redirect_to"))
         with self.project.connect() as db:
-            user = _find_user(db, email)
+            user = find_user(db, email)
             if user is not None and user["email_confirmed_at"]:
                 if self.autoconfirm:
                     raise ApiError(422, "user_already_exists", "User already registered")
-                return _json(_obfuscated_user(email, body.get("data") or {}))
+                return _json(obfuscated_user(email, body.get("data") or {}))
             # An unconfirmed user is left as it is (this may not be its owner); the link goes again.
             if user is None:
-                user = _insert_user(db, email, "email", password_hash=_hash(password), data=body.get("data"))
+                user = insert_user(db, email, "email", password_hash=hash_password(password), data=body.get("data"))
             if self.autoconfirm:
-                return _json(self._sign_in(db, _update_user(db, user["id"], "email_confirmed_at = now()")))
-            user = _update_user(db, user["id"], "confirmation_sent_at = now()")
+                return _json(self._sign_in(db, update_user(db, user["id"], "email_confirmed_at = now()")))
+            user = update_user(db, user["id"], "confirmation_sent_at = now()")
         self._send(request, user, "signup", redirect_to, pkce)
-        return _json(_user_json(user))
+        return _json(user_json(user))
 
     def token(self, request: Request) -> Response:
         """A session, by one of the grants ``?grant_type=`` names."""
@@ -160,8 +161,8 @@ class AuthApi:
 
     def _password_grant(self, body: dict) -> dict:
         with self.project.connect() as db:
-            user = _find_user(db, (body.get("email") or "").lower())
-            if user is None or not _password_matches(body.get("password") or "", user["encrypted_password"]):
+            user = find_user(db, (body.get("email") or "").lower())
+            if user is None or not password_matches(body.get("password") or "", user["encrypted_password"]):
                 raise ApiError(400, "invalid_credentials", "Invalid login credentials")
             if not user["email_confirmed_at"]:
                 raise ApiError(400, "email_not_confirmed", "Email not confirmed")
@@ -187,7 +188,7 @@ class AuthApi:
                 raise ApiError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
             refresh_token = session.active
         with self.project.connect() as db:
-            return self._session_json(_user_by_id(db, session.user_id), session_id, refresh_token)
+            return self._session_json(user_by_id(db, session.user_id), session_id, refresh_token)
 
     def _pkce_grant(self, body: dict) -> dict:
         code, verifier = body.get("auth_code"), body.get("code_verifier")
@@ -202,7 +203,7 @@ class AuthApi:
                 raise ApiError(400, "bad_code_verifier", "code challenge does not match previously saved code verifier")
             del self._auth_codes[code]
         with self.project.connect() as db:
-            return self._sign_in(db, _user_by_id(db, auth_code.user_id))
+            return self._sign_in(db, user_by_id(db, auth_code.user_id))
 
     def logout(self, request: Request) -> Response:
         """Sign out: ``local`` ends the token's session, ``others`` the user's other sessions,
@@ -242,7 +243,7 @@ class AuthApi:
             location = _with_query(redirect_to, **error) if token.startswith("pkce_") else redirect_to
             return redirect(f"{location}#{urlencode(error)}", 303)
         with self.project.connect() as db:
-            user = _update_user(db, link.user_id, "email_confirmed_at = coalesce(email_confirmed_at, now())")
+            user = update_user(db, link.user_id, "email_confirmed_at = coalesce(email_confirmed_at, now())")
             return self._signed_in_redirect(db, user, redirect_to, link.pkce, 303, type=kind)
 
     def authorize(self, request: Request) -> Response:
@@ -256,20 +257,20 @@ class AuthApi:
         pkce = _pkce(request.args)
         redirect_to = self._redirect_to(request.args.get("redirect_to"))
         with self.project.connect() as db:
-            user = _find_user(db, email)
+            user = find_user(db, email)
             if user is None:
-                user = _insert_user(db, email, provider, confirmed=True)
+                user = insert_user(db, email, provider, confirmed=True)
             else:
                 app_metadata = {"provider": provider, **user["raw_app_meta_data"]}
                 app_metadata["providers"] = list(dict.fromkeys([*app_metadata.get("providers", []), provider]))
-                user = _update_user(db, user["id"], "email_confirmed_at = coalesce(email_confirmed_at, now()), "
+                user = update_user(db, user["id"], "email_confirmed_at = coalesce(email_confirmed_at, now()), "
                                     "raw_app_meta_data = %s", Jsonb(app_metadata))
             return self._signed_in_redirect(db, user, redirect_to, pkce, 302)
 
     def get_user(self, request: Request) -> Response:
         """The signed-in user."""
         user, _ = self._authenticated(request)
-        return _json(_user_json(user))
+        return _json(user_json(user))
 
     def update_user(self, request: Request) -> Response:
         """A new password for the signed-in user (how a recovery ends; nothing else changes
@@ -278,12 +279,12 @@ class AuthApi:
         password = _body(request).get("password")
         if password is not None:
             _check_strength(password)
-            if _password_matches(password, user["encrypted_password"]):
+            if password_matches(password, user["encrypted_password"]):
                 raise ApiError(422, "same_password", "New password should be different from the old password.")
             with self.project.connect() as db:
-                user = _update_user(db, user["id"], "encrypted_password = %s", _hash(password))
+                user = update_user(db, user["id"], "encrypted_password = %s", hash_password(password))
             self._end_sessions(str(user["id"]), session_id, "others")
-        return _json(_user_json(user))
+        return _json(user_json(user))
 
     def admin_create_user(self, request: Request) -> Response:
         """A user made by the server (secret key), confirmed if ``email_confirm`` says so."""
@@ -292,11 +293,11 @@ class AuthApi:
         email, password = _valid_email(body.get("email")), body.get("password") or ""
         _check_strength(password)
         with self.project.connect() as db:
-            if _find_user(db, email) is not None:
+            if find_user(db, email) is not None:
                 raise ApiError(422, "email_exists", "A user with this email address has already been registered")
-            user = _insert_user(db, email, "email", password_hash=_hash(password), data=body.get("user_metadata"),
+            user = insert_user(db, email, "email", password_hash=hash_password(password), data=body.get("user_metadata"),
                                 confirmed=bool(body.get("email_confirm")))
-        return _json(_user_json(user))
+        return _json(user_json(user))
 
     def admin_delete_user(self, request: Request, user_id: str) -> Response:
         """Delete a user, and with it (on delete cascade) everything they own."""
@@ -328,14 +329,14 @@ class AuthApi:
         if not signed_in:
             raise ApiError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
         with self.project.connect() as db:
-            user = _user_by_id(db, claims["sub"])
+            user = user_by_id(db, claims["sub"])
         if user is None:
             raise ApiError(403, "user_not_found", "User from sub claim in JWT does not exist")
         return user, claims["session_id"]
 
     def _sign_in(self, db: psycopg.Connection, user: dict) -> dict:
         """A new session for ``user``, with its first refresh token."""
-        user = _update_user(db, user["id"], "last_sign_in_at = now()")
+        user = update_user(db, user["id"], "last_sign_in_at = now()")
         session_id, refresh_token = new_id(), secrets.token_urlsafe(24)
         with self._lock:
             self._sessions[session_id] = _Session(str(user["id"]), refresh_token)
@@ -345,7 +346,7 @@ class AuthApi:
     def _session_json(self, user: dict, session_id: str, refresh_token: str) -> dict:
         access_token, expires_at = self.project.access_token(str(user["id"]), user["email"], session_id)
         return {"access_token": access_token, "token_type": "bearer", "expires_in": self.project.access_token_lifetime,
-                "expires_at": expires_at, "refresh_token": refresh_token, "user": _user_json(user)}
+                "expires_at": expires_at, "refresh_token": refresh_token, "user": user_json(user)}
 
     def _end_sessions(self, user_id: str, current: str, scope: str) -> None:
         with self._lock:
@@ -436,74 +437,3 @@ def _pkce(params: Mapping[str, str]) -> _Pkce | None:
 def _with_query(url: str, **params: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(query=urlencode({**dict(parse_qsl(parts.query)), **params})))
-
-
-def _hash(password: str) -> str:
-    """A salted scrypt hash, with parameters cheap enough for tests."""
-    salt = secrets.token_bytes(16)
-    return f"{salt.hex()}${_scrypt(password, salt).hex()}"
-
-
-def _password_matches(password: str, stored: str | None) -> bool:
-    if not stored:  # a user who only ever signed in with OAuth
-        return False
-    salt, _, digest = stored.partition("$")
-    return hmac.compare_digest(_scrypt(password, bytes.fromhex(salt)).hex(), digest)
-
-
-def _scrypt(password: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(password.encode(), salt=salt, n=2**12, r=8, p=1)
-
-
-def _find_user(db: psycopg.Connection, email: str) -> dict | None:
-    return db.execute("select * from auth.users where email = %s", (email,)).fetchone()
-
-
-def _user_by_id(db: psycopg.Connection, user_id: str | uuid.UUID) -> dict | None:
-    return db.execute("select * from auth.users where id = %s", (user_id,)).fetchone()
-
-
-def _insert_user(db: psycopg.Connection, email: str, provider: str, *, password_hash: str | None = None,
-                 data: dict | None = None, confirmed: bool = False) -> dict:
-    return db.execute(
-        "insert into auth.users (id, email, encrypted_password, email_confirmed_at, raw_app_meta_data,"
-        " raw_user_meta_data) values (%s, %s, %s, case when %s then now() end, %s, %s) returning *",
-        (new_id(), email, password_hash, confirmed, Jsonb({"provider": provider, "providers": [provider]}),
-         Jsonb(data or {}))).fetchone()
-
-
-def _update_user(db: psycopg.Connection, user_id: str | uuid.UUID, assignments: str, *params) -> dict:
-    """Set ``assignments`` (SQL written in this module) on a user's row; the row, updated."""
-    return db.execute(f"update auth.users set {assignments}, updated_at = now() where id = %s returning *",
-                      (*params, user_id)).fetchone()
-
-
-def _user_json(user: dict) -> dict:
-    """A user as GoTrue sends one. Its identities are made from the providers it has used."""
-    user_id, app_metadata = str(user["id"]), user["raw_app_meta_data"] or {}
-    identities = [{"id": user_id, "identity_id": str(uuid.uuid5(uuid.UUID(user_id), provider)), "user_id": user_id,
-                   "provider": provider, "identity_data": {"email": user["email"], "sub": user_id},
-                   "created_at": _iso(user["created_at"]), "updated_at": _iso(user["updated_at"]),
-                   "last_sign_in_at": _iso(user["last_sign_in_at"])}
-                  for provider in app_metadata.get("providers", [])]
-    return {"id": user_id, "aud": "authenticated", "role": "authenticated", "email": user["email"],
-            "email_confirmed_at": _iso(user["email_confirmed_at"]), "confirmed_at": _iso(user["email_confirmed_at"]),
-            "confirmation_sent_at": _iso(user["confirmation_sent_at"]),
-            "recovery_sent_at": _iso(user["recovery_sent_at"]), "last_sign_in_at": _iso(user["last_sign_in_at"]),
-            "app_metadata": app_metadata, "user_metadata": user["raw_user_meta_data"] or {},
-            "identities": identities, "is_anonymous": False,
-            "created_at": _iso(user["created_at"]), "updated_at": _iso(user["updated_at"])}
-
-
-def _obfuscated_user(email: str, data: dict) -> dict:
-    """GoTrue's answer to signing up an address that has a confirmed user, when confirmations
-    are on: a made-up user with no identities, so the answer does not tell it has an account."""
-    now = datetime.now(timezone.utc)
-    user = {"id": new_id(), "email": email, "created_at": now, "updated_at": now, "confirmation_sent_at": now,
-            "email_confirmed_at": None, "recovery_sent_at": None, "last_sign_in_at": None,
-            "raw_app_meta_data": {"provider": "email", "providers": ["email"]}, "raw_user_meta_data": data}
-    return {**_user_json(user), "identities": []}
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
