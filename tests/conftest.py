@@ -98,3 +98,7 @@ def require_service(reason: str):
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI must have it)")
     pytest.skip(reason)
+
+
+# Fixtures of other modules, for every test module. Imported last: they use require_service.
+from tests.postgres17 import postgres17_url  # noqa: E402,F401 - the PostgreSQL 17 server, started on first use

@@ -2,6 +2,8 @@
 
 ``TEST_POSTGRES_URL`` names a server and a database to connect to for creating the test
 databases (default: the machine's own, ``postgresql://postgres@127.0.0.1:5432/postgres``).
+The functions that make databases take another admin URL to use another server, such as
+the PostgreSQL 17 one of tests/postgres17.py.
 """
 from __future__ import annotations
 
@@ -20,17 +22,17 @@ from chatbot.sqlstore import SQLStore
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def postgres_admin() -> psycopg.Connection | None:
+def postgres_admin(admin_url: str = ADMIN_URL) -> psycopg.Connection | None:
     try:
-        return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+        return psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError:
         return None
 
 
 @contextmanager
-def postgres_database() -> Iterator[str | None]:
+def postgres_database(admin_url: str = ADMIN_URL) -> Iterator[str | None]:
     """The URL of a new, empty database (None when no server answers); dropped at the end."""
-    admin = postgres_admin()
+    admin = postgres_admin(admin_url)
     if admin is None:
         yield None
         return
@@ -38,7 +40,7 @@ def postgres_database() -> Iterator[str | None]:
     with admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         try:
-            yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+            yield admin_url.rsplit("/", 1)[0] + "/" + name
         finally:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
@@ -55,10 +57,10 @@ SUPABASE_STANDIN = Path(__file__).resolve().parent / "supabase" / "standin.sql"
 
 
 @contextmanager
-def supabase_database() -> Iterator[str | None]:
+def supabase_database(admin_url: str = ADMIN_URL) -> Iterator[str | None]:
     """A new database shaped like a Supabase project's (the stand-in for its auth and
     storage schemas), with the project's Supabase migrations applied in order."""
-    with postgres_database() as url:
+    with postgres_database(admin_url) as url:
         if url is not None:
             with psycopg.connect(url, autocommit=True) as db:
                 db.execute(SUPABASE_STANDIN.read_text())

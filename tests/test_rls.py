@@ -2,6 +2,8 @@
 
 The database is shaped like a Supabase project's (tests/supabase/standin.sql: the API roles,
 auth.uid() from request.jwt.claims, the storage schema), then the project's migrations run.
+Every check runs on PostgreSQL 15 (the machine's own server) and on 17, the version hosted
+Supabase runs (a throwaway server from tests/postgres17.py).
 Each check runs as PostgREST runs a request: inside a transaction, ``set local role`` to the
 request's role and its JWT claims in ``request.jwt.claims``. For every table and every
 operation, the owner can; another signed-in user and the anon role cannot.
@@ -17,14 +19,15 @@ import pytest
 from psycopg.errors import InsufficientPrivilege
 
 from tests.conftest import require_service
-from tests.databases import supabase_database
+from tests.databases import ADMIN_URL, supabase_database
 
 ADA, BOB = str(uuid.uuid4()), str(uuid.uuid4())
 
 
-@pytest.fixture(scope="module")
-def db():
-    with supabase_database() as url:
+@pytest.fixture(scope="module", params=["15", "17"], ids=lambda version: f"pg{version}")
+def db(request):
+    admin_url = ADMIN_URL if request.param == "15" else request.getfixturevalue("postgres17_url")
+    with supabase_database(admin_url) as url:
         if url is None:
             require_service("PostgreSQL is not running on 127.0.0.1:5432")
         with psycopg.connect(url, autocommit=True) as connection:
@@ -208,3 +211,9 @@ def test_every_table_has_rls_and_a_policy_per_operation(db):
 
 def test_the_attachments_bucket_is_private(db):
     assert db.execute("select public from storage.buckets where id = 'attachments'").fetchone() == (False,)
+
+
+def test_each_server_runs_its_postgresql_version(db, request):
+    # So that a server silently standing in for another cannot pass as PostgreSQL 17.
+    version = int(db.execute("show server_version_num").fetchone()[0]) // 10000
+    assert str(version) == request.node.callspec.params["db"]
