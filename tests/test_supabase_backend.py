@@ -20,6 +20,7 @@ from chatbot import create_app
 from chatbot.accounts import Credentials, SessionEnded
 from chatbot.backends import backends
 from chatbot.supabase_backend import SupabaseProject
+from chatbot.supabase_backend import store as supabase_store
 from chatbot.supabase_backend.store import SupabaseStore
 from tests.conftest import make_config, new_chat, require_service
 from tests.databases import supabase_database
@@ -78,6 +79,10 @@ def credentials_of(client) -> Credentials:
         return Credentials(**session["credentials"])
 
 
+def project_of(standin) -> SupabaseProject:
+    return SupabaseProject(standin.url, standin.project.publishable_key, standin.project.secret_key)
+
+
 def app_path(link_location: str) -> str:
     """The part of a redirect back to the app that the test client requests."""
     parts = urlsplit(link_location)
@@ -134,8 +139,7 @@ def test_rls_holds_even_where_the_code_would_let_a_call_through(app, standin):
     chat_id = new_chat(owner)
     owner.post(f"/chats/{chat_id}/messages", data={"content": "private"})
     owner_id = rows(standin, "select owner_id from public.chats where id = %s", chat_id)[0][0]
-    project = SupabaseProject(standin.url, standin.project.publishable_key, standin.project.secret_key)
-    confused = SupabaseStore(project.user_client(credentials_of(stranger).access_token), str(owner_id))
+    confused = SupabaseStore(project_of(standin).user_client(credentials_of(stranger).access_token), str(owner_id))
     assert confused.chat(str(owner_id), chat_id) is None
     assert confused.messages(str(owner_id), chat_id) == []
     assert confused.delete_chat(str(owner_id), chat_id) is False
@@ -165,6 +169,20 @@ def test_the_real_server_streams_replies_over_the_socket_to_every_tab(tmp_path, 
         assert not snooping.messages
         for view in (first, second):
             view.close()  # or gunicorn's graceful stop waits for them
+
+
+def test_long_lists_are_read_whole_past_the_apis_row_cap(app, standin, monkeypatch):
+    """Supabase cuts every answer off at its "Max rows"; the store reads page by page."""
+    client = signed_up(app)
+    chat_ids = [new_chat(client) for _ in range(3)]
+    for n in range(3):
+        client.post(f"/chats/{chat_ids[0]}/messages", data={"content": f"question {n}"})
+    monkeypatch.setattr(supabase_store, "PAGE", 2)
+    credentials = credentials_of(client)
+    user_id, store = credentials.user_id, project_of(standin).for_user(credentials)[0]
+    assert [m.content for m in store.messages(user_id, chat_ids[0]) if m.role == "user"] == [
+        "question 0", "question 1", "question 2"]
+    assert {c.id for c in store.chats(user_id)} == set(chat_ids)
 
 
 # Attachments in Supabase Storage

@@ -11,6 +11,7 @@ run as the user too (see ``chatbot.supabase_backend`` for why that token is stil
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Callable
 
 from postgrest.exceptions import APIError
 from supabase import Client
@@ -21,6 +22,9 @@ from ..store import INTERRUPTED, STREAMING, Attachment, Chat, Message, ReplyInPr
 _UNIQUE_VIOLATION = "23505"  # here: a second streaming reply in one chat
 _NOT_FOUND = "P0002"  # raised by append_messages for a chat the caller cannot see
 _RLS_REFUSED = "42501"
+# Supabase's API answers at most "Max rows" rows per request (1,000 unless changed; keep it
+# at least this), cutting the rest off silently: long lists are read page by page.
+PAGE = 1000
 
 
 def _time(value: str) -> datetime:
@@ -39,6 +43,16 @@ def _attachment(row: dict) -> Attachment:
 def _message(row: dict, files: tuple[Attachment, ...] = ()) -> Message:
     return Message(row["id"], row["chat_id"], row["role"], row["content"], row["status"], row["error"], row["model"],
                    row["prompt_tokens"], row["completion_tokens"], _time(row["created_at"]), row["seq"], files)
+
+
+def _every(query: Callable[[], object]) -> list[dict]:
+    """All rows of ``query()`` (a fresh, ordered query each call), a page at a time."""
+    rows: list[dict] = []
+    while True:
+        page = query().range(len(rows), len(rows) + PAGE - 1).execute().data
+        rows.extend(page)
+        if len(page) < PAGE:
+            return rows
 
 
 class SupabaseStore:
@@ -60,11 +74,11 @@ class SupabaseStore:
     def chats(self, owner_id: str, limit: int | None = None) -> list[Chat]:
         if not self._mine(owner_id):
             return []
-        query = (self.db.table("chats").select("*").eq("owner_id", owner_id).eq("archived", False)
-                 .order("updated_at", desc=True).order("id"))
-        if limit is not None:
-            query = query.limit(limit)
-        return [_chat(row) for row in query.execute().data]
+        def query():
+            return (self.db.table("chats").select("*").eq("owner_id", owner_id).eq("archived", False)
+                    .order("updated_at", desc=True).order("id"))
+        rows = _every(query) if limit is None else query().limit(limit).execute().data
+        return [_chat(row) for row in rows]
 
     def chat(self, owner_id: str, chat_id: str) -> Chat | None:
         if not self._mine(owner_id, chat_id):
@@ -121,8 +135,8 @@ class SupabaseStore:
     def messages(self, owner_id: str, chat_id: str) -> list[Message]:
         if not self._mine(owner_id, chat_id):
             return []
-        rows = (self.db.table("messages").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
-                .order("seq").execute().data)
+        rows = _every(lambda: self.db.table("messages").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
+                      .order("seq"))
         files: dict[str, list[Attachment]] = {}
         for attachment in self.chat_attachments(owner_id, chat_id) if rows else ():
             files.setdefault(attachment.message_id, []).append(attachment)
@@ -172,8 +186,8 @@ class SupabaseStore:
     def chat_attachments(self, owner_id: str, chat_id: str) -> list[Attachment]:
         if not self._mine(owner_id, chat_id):
             return []
-        rows = (self.db.table("attachments").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
-                .order("created_at").order("id").execute().data)
+        rows = _every(lambda: self.db.table("attachments").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
+                      .order("created_at").order("id"))
         return [_attachment(row) for row in rows]
 
 
