@@ -96,6 +96,15 @@ class Memory:
     def reset(self) -> None:
         self.peak_kb = 0
 
+    def cpu_seconds(self) -> float:
+        """The worker's CPU time so far (user + system)."""
+        try:
+            worker = subprocess.check_output(["pgrep", "-P", str(self.master_pid)]).split()[0].decode()
+            fields = open(f"/proc/{worker}/stat").read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (subprocess.CalledProcessError, OSError, IndexError):
+            return 0.0
+
 
 def load(mode: str, target: str, streams: int, args, sessions_file: str | None = None) -> dict:
     command = pinned(1, sys.executable, str(ROOT / "bench" / "load.py"), mode, "--target", target,
@@ -109,6 +118,10 @@ def load(mode: str, target: str, streams: int, args, sessions_file: str | None =
 
 def ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def cpu_ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.2f}"
 
 
 def main() -> None:
@@ -149,7 +162,7 @@ def main() -> None:
               f" runs of {args.seconds:.0f} s; server on core 0 (1 gevent worker), stub and load on core 1\n")
         header = (f"{'mode':<5} {'streams':>7} {'replies':>7} {'errors':>6} {'tok/s':>7} "
                   f"{'TTFT p50':>8} {'p99':>5} {'+p50':>5} {'+p99':>5} "
-                  f"{'lag p50':>7} {'p99':>5} {'+p50':>5} {'+p99':>5} {'RSS MB':>6}")
+                  f"{'lag p50':>7} {'p99':>5} {'+p50':>5} {'+p99':>5} {'RSS MB':>6} {'CPU ms/reply':>12}")
         print(header + "\n" + "-" * len(header))
         for streams in counts:
             base = load("stub", f"127.0.0.1:{stub_port}", streams, args)
@@ -158,19 +171,23 @@ def main() -> None:
                 sessions_file = workdir / f"sessions-{mode}-{streams}.json"
                 sessions_file.write_text(json.dumps(seed(config, streams)))
                 memory.reset()
-                rows.append((mode, load(mode, f"127.0.0.1:{app_port}", streams, args, str(sessions_file)),
-                             memory.peak_kb))
+                cpu = memory.cpu_seconds()
+                result = load(mode, f"127.0.0.1:{app_port}", streams, args, str(sessions_file))
+                result["cpu_per_reply"] = (memory.cpu_seconds() - cpu) / max(result["replies"], 1)
+                rows.append((mode, result, memory.peak_kb))
             for mode, r, peak in rows:
                 over = (lambda key: None if mode == "stub" or r[key] is None or base[key] is None
                         else r[key] - base[key])
                 print(f"{mode:<5} {streams:>7} {r['replies']:>7} {r['errors']:>6} {r['tokens_per_second']:>7.0f} "
                       f"{ms(r['ttft_p50']):>8} {ms(r['ttft_p99']):>5} {ms(over('ttft_p50')):>5} {ms(over('ttft_p99')):>5} "
                       f"{ms(r['lag_p50']):>7} {ms(r['lag_p99']):>5} {ms(over('lag_p50')):>5} {ms(over('lag_p99')):>5} "
-                      f"{'-' if peak is None else f'{peak / 1024:.0f}':>6}", flush=True)
+                      f"{'-' if peak is None else f'{peak / 1024:.0f}':>6} "
+                      f"{cpu_ms(r.get('cpu_per_reply')):>12}", flush=True)
                 if r["first_errors"]:
                     print(f"      errors: {r['first_errors']}")
         memory.running = False
-        print("\nTTFT and lag in ms; '+' columns are the overhead over the stub alone at the same load.")
+        print("\nTTFT and lag in ms; '+' columns are the overhead over the stub alone at the same load;"
+              " CPU ms/reply is the worker's CPU time over the run divided by the replies completed.")
     finally:
         for process in processes:
             process.terminate()

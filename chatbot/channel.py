@@ -7,15 +7,21 @@ producer is done; its events are kept for ``retention`` seconds after that, so a
 that arrives a moment late still gets the whole story. A topic that is never closed (a
 chat's, a user's) is dropped once it has had neither events nor subscribers for as long.
 
+``listen(topic, callback)`` is the same replay-then-live contract delivered by calling
+``callback`` from ``publish``: a view following many topics needs no task per topic.
+
 ``InProcessChannel`` is the embedded default: one process (one gevent worker holds
 thousands of subscribers). A Redis implementation serves several workers.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,12 @@ class Channel(Protocol):
         """The retained events of ``topic`` and whether it is closed, without waiting."""
         ...
 
+    def listen(self, topic: str, callback: Callable[[Event | None], None], after: int = 0) -> Callable[[], None]:
+        """Call ``callback`` with each event numbered above ``after``, then with each new one
+        as it is published, and with None once the topic is closed. Return the function that
+        stops it. The callback runs inside ``publish``: it must be quick and never block."""
+        ...
+
 
 @dataclass
 class _Topic:
@@ -51,6 +63,7 @@ class _Topic:
     touched: float = field(default_factory=time.monotonic)  # last publish
     subscribers: int = 0
     changed: threading.Condition = field(default_factory=threading.Condition)
+    listeners: list = field(default_factory=list)  # callbacks, called under ``changed``
 
     def idle_since(self, moment: float) -> bool:
         """Finished, or unused, before ``moment``: nobody can miss it any more."""
@@ -70,7 +83,10 @@ class InProcessChannel:
     def _topic(self, name: str) -> _Topic:
         with self._lock:
             self._expire()
-            return self._topics.setdefault(name, _Topic())
+            topic = self._topics.get(name)
+            if topic is None:  # not setdefault(name, _Topic()): that builds a Condition on every call
+                topic = self._topics[name] = _Topic()
+            return topic
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -92,6 +108,8 @@ class InProcessChannel:
                 t.dropped += trim
             t.touched = time.monotonic()
             t.changed.notify_all()
+            for callback in t.listeners:
+                _call(callback, event)
         return event.seq
 
     def close(self, topic: str) -> None:
@@ -99,6 +117,10 @@ class InProcessChannel:
         with t.changed:
             t.closed_at = time.monotonic()
             t.changed.notify_all()
+            listeners, t.listeners = t.listeners, []
+            t.subscribers -= len(listeners)
+            for callback in listeners:
+                _call(callback, None)
 
     def subscribe(self, topic: str, after: int = 0, timeout: float = 15.0) -> Iterator[Event | None]:
         t = self._topic(topic)
@@ -127,3 +149,30 @@ class InProcessChannel:
         t = self._topic(topic)
         with t.changed:
             return list(t.events), t.closed_at is not None
+
+    def listen(self, topic: str, callback: Callable[[Event | None], None], after: int = 0) -> Callable[[], None]:
+        t = self._topic(topic)
+        with t.changed:  # replay and joining are one step: no event is missed or seen twice
+            for event in t.events[max(after - t.dropped, 0):]:
+                callback(event)
+            if t.closed_at is not None:
+                callback(None)
+                return lambda: None
+            t.listeners.append(callback)
+            t.subscribers += 1  # a followed topic is never expired from under its listeners
+
+        def stop() -> None:
+            with t.changed:
+                if callback in t.listeners:
+                    t.listeners.remove(callback)
+                    t.subscribers -= 1
+        return stop
+
+
+def _call(listener: Callable[[Event | None], None], event: Event | None) -> None:
+    """A listener runs inside ``publish``, often in a reply task: its failure is logged, and
+    neither the publisher nor the other listeners pay for it."""
+    try:
+        listener(event)
+    except Exception:  # noqa: BLE001
+        log.exception("a channel listener failed")

@@ -95,13 +95,15 @@ def send(chat_id):
     b = backends()
     content = request.form.get("content", "")
     uploads = [Upload(f.filename or "", f.read()) for f in request.files.getlist("files")]
+    chat = b.store.chat(current_user.id, chat_id)  # read once: send_message checks it is the user's
     try:
         question, answer = replies.send_message(b.store, b.model, b.channel, current_user.id, chat_id,
-                                                content, limits(), files=b.files, uploads=uploads)
+                                                content, limits(), files=b.files, uploads=uploads, chat=chat)
     except (InvalidInput, Busy) as error:
         return _refused(chat_id, content, error)
     if is_htmx():
-        chat = chats.get_chat(b.store, current_user.id, chat_id)
+        if chat.title == chats.DEFAULT_TITLE:  # the first message named the chat
+            chat = chats.get_chat(b.store, current_user.id, chat_id)
         return render_template("chat/sent.html", chat=chat, messages=[question, answer],
                                chats=chats.list_chats(b.store, current_user.id))
     replies.wait_for_reply(b.channel, answer.id, settings().reply_wait)

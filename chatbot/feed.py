@@ -1,9 +1,11 @@
 """Everything one open view of a chat must learn, merged into one queue.
 
 A view follows three kinds of topic: its chat's (messages added, finished, removed), its
-user's (the chat list changed) and, for each reply being written, the reply's text. Each
-topic is followed by a small task that puts events on the feed's queue; the view's own
-connection takes them off in order and renders them (it holds the request context).
+user's (the chat list changed) and, for each reply being written, the reply's text. The
+channel calls the feed back as each event is published and the feed puts it on its queue
+(no task per topic: hundreds of views each following a reply would be hundreds of tasks
+waking per event); the view's own connection takes them off in order and renders them (it
+holds the request context).
 
 Catching up after a (re)connect needs no bookkeeping in the browser: the view says from
 which message on it may be stale (``since``, a message seq), gets those messages again
@@ -14,9 +16,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
-from .channel import Channel
+from .channel import Channel, Event
 from .chats import user_topic
 from .replies import chat_topic, reply_topic
 from .store import STREAMING, Message, Store
@@ -37,7 +39,10 @@ class ChatFeed:
         self._queue: queue.Queue[tuple] = queue.Queue()
         self._closed = threading.Event()
         self._followed: set[str] = set()
+        self._following: dict[str, Callable[[], None]] = {}  # replies being followed: how to stop
+        self._stops: list[Callable[[], None]] = []  # the chat's and the user's topics
         self.shown_streaming: set[str] = set()  # replies this view has rendered as streaming
+        self.blank_composer: str | None = None  # rendered once by the view, for each send
 
     def start(self, since: int) -> None:
         """Queue the catch-up, then follow the chat's and the user's topics live."""
@@ -49,8 +54,8 @@ class ChatFeed:
             if message.seq >= since or message.status == STREAMING:
                 self.put("message", message.id, message)
         self.put("chats")
-        self.spawn(self._follow, chat_topic(self.chat_id), chat_events[-1].seq if chat_events else 0)
-        self.spawn(self._follow, user_topic(self.owner_id), user_events[-1].seq if user_events else 0)
+        for topic, events in ((chat_topic(self.chat_id), chat_events), (user_topic(self.owner_id), user_events)):
+            self._stops.append(self.channel.listen(topic, self._on_event, after=events[-1].seq if events else 0))
 
     def put(self, kind: str, *details: object) -> None:
         self._queue.put((kind, *details))
@@ -61,6 +66,7 @@ class ChatFeed:
             try:
                 item = self._queue.get(timeout=self.keepalive)
             except queue.Empty:
+                self._check_replies()
                 yield None
                 continue
             if item[0] == "closed":
@@ -69,30 +75,16 @@ class ChatFeed:
 
     def close(self) -> None:
         self._closed.set()
+        for stop in self._stops + list(self._following.values()):
+            stop()
+        self._stops, self._following = [], {}
         self._queue.put(("closed",))
 
     def follow_reply(self, message_id: str) -> None:
         """Send the reply's text so far, then each new piece, until it is finished."""
-        if message_id not in self._followed:
-            self._followed.add(message_id)
-            self.spawn(self._follow_reply, message_id)
-
-    def _follow(self, topic: str, after: int) -> None:
-        for event in self.channel.subscribe(topic, after=after, timeout=self.keepalive):
-            if self._closed.is_set():
-                return
-            if event is None:
-                continue
-            data = event.data
-            if data["type"] == "chats":
-                self.put("chats")
-            elif data["type"] == "message":
-                announced = data.get("message")
-                self.put("message", data["id"], Message.from_event(announced) if announced else None)
-            else:  # "removed"
-                self.put(data["type"], data["id"])
-
-    def _follow_reply(self, message_id: str) -> None:
+        if message_id in self._followed or self._closed.is_set():
+            return
+        self._followed.add(message_id)
         topic = reply_topic(message_id)
         events, closed = self.channel.history(topic)
         if closed:
@@ -100,17 +92,38 @@ class ChatFeed:
         # No events here yet: the stored checkpoint is the best text so far.
         text = "".join(e.data["text"] for e in events if e.data["type"] == "delta") if events else None
         self.put("snapshot", message_id, text)
-        for event in self.channel.subscribe(topic, after=events[-1].seq if events else 0, timeout=self.keepalive):
-            if self._closed.is_set():
-                return
-            if event is None:
-                message = self.store.message(self.owner_id, message_id)
-                if message is None or message.status != STREAMING:
-                    self.put("message", message_id, None)  # finished where this process could not see it
-                    return
-                continue
-            if event.data["type"] == "delta":
+
+        def on_reply_event(event: Event | None) -> None:
+            if event is None:  # finished: the chat topic's "message" event brings the final version
+                self._following.pop(message_id, None)
+            elif event.data["type"] == "delta":
                 self.put("delta", message_id, event.data["text"])
+        self._following[message_id] = lambda: None  # in case the topic closes during listen()
+        stop = self.channel.listen(topic, on_reply_event, after=events[-1].seq if events else 0)
+        if message_id in self._following:
+            self._following[message_id] = stop
+
+    def _on_event(self, event: Event | None) -> None:
+        """An event on the chat's or the user's topic (called by the channel)."""
+        if event is None:
+            return
+        data = event.data
+        if data["type"] == "chats":
+            self.put("chats")
+        elif data["type"] == "message":
+            announced = data.get("message")
+            self.put("message", data["id"], Message.from_event(announced) if announced else None)
+        else:  # "removed"
+            self.put(data["type"], data["id"])
+
+    def _check_replies(self) -> None:
+        """On a quiet feed, a reply followed here may have finished where this process could
+        not see it (its writer died): the store has the last word."""
+        for message_id in list(self._following):
+            message = self.store.message(self.owner_id, message_id)
+            if message is None or message.status != STREAMING:
+                self._following.pop(message_id, lambda: None)()
+                self.put("message", message_id, None)
 
     def spawn(self, function, *args) -> None:
         threading.Thread(target=function, args=args, daemon=True, name="feed").start()

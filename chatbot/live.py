@@ -186,12 +186,16 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
         content = str(command.get("content", ""))
         try:
             replies.send_message(b.store, b.model, b.channel, feed.owner_id, chat.id, content, limits(),
-                                 files=b.files)
+                                 files=b.files, chat=chat)
         except NotFound:
             return None  # deleted a moment ago: the chat-list update says so
         except (InvalidInput, Busy) as error:
             return render_template("chat/_composer.html", chat=chat, oob=True, draft=content,
                                    errors={"content": refusal(error)})
-        # The messages arrive through the chat's topic, like every other view's.
-        return render_template("chat/_composer.html", chat=chat, oob=True, draft="", errors={})
+        # The messages arrive through the chat's topic, like every other view's. The empty
+        # composer is the same for every send on this socket (its CSRF token is the
+        # connection's): render it once.
+        if feed.blank_composer is None:
+            feed.blank_composer = render_template("chat/_composer.html", chat=chat, oob=True, draft="", errors={})
+        return feed.blank_composer
     return None

@@ -24,7 +24,7 @@ from .channel import Channel
 from .files import FileStore
 from .models import ChatModel, ModelError, Usage, estimate_tokens
 from .process import is_alive, this_process
-from .store import COMPLETE, ERROR, STOPPED, STREAMING, Housekeeping, Message, ReplyInProgress, Store
+from .store import COMPLETE, ERROR, STOPPED, STREAMING, Chat, Housekeeping, Message, ReplyInProgress, Store
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,10 @@ def chat_topic(chat_id: str) -> str:
 
 def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str, chat_id: str,
                  content: str, limits: Limits, *, files: FileStore, uploads: list[Upload] = (),
-                 spawn: Callable[..., object] | None = None) -> tuple[Message, Message]:
+                 spawn: Callable[..., object] | None = None, chat: Chat | None = None) -> tuple[Message, Message]:
     """Store the user's message (and its attached ``uploads``) and start the reply; return
-    both messages."""
+    both messages. ``chat``: the chat as the caller has just read it for ``owner_id``, which
+    saves reading it again."""
     content = content.strip()
     checked = attachments.check(list(uploads), limits.attachment_max_bytes) if uploads else []
     if not content and not checked:
@@ -74,7 +75,8 @@ def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str
     if len(content) > limits.message_max_chars:
         raise InvalidInput("content", f"Messages can be at most {limits.message_max_chars:,} characters; "
                                       f"this one has {len(content):,}.")
-    chat = get_chat(store, owner_id, chat_id)
+    if chat is None or chat.id != chat_id or chat.owner_id != owner_id:
+        chat = get_chat(store, owner_id, chat_id)
     list_changes = chat.title == DEFAULT_TITLE or store.chats(owner_id, limit=1)[0].id != chat.id
     try:
         question, answer = store.add_turn(owner_id, chat.id, content, model.name, this_process())
@@ -133,9 +135,11 @@ def stop(store: Store, channel: Channel, owner_id: str, chat_id: str, message_id
     announce(channel, replace(message, status=STOPPED))
 
 
-def announce(channel: Channel, message: Message) -> None:
-    """Tell the chat's views that ``message`` is new or changed, with its contents."""
-    channel.publish(chat_topic(message.chat_id), {"type": "message", "id": message.id, "message": message.as_event()})
+def announce(channel: Channel, message: Message, event: dict | None = None) -> None:
+    """Tell the chat's views that ``message`` is new or changed, with its contents
+    (``event``: ``message.as_event()``, if the caller has it already)."""
+    channel.publish(chat_topic(message.chat_id), {"type": "message", "id": message.id,
+                                                  "message": event or message.as_event()})
 
 
 def build_conversation(system_prompt: str, history: list[Message], budget: int,
@@ -272,9 +276,13 @@ def generate(store: Store, model: ChatModel, channel: Channel, owner_id: str, an
                              prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                              worker=None)
         _running.pop(message_id, None)
-        channel.publish(reply_topic(message_id), {"type": "done", "message_id": message_id, "status": status})
+        event = final.as_event()  # built once for both topics
+        # The finished message rides on "done" too, so a reply's event stream can show it
+        # without reading it back from the store.
+        channel.publish(reply_topic(message_id), {"type": "done", "message_id": message_id, "status": status,
+                                                  "message": event})
         channel.close(reply_topic(message_id))
-        announce(channel, final)
+        announce(channel, final, event)
 
 
 def wait_for_reply(channel: Channel, message_id: str, timeout: float) -> bool:

@@ -75,9 +75,11 @@ _CHATS = (chats.select().where(chats.c.owner_id == _p("owner"), chats.c.archived
           .order_by(chats.c.updated_at.desc(), chats.c.id))
 _NEWEST_CHATS = _CHATS.limit(_p("limit"))
 _CHAT = chats.select().where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner"))
-_OWNED_CHAT = sa.select(chats.c.id).where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner"))
 _TOUCH_CHAT = chats.update().where(chats.c.id == _p("chat")).values(updated_at=_p("stamp"))
-_LAST_SEQ = sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0)).where(messages.c.chat_id == _p("chat"))
+# The chat's owner check and its last seq in one statement: no row if the chat is not the owner's.
+_OWNED_LAST_SEQ = (sa.select(sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0))
+                             .where(messages.c.chat_id == chats.c.id).scalar_subquery())
+                   .where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner")))
 _MESSAGES = (messages.select().where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
              .order_by(messages.c.seq))
 _MESSAGE = messages.select().where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
@@ -226,10 +228,10 @@ class SQLStore:
 
     def _insert(self, db, owner_id: str, chat_id: str, rows: list[tuple]) -> list[Message]:
         """Append (role, content, status, model, worker) rows to an owned chat, in one go."""
-        if not db.execute(_OWNED_CHAT, {"id": chat_id, "owner": owner_id}).first():
+        last = db.execute(_OWNED_LAST_SEQ, {"id": chat_id, "owner": owner_id}).scalar()
+        if last is None:
             raise LookupError(chat_id)
         stamp = now()
-        last = db.execute(_LAST_SEQ, {"chat": chat_id}).scalar_one()
         added = [Message(str(uuid.uuid4()), chat_id, role, content, status, None, model, None, None, stamp, last + n)
                  for n, (role, content, status, model, _worker) in enumerate(rows, start=1)]
         db.execute(messages.insert(), [

@@ -6,7 +6,7 @@ within that owner's data: a chat of someone else's is simply not found.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -65,7 +65,10 @@ class Message:
     def as_event(self) -> dict:
         """The message as live events carry it (plain JSON values), so that views can show
         it without reading it back from the store."""
-        return {**asdict(self), "created_at": self.created_at.isoformat()}
+        # Not dataclasses.asdict: it deep-copies every field, and this runs for every
+        # message announced. The fields are plain values and the attachments' own.
+        return {**self.__dict__, "created_at": self.created_at.isoformat(),
+                "attachments": tuple(dict(a.__dict__) for a in self.attachments)}
 
     @classmethod
     def from_event(cls, data: dict) -> Message:

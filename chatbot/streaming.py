@@ -21,6 +21,7 @@ KEEPALIVE = 15.0  # seconds: a comment on an idle stream tells us if the browser
 
 def reply_stream(store: Store, channel: Channel, owner_id: str, message: Message, start: int) -> Iterator[str]:
     yield "retry: 1000\n\n"
+    final = None  # the finished message, as the "done" event brings it
     if message.status == STREAMING:
         for event in channel.subscribe(reply_topic(message.id), timeout=KEEPALIVE):
             if event is None:
@@ -31,6 +32,8 @@ def reply_stream(store: Store, channel: Channel, owner_id: str, message: Message
                 continue
             data = event.data
             if data["type"] == "done":
+                if data.get("message"):
+                    final = Message.from_event(data["message"])
                 break
             end = data["offset"] + len(data["text"])
             if end <= start:
@@ -38,7 +41,8 @@ def reply_stream(store: Store, channel: Channel, owner_id: str, message: Message
             text = data["text"][max(0, start - data["offset"]):]
             start = end
             yield sse(f"<span>{escape(text)}</span>", event_id=str(end))
-    final = store.message(owner_id, message.id)
+    if final is None:
+        final = store.message(owner_id, message.id)
     if final is not None:
         yield sse(render_template("chat/_message.html", message=final, oob=True))
 

@@ -62,3 +62,28 @@ def test_idle_topics_are_forgotten_but_never_under_a_subscriber(monkeypatch):
     clock[0] += 11
     channel.publish("other", {})
     assert set(channel._topics) == {"other"}
+
+
+def test_listeners_get_the_replay_then_live_events_then_the_end():
+    channel = InProcessChannel()
+    channel.publish("t", {"n": 1})
+    channel.publish("t", {"n": 2})
+    seen = []
+    channel.listen("t", lambda event: seen.append(event and event.seq), after=1)
+    channel.publish("t", {"n": 3})
+    channel.close("t")
+    assert seen == [2, 3, None]
+    late = []
+    channel.listen("t", lambda event: late.append(event and event.seq))  # closed already: all, then the end
+    assert late == [1, 2, 3, None]
+
+
+def test_a_stopped_listener_hears_nothing_more():
+    channel = InProcessChannel()
+    seen = []
+    stop = channel.listen("t", seen.append)
+    channel.publish("t", {"n": 1})
+    stop()
+    channel.publish("t", {"n": 2})
+    channel.close("t")
+    assert [e.seq for e in seen] == [1]

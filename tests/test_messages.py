@@ -190,10 +190,12 @@ def test_generation_coalesces_and_publishes_offsets(store, user):
     deltas = [e for e in events if e["type"] == "delta"]
     assert "".join(e["text"] for e in deltas) == "abc" and deltas[0]["offset"] == 0
     assert len(deltas) < 3  # tokens arriving together travel together
-    assert events[-1] == {"type": "done", "message_id": message.id, "status": COMPLETE}
+    done = events[-1]
+    assert (done["type"], done["message_id"], done["status"]) == ("done", message.id, COMPLETE)
     assert all(e["message_id"] == message.id for e in events)
     stored = store.message(owner, message.id)
     assert (stored.content, stored.status, stored.prompt_tokens, stored.completion_tokens) == ("abc", COMPLETE, 7, 2)
+    assert Message.from_event(done["message"]) == stored  # the finished message rides on "done"
 
 
 def test_an_idle_reply_stream_sends_keepalive_comments(app, store, user, monkeypatch):

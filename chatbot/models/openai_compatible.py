@@ -51,6 +51,9 @@ class OpenAICompatible:
                 if "json" in response.headers.get("content-type", ""):
                     # Some OpenAI-compatible servers ignore stream=True and answer at once.
                     yield from _whole(json.loads(response.read()))
+                elif response.headers.get("content-encoding", "identity") == "identity":
+                    # Nothing to decode: the raw bytes skip httpx's decoder and re-chunker.
+                    yield from _pieces(response.iter_raw())
                 else:
                     yield from _pieces(response.iter_bytes())
             finally:

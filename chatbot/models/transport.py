@@ -13,9 +13,11 @@ configured in the environment, the model falls back to httpx's own transport.
 """
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
+import time
 from typing import Iterator
 
 import httpx2
@@ -23,6 +25,7 @@ import httpx2
 MAX_HEAD_BYTES = 64 * 1024
 READ_SIZE = 64 * 1024
 KEEP_IDLE = 1000  # idle connections kept per server, for the next replies
+WATCH_EVERY = 0.25  # seconds: how often the watchdog looks for bodies that went quiet
 
 
 class ModelTransport(httpx2.BaseTransport):
@@ -30,6 +33,8 @@ class ModelTransport(httpx2.BaseTransport):
         self._ssl_context = ssl_context
         self._idle: dict[tuple[str, str, int], list[socket.socket]] = {}
         self._lock = threading.Lock()
+        self._watched: set[_Body] = set()  # bodies being read, for the watchdog
+        self._watchdog = 0  # the process whose watchdog runs (a forked worker starts its own)
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         url = request.url
@@ -56,6 +61,7 @@ class ModelTransport(httpx2.BaseTransport):
                 connection.close()
                 raise httpx2.ReadError(str(error), request=request) from None
             body = _Body(self, origin, connection, request, headers, rest, status)
+            self._watch(body, timeouts.get("read"))
             return httpx2.Response(status, headers=headers, stream=body,
                                    extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason})
         raise AssertionError("unreachable")
@@ -78,6 +84,27 @@ class ModelTransport(httpx2.BaseTransport):
         except OSError as error:
             raise httpx2.ConnectError(str(error), request=request) from None
         return connection, False
+
+    def _watch(self, body: _Body, timeout: float | None) -> None:
+        """Read the body without a socket timeout: under gevent each read with one arms and
+        cancels a timer, which was a tenth of the cost of reading a stream. One watchdog per
+        process ends bodies that stay silent for ``timeout`` instead (to WATCH_EVERY)."""
+        if timeout is None:
+            return
+        body.timeout = timeout
+        body.connection.settimeout(None)
+        self._watched.add(body)
+        if self._watchdog != os.getpid():
+            self._watchdog = os.getpid()
+            threading.Thread(target=self._run_watchdog, daemon=True, name="model-watchdog").start()
+
+    def _run_watchdog(self) -> None:
+        while True:
+            time.sleep(WATCH_EVERY)
+            now = time.monotonic()
+            for body in list(self._watched):
+                if not body.done and now - body.last_read > body.timeout:
+                    body.expire()
 
     def release(self, origin, connection: socket.socket) -> None:
         with self._lock:
@@ -150,6 +177,9 @@ class _Body(httpx2.SyncByteStream):
         else:
             self.framing, self.length, self.keep_alive = "close", None, False
         self.done = False
+        self.timeout: float | None = None  # set when the transport's watchdog keeps time
+        self.last_read = time.monotonic()
+        self.expired = False
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -164,8 +194,29 @@ class _Body(httpx2.SyncByteStream):
         except OSError as error:
             raise httpx2.ReadError(str(error), request=self.request) from None
 
+    def _recv(self) -> bytes:
+        try:
+            data = self.connection.recv(READ_SIZE)
+        except OSError:
+            if self.expired:
+                raise socket.timeout("timed out") from None
+            raise
+        if self.expired:
+            raise socket.timeout("timed out")
+        self.last_read = time.monotonic()
+        return data
+
+    def expire(self) -> None:
+        """Silent for longer than the read timeout (the watchdog says): wake the read."""
+        connection, self.expired = self.connection, True
+        if connection is not None:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def _read(self) -> bytes:
-        data = self.connection.recv(READ_SIZE)
+        data = self._recv()
         if not data:
             raise httpx2.RemoteProtocolError("The server closed the connection before the response was complete.",
                                              request=self.request)
@@ -186,7 +237,7 @@ class _Body(httpx2.SyncByteStream):
     def _until_close(self) -> Iterator[bytes]:
         if self.rest:
             yield self.rest
-        while data := self.connection.recv(READ_SIZE):
+        while data := self._recv():
             yield data
 
     def _chunked(self) -> Iterator[bytes]:
@@ -236,7 +287,8 @@ class _Body(httpx2.SyncByteStream):
         connection, self.connection = self.connection, None
         if connection is None:
             return
-        if self.done and self.keep_alive:
+        self.transport._watched.discard(self)
+        if self.done and self.keep_alive and not self.expired:
             self.transport.release(self.origin, connection)
             return
         try:
