@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 import requests
+from websockets.exceptions import InvalidStatus
 
 from chatbot import create_app
 from chatbot.accounts import Credentials, SessionEnded
@@ -148,13 +149,16 @@ def test_rls_holds_even_where_the_code_would_let_a_call_through(app, standin):
     assert rows(standin, "select count(*) from public.messages where chat_id = %s", chat_id) == [(2,)]
 
 
+def real_server(tmp_path, standin) -> Gunicorn:
+    return Gunicorn({**supabase_variables(standin), "CHATBOT_ENV": "development", "SECRET_KEY": "server-test",
+                     "INSTANCE_PATH": str(tmp_path), "OFFLINE_TOKEN_DELAY": "0.01"})
+
+
 @pytest.mark.server
 def test_the_real_server_streams_replies_over_the_socket_to_every_tab(tmp_path, standin):
     """gunicorn with the gevent worker on Supabase: the reply streams to both tabs of its
     user and is stored as that user; another user's socket cannot open the chat."""
-    env = {**supabase_variables(standin), "CHATBOT_ENV": "development", "SECRET_KEY": "server-test",
-           "INSTANCE_PATH": str(tmp_path), "OFFLINE_TOKEN_DELAY": "0.01"}
-    with Gunicorn(env) as server:
+    with real_server(tmp_path, standin) as server:
         ada = User(server, f"{uuid.uuid4().hex[:10]}@example.com")
         chat_id = ada.new_chat()
         first, second = ada.open(chat_id), ada.open(chat_id)
@@ -183,6 +187,25 @@ def test_long_lists_are_read_whole_past_the_apis_row_cap(app, standin, monkeypat
     assert [m.content for m in store.messages(user_id, chat_ids[0]) if m.role == "user"] == [
         "question 0", "question 1", "question 2"]
     assert {c.id for c in store.chats(user_id)} == set(chat_ids)
+
+
+@pytest.mark.server
+def test_a_socket_waits_for_an_http_request_to_renew_a_due_session(tmp_path, standin):
+    """A WebSocket handshake cannot carry a renewed session cookie, so a due session is
+    refused there; the page's next HTTP request renews it and the socket opens again."""
+    standin.project.access_token_lifetime = 4  # due after 2 s
+    with real_server(tmp_path, standin) as server:
+        ada = User(server, f"{uuid.uuid4().hex[:10]}@example.com")
+        chat_id = ada.new_chat()
+        time.sleep(2.1)
+        with pytest.raises(InvalidStatus) as refused:
+            ada.open(chat_id)
+        assert refused.value.response.status_code == 401
+        assert ada.http.get(server.url + f"/chats/{chat_id}").status_code == 200  # renews the cookie
+        view = ada.open(chat_id)
+        view.send("Still there?")
+        view.wait(lambda v: next((m for m in v.replies() if m["status"] == "complete"), None))
+        view.close()
 
 
 # Attachments in Supabase Storage
