@@ -47,9 +47,13 @@ class Credentials:
     expires_at: int  # epoch seconds
     lifetime: int  # seconds an access token lasts
 
-    def due_for_refresh(self, now: float | None = None) -> bool:
-        margin = min(REFRESH_MARGIN, self.lifetime / 2)
-        return (time.time() if now is None else now) >= self.expires_at - margin
+    @property
+    def renew_at(self) -> float:
+        """When to renew them (epoch seconds)."""
+        return self.expires_at - min(REFRESH_MARGIN, self.lifetime / 2)
+
+    def due_for_refresh(self) -> bool:
+        return time.time() >= self.renew_at
 
 
 @dataclass(frozen=True)

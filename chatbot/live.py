@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from .backends import backends
 from .chat import limits, refusal
 from .errors import Busy, InvalidInput, NotFound
 from .feed import ChatFeed
-from .signin import credentials_due
+from .signin import credentials_due, renew_at
 from .store import STREAMING
 from .streaming import reply_stream
 
@@ -90,8 +91,9 @@ def socket(ws, chat_id):
     feed.start(int(since) if since.isdigit() else 0)
     feed.spawn(_read_commands, ws, feed)
     try:
+        renew = renew_at()
         for event in feed.events():
-            if event is None and credentials_due():
+            if time.time() >= renew:
                 break  # the page reconnects once an HTTP request has renewed the session
             frame = _handle(feed, event) if event is not None else None
             if frame:

@@ -80,6 +80,12 @@ def credentials_due() -> bool:
     return credentials is not None and credentials.due_for_refresh()
 
 
+def renew_at() -> float:
+    """When the session's credentials are due for renewal (never, without any)."""
+    credentials = current_credentials()
+    return credentials.renew_at if credentials else float("inf")
+
+
 def is_websocket_handshake() -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 

@@ -20,6 +20,7 @@ from supabase_auth.types import Session
 from ..accounts import (LOGIN_REFUSED, RESET_LINK_INVALID, SIGNUP_REFUSED, Credentials, Pending, SessionEnded,
                         SignedIn, check_new_credentials, normalise_email)
 from ..errors import InvalidInput
+from . import SupabaseProject
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def _verifier(storage: SyncMemoryStorage) -> str:
 
 
 class SupabaseAccounts:
-    def __init__(self, project, providers: tuple[str, ...] = ()) -> None:
+    def __init__(self, project: SupabaseProject, providers: tuple[str, ...] = ()) -> None:
         self.project = project
         self.sign_in_providers = providers
         self._refreshes = _SharedRefreshes(self._refresh_now)
