@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 0.05  # seconds: new text is published as one live event this often
 CHECKPOINT_EVERY = 1.0  # seconds: partial text is written to the store this often
+HISTORY_PAGE = 100  # messages first read from a chat's newest end for the model's conversation
+HISTORY_PAGE_MAX = 999  # a bigger page reads the whole chat (a PostgREST server caps pages at 1,000 rows)
 INTERRUPTED_REASON = "The server restarted while this reply was being written."
 
 @dataclass
@@ -86,7 +88,7 @@ def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str
         question = replace(question, attachments=tuple(attachments.attach(store, files, owner_id, question.id, checked)))
     if chat.title == DEFAULT_TITLE:
         store.update_chat(owner_id, chat.id, title=title_from(content or question.attachments[0].name))
-    history = [m for m in store.messages(owner_id, chat.id) if m.id != answer.id]
+    history = [m for m in _history(store, owner_id, chat, limits.context_tokens) if m.id != answer.id]
     _start(store, model, channel, owner_id, answer,
            build_conversation(chat.system_prompt, history, limits.context_tokens, files), spawn)
     for message in (question, answer):
@@ -102,7 +104,7 @@ def regenerate(store: Store, model: ChatModel, channel: Channel, owner_id: str, 
     """Replace the chat's last reply with a new one (also how a failed reply is retried).
     Return the reply removed and the one now being written."""
     chat = get_chat(store, owner_id, chat_id)
-    history = store.messages(owner_id, chat.id)
+    history = _history(store, owner_id, chat, limits.context_tokens)
     if not history or history[-1].role != "assistant":
         raise InvalidInput("content", "There is no reply to regenerate.")
     old = history[-1]
@@ -147,19 +149,42 @@ def build_conversation(system_prompt: str, history: list[Message], budget: int,
     """The system prompt plus the newest messages that fit in ``budget`` tokens, with their
     attached files (read from ``files``). The newest message always goes, whatever its size:
     it is what the user asked."""
+    turns = [{"role": m.role, "content": attachments.model_content(m, files)}
+             for m in _within_budget(system_prompt, history, budget)[0]]
+    return ([{"role": "system", "content": system_prompt}] if system_prompt else []) + turns
+
+
+def _within_budget(system_prompt: str, history: list[Message], budget: int) -> tuple[list[Message], bool]:
+    """The newest messages of ``history`` that build_conversation sends (oldest first), and
+    whether the budget ran out before the oldest (so older messages would not go either)."""
     used = estimate_tokens(system_prompt) if system_prompt else 0
-    turns: list[dict] = []
+    chosen: list[Message] = []
     for message in reversed(history):
         if not message.content and not message.attachments:
             continue  # a reply that failed before its first word says nothing
         cost = estimate_tokens(message.content) + sum(
             attachments.IMAGE_TOKENS if a.is_image else a.size // 4 for a in message.attachments)
-        if turns and used + cost > budget:
-            break
-        turns.append({"role": message.role, "content": attachments.model_content(message, files)})
+        if chosen and used + cost > budget:
+            chosen.reverse()
+            return chosen, True
+        chosen.append(message)
         used += cost
-    turns.reverse()
-    return ([{"role": "system", "content": system_prompt}] if system_prompt else []) + turns
+    chosen.reverse()
+    return chosen, False
+
+
+def _history(store: Store, owner_id: str, chat: Chat, budget: int) -> list[Message]:
+    """The chat's newest messages, at least those build_conversation keeps within ``budget``
+    once the newest one (the reply being written, or the one being replaced) is left out:
+    a long chat is not read whole for every reply. Pages from the newest end, each four
+    times the last while all of it fits; past HISTORY_PAGE_MAX, the whole chat."""
+    size = HISTORY_PAGE
+    while size <= HISTORY_PAGE_MAX:
+        page = store.messages(owner_id, chat.id, newest=size + 1)
+        if len(page) <= size or _within_budget(chat.system_prompt, page[:-1], budget)[1]:
+            return page  # the whole chat, or the budget ran out inside the page
+        size *= 4
+    return store.messages(owner_id, chat.id)
 
 
 def _start(store, model, channel, owner_id, answer: Message, conversation, spawn) -> None:
@@ -184,7 +209,9 @@ class _Coalescer:
     def add(self, text: str) -> None:
         with self.lock:
             self.pending.append(text)
-        if time.monotonic() - self.last >= FLUSH_EVERY:
+        # A little early counts as due: a model read every FLUSH_EVERY (READ_EVERY) may wake
+        # a few ms early, and holding its text for the ticker would add a whole period.
+        if time.monotonic() - self.last >= FLUSH_EVERY * 0.8:
             self.flush()
 
     def flush(self) -> None:

@@ -82,6 +82,8 @@ _OWNED_LAST_SEQ = (sa.select(sa.select(sa.func.coalesce(sa.func.max(messages.c.s
                    .where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner")))
 _MESSAGES = (messages.select().where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
              .order_by(messages.c.seq))
+_NEWEST_MESSAGES = (messages.select().where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
+                    .order_by(messages.c.seq.desc()).limit(_p("limit")))
 _MESSAGE = messages.select().where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
 _CHAT_ATTACHMENTS = (attachments.select().where(attachments.c.chat_id == _p("chat"), attachments.c.owner_id == _p("owner"))
                      .order_by(attachments.c.created_at, attachments.c.id))
@@ -241,13 +243,19 @@ class SQLStore:
         db.execute(_TOUCH_CHAT, {"chat": chat_id, "stamp": stamp})
         return added
 
-    def messages(self, owner_id: str, chat_id: str) -> list[Message]:
+    def messages(self, owner_id: str, chat_id: str, newest: int | None = None) -> list[Message]:
         if not is_uuid(chat_id):
             return []
         with self.engine.connect() as db:
-            rows = db.execute(_MESSAGES, {"chat": chat_id, "owner": owner_id}).all()
+            if newest is None:
+                rows = db.execute(_MESSAGES, {"chat": chat_id, "owner": owner_id}).all()
+            else:  # from the newest end
+                rows = db.execute(_NEWEST_MESSAGES, {"chat": chat_id, "owner": owner_id, "limit": newest}).all() \
+                    if newest > 0 else []
+                rows.reverse()
+            # The chat's attachments are few: one query for all of them beats a list of ids.
             files: dict[str, list[Attachment]] = {}
-            for row in db.execute(_CHAT_ATTACHMENTS, {"chat": chat_id, "owner": owner_id}):
+            for row in db.execute(_CHAT_ATTACHMENTS, {"chat": chat_id, "owner": owner_id}) if rows else ():
                 files.setdefault(row.message_id, []).append(_attachment(row))
         return [_message(row, tuple(files.get(row.id, ()))) for row in rows]
 

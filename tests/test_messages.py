@@ -234,3 +234,37 @@ def test_text_is_published_without_waiting_for_the_next_token(store, user):
     gate.set()
     worker.join(5)
     assert store.message(owner, message.id).content == "Said before the pause. And after."
+
+
+@pytest.mark.parametrize("budget, largest_page, expected_reads", [
+    (25, 999, [5]),  # the budget runs out inside the first page
+    (10_000, 999, [5, 17]),  # all of it fits: a bigger page, which holds the whole chat
+    (10_000, 10, [5, None]),  # pages that would grow too big: the whole chat
+])
+def test_a_long_chat_sends_the_same_history_without_reading_it_whole(store, user, monkeypatch, budget,
+                                                                    largest_page, expected_reads):
+    """The history comes from the chat's newest end, a page at a time (replies.HISTORY_PAGE):
+    whether the budget runs out inside a page or not, the model sees what it would see with
+    the whole chat read."""
+    from chatbot import replies
+    from chatbot.replies import Limits, regenerate, send_message
+    monkeypatch.setattr(replies, "HISTORY_PAGE", 4)
+    monkeypatch.setattr(replies, "HISTORY_PAGE_MAX", largest_page)
+    chat_id = new_chat(user)
+    owner = owner_id(store)
+    for n in range(6):
+        store.add_message(owner, chat_id, "user" if n % 2 == 0 else "assistant", f"{n} " + "w" * 40, COMPLETE)
+    model, channel, files = ScriptedModel(), InProcessChannel(), backends(user.application).files
+    reads = []  # the ``newest`` of each read (None: the whole chat)
+    monkeypatch.setattr(store, "messages", lambda *a, **k: reads.append(k.get("newest")) or type(store).messages(
+        store, *a, **k))
+    limits = Limits(message_max_chars=1000, context_tokens=budget)
+    _, answer = send_message(store, model, channel, owner, chat_id, "6 now", limits, files=files,
+                             spawn=lambda f, *a: f(*a))
+    everything = [m for m in type(store).messages(store, owner, chat_id) if m.id != answer.id]
+    assert model.conversations[-1] == build_conversation("", everything, budget)
+    if budget == 25:
+        assert len(model.conversations[-1]) < len(everything)  # the budget ran out inside the page
+    assert reads == expected_reads
+    regenerate(store, model, channel, owner, chat_id, limits, files=files, spawn=lambda f, *a: f(*a))
+    assert model.conversations[-1] == build_conversation("", everything, budget)

@@ -194,6 +194,25 @@ def test_messages_keep_their_order_and_content(store, owner):
     assert (reply.content, reply.status, reply.prompt_tokens, reply.completion_tokens) == ("Here ✓", COMPLETE, 12, 3)
 
 
+def test_the_newest_messages_come_oldest_first_with_their_attachments(store, owner, stranger):
+    chat = store.add_chat(owner, "Chat", "m")
+    turns = []
+    for n in range(3):
+        question, answer = store.add_turn(owner, chat.id, f"q{n}", "m", "w")
+        store.update_message(owner, answer.id, content=f"a{n}", status=COMPLETE, worker=None)
+        turns.append((question, answer))
+    early = store.add_attachment(owner, turns[0][0].id, "old.txt", "text/plain", 3, f"{owner}/{uuid.uuid4()}")
+    late = store.add_attachment(owner, turns[2][0].id, "new.txt", "text/plain", 3, f"{owner}/{uuid.uuid4()}")
+    everything = store.messages(owner, chat.id)
+    newest = store.messages(owner, chat.id, newest=3)
+    assert newest == everything[-3:]
+    assert [m.content for m in newest] == ["a1", "q2", "a2"]
+    assert newest[1].attachments == (late,) and everything[0].attachments == (early,)
+    assert store.messages(owner, chat.id, newest=100) == everything
+    assert store.messages(owner, chat.id, newest=0) == []
+    assert store.messages(stranger, chat.id, newest=3) == []
+
+
 def test_a_failed_reply_keeps_its_reason(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
     _, answer = store.add_turn(owner, chat.id, "hi", "m", "w")

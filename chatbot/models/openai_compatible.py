@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 import weakref
 from typing import Iterator
@@ -12,6 +13,12 @@ import openai
 
 from . import ModelError, OnOpen, Piece, Usage
 from .transport import ModelTransport
+
+# Read the model's stream at most this often (seconds). Live text goes out as one event
+# about every 50 ms anyway (replies.FLUSH_EVERY): reading each token as it comes cost a
+# wake-up, a read and a parse per token for nothing. Waiting lets the tokens of those
+# 50 ms arrive together, to be read, parsed and published in one step.
+READ_EVERY = 0.05
 
 
 class OpenAICompatible:
@@ -53,9 +60,9 @@ class OpenAICompatible:
                     yield from _whole(json.loads(response.read()))
                 elif response.headers.get("content-encoding", "identity") == "identity":
                     # Nothing to decode: the raw bytes skip httpx's decoder and re-chunker.
-                    yield from _pieces(response.iter_raw())
+                    yield from _pieces(_paced(response.iter_raw()))
                 else:
-                    yield from _pieces(response.iter_bytes())
+                    yield from _pieces(_paced(response.iter_bytes()))
             finally:
                 response.close()  # on an early exit (a stop), this ends the upstream request
         except openai.APIStatusError as error:
@@ -64,6 +71,17 @@ class OpenAICompatible:
             raise ModelError("The model stopped responding, so the reply was cut off.") from error
         except (openai.APIConnectionError, httpx2.TransportError) as error:
             raise ModelError("The connection to the model was lost.") from error
+
+
+def _paced(chunks: Iterator[bytes], every: float = READ_EVERY) -> Iterator[bytes]:
+    """``chunks``, read no more often than ``every`` seconds: what arrives in between waits
+    in the socket's buffer and comes with the next read. The first read is not held back."""
+    for chunk in chunks:
+        due = time.monotonic() + every
+        yield chunk
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
 
 
 def _pieces(chunks: Iterator[bytes]) -> Iterator[Piece]:

@@ -195,8 +195,11 @@ class _Body(httpx2.SyncByteStream):
             raise httpx2.ReadError(str(error), request=self.request) from None
 
     def _recv(self) -> bytes:
+        connection = self.connection
+        if connection is None:  # closed (a stop) between two reads
+            raise OSError("The response was closed.")
         try:
-            data = self.connection.recv(READ_SIZE)
+            data = connection.recv(READ_SIZE)
         except OSError:
             if self.expired:
                 raise socket.timeout("timed out") from None

@@ -132,11 +132,16 @@ class SupabaseStore:
             raise
         return [_message(row) for row in added]
 
-    def messages(self, owner_id: str, chat_id: str) -> list[Message]:
+    def messages(self, owner_id: str, chat_id: str, newest: int | None = None) -> list[Message]:
         if not self._mine(owner_id, chat_id):
             return []
-        rows = _every(lambda: self.db.table("messages").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
-                      .order("seq"))
+        if newest is None:
+            rows = _every(lambda: self.db.table("messages").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
+                          .order("seq"))
+        else:  # from the newest end
+            rows = (self.db.table("messages").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
+                    .order("seq", desc=True).limit(newest).execute().data)[::-1] if newest > 0 else []
+        # The chat's attachments are few: one query for all of them, not a list of ids in the URL.
         files: dict[str, list[Attachment]] = {}
         for attachment in self.chat_attachments(owner_id, chat_id) if rows else ():
             files.setdefault(attachment.message_id, []).append(attachment)
