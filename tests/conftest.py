@@ -100,5 +100,18 @@ def require_service(reason: str):
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="module")
+def standin():
+    """The loopback Supabase (tests/supabase/) over a fresh database shaped like a project's."""
+    from tests.databases import supabase_database
+    from tests.supabase.server import SupabaseStandin
+
+    with supabase_database() as url:
+        if url is None:
+            require_service("PostgreSQL is not running on 127.0.0.1:5432")
+        with SupabaseStandin(url) as running:
+            yield running
+
+
 # Fixtures of other modules, for every test module. Imported last: they use require_service.
 from tests.postgres17 import postgres17_url  # noqa: E402,F401 - the PostgreSQL 17 server, started on first use

@@ -23,24 +23,13 @@ from chatbot.backends import backends
 from chatbot.supabase_backend import SupabaseProject
 from chatbot.supabase_backend import store as supabase_store
 from chatbot.supabase_backend.store import SupabaseStore
-from tests.conftest import make_config, new_chat, require_service
-from tests.databases import supabase_database
+from tests.conftest import make_config, new_chat
 from tests.live_client import User
 from tests.servers import Gunicorn
-from tests.supabase.server import SupabaseStandin
 
 PUBLIC_URL = "http://127.0.0.1:5000"  # where the stand-in's links send users back to
 PASSWORD = "correct horse"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
-
-
-@pytest.fixture(scope="module")
-def standin():
-    with supabase_database() as url:
-        if url is None:
-            require_service("PostgreSQL is not running on 127.0.0.1:5432")
-        with SupabaseStandin(url) as standin:
-            yield standin
 
 
 @pytest.fixture(autouse=True)

@@ -19,23 +19,15 @@ from storage3.exceptions import StorageApiError
 from supabase import create_client
 from supabase.lib.client_options import SyncClientOptions
 
-from tests.conftest import require_service
-from tests.databases import supabase_database
-from tests.supabase.server import SupabaseStandin
 
 ADA, BOB = str(uuid.uuid4()), str(uuid.uuid4())
 
 
-@pytest.fixture(scope="module")
-def standin():
-    with supabase_database() as url:
-        if url is None:
-            require_service("PostgreSQL is not running on 127.0.0.1:5432")
-        with SupabaseStandin(url) as standin:
-            with standin.project.connect() as db:
-                for user in (ADA, BOB):
-                    db.execute("insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@example.com"))
-            yield standin
+@pytest.fixture(scope="module", autouse=True)
+def _ada_and_bob(standin):
+    with standin.project.connect() as db:
+        for user in (ADA, BOB):
+            db.execute("insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@example.com"))
 
 
 @pytest.fixture(scope="module")

@@ -12,21 +12,9 @@ from supabase import create_client
 from supabase.lib.client_options import SyncClientOptions
 from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
 
-from tests.conftest import require_service
-from tests.databases import supabase_database
-from tests.supabase.server import SupabaseStandin
 
 CALLBACK = "http://127.0.0.1:5000/auth/callback"
 PASSWORD = "correct horse"
-
-
-@pytest.fixture(scope="module")
-def standin():
-    with supabase_database() as url:
-        if url is None:
-            require_service("PostgreSQL is not running on 127.0.0.1:5432")
-        with SupabaseStandin(url) as standin:
-            yield standin
 
 
 @pytest.fixture
