@@ -54,7 +54,7 @@ class Backends:
 
 def init_app(app: Flask, settings: Settings) -> None:
     model, channel = _model(settings), InProcessChannel()
-    if settings.supabase_url:
+    if settings.uses_supabase:
         from .supabase_backend import SupabaseProject
         from .supabase_backend.accounts import SupabaseAccounts
 
