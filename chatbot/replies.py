@@ -23,12 +23,12 @@ from .errors import Busy, InvalidInput, NotFound
 from .channel import Channel
 from .files import FileStore
 from .models import ChatModel, ModelError, Usage, estimate_tokens
+from .pacing import BASE, pace
 from .process import is_alive, this_process
 from .store import COMPLETE, ERROR, STOPPED, STREAMING, Chat, Housekeeping, Message, ReplyInProgress, Store
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY = 0.05  # seconds: new text is published as one live event this often
 CHECKPOINT_EVERY = 1.0  # seconds: partial text is written to the store this often
 HISTORY_PAGE = 100  # messages first read from a chat's newest end for the model's conversation
 HISTORY_PAGE_MAX = 999  # a bigger page reads the whole chat (a PostgREST server caps pages at 1,000 rows)
@@ -193,10 +193,10 @@ def _start(store, model, channel, owner_id, answer: Message, conversation, spawn
 
 
 class _Coalescer:
-    """Publishes a reply's new text at most about every FLUSH_EVERY seconds: a fast model
-    costs one event per tick, not one per token. Text that is due goes out as it arrives;
-    the process's ticker publishes the rest, so nothing waits for the next token of a slow
-    or silent model."""
+    """Publishes a reply's new text at most about once per window (pacing.pace): a fast
+    model costs one event per window, not one per token. Text that is due goes out as it
+    arrives; the process's ticker publishes the rest, so nothing waits for the next token
+    of a slow or silent model."""
 
     def __init__(self, channel: Channel, message_id: str) -> None:
         self.channel, self.message_id = channel, message_id
@@ -206,12 +206,16 @@ class _Coalescer:
         self.last = 0.0  # when text was last published
         _ticker.follow(self)
 
+    @property
+    def due(self) -> bool:
+        # A little early counts as due: a model read once per window may wake a few ms
+        # early, and holding its text for the ticker would add a whole tick.
+        return time.monotonic() - self.last >= pace.window * 0.8
+
     def add(self, text: str) -> None:
         with self.lock:
             self.pending.append(text)
-        # A little early counts as due: a model read every FLUSH_EVERY (READ_EVERY) may wake
-        # a few ms early, and holding its text for the ticker would add a whole period.
-        if time.monotonic() - self.last >= FLUSH_EVERY * 0.8:
+        if self.due:
             self.flush()
 
     def flush(self) -> None:
@@ -230,8 +234,9 @@ class _Coalescer:
 
 
 class _Ticker:
-    """One task per process that flushes every reply being written, every FLUSH_EVERY
-    seconds: one wake-up for all of them, not one per reply."""
+    """One task per process that wakes every pacing.BASE seconds: it publishes the text of
+    every reply that is due, and tells the pace how late it woke (one wake-up for all the
+    replies, not one per reply)."""
 
     def __init__(self) -> None:
         self.replies: set[_Coalescer] = set()
@@ -248,9 +253,11 @@ class _Ticker:
 
     def _run(self) -> None:
         while True:
-            time.sleep(FLUSH_EVERY)
+            asleep = time.monotonic()
+            time.sleep(BASE)
+            pace.observe(time.monotonic() - asleep - BASE)
             for reply in list(self.replies):
-                if reply.pending:
+                if reply.pending and reply.due:
                     reply.flush()
 
 

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 API_KEY = "sk-test-stub"
 REPLY = ["Hello", " from", " the", " stub", "", " model", "."]
-SLOW_DELAY = 0.15  # longer than the model's READ_EVERY: each token is its own read
+SLOW_DELAY = 0.15  # longer than the pacing window of an idle worker: each token is its own read
 STALL_SECONDS = 5.0
 
 

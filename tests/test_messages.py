@@ -1,12 +1,14 @@
 """Messages: stored before the model runs, replies stored with status, model and tokens."""
 import threading
+import time
 
 import pytest
 
-from chatbot import create_app
+from chatbot import create_app, pacing
 from chatbot.backends import backends
 from chatbot.replies import build_conversation, generate, reply_topic
 from chatbot.channel import InProcessChannel
+from chatbot.pacing import BASE, WIDEST, Pace
 from chatbot.store import COMPLETE, ERROR, STREAMING, Message
 from tests.conftest import make_config, new_chat, owner_id
 from tests.fakes import ScriptedModel
@@ -196,6 +198,46 @@ def test_generation_coalesces_and_publishes_offsets(store, user):
     stored = store.message(owner, message.id)
     assert (stored.content, stored.status, stored.prompt_tokens, stored.completion_tokens) == ("abc", COMPLETE, 7, 2)
     assert Message.from_event(done["message"]) == stored  # the finished message rides on "done"
+
+
+def test_the_window_widens_while_the_worker_is_behind_and_narrows_as_it_catches_up():
+    pace = Pace()
+    for _ in range(20):
+        pace.observe(0.001)  # on time, give or take a millisecond
+    assert pace.window == pytest.approx(BASE, abs=0.005)
+    pace.observe(0.05)
+    assert BASE < pace.window < WIDEST / 2  # one late tick is not yet a trend
+    for _ in range(20):
+        pace.observe(0.2)
+    assert pace.window == WIDEST  # never wider, however far behind
+    for _ in range(30):
+        pace.observe(-0.001)  # early (a coarse clock): as good as on time
+    assert pace.window == pytest.approx(BASE, abs=0.001)
+
+
+@pytest.mark.parametrize("window", [BASE, WIDEST])
+def test_a_wider_window_sends_the_same_text_in_fewer_events(store, user, monkeypatch, window):
+    """While the worker is behind, a token every 10 ms for 0.4 s goes out as ~2 events,
+    not ~8; the text is the same."""
+    monkeypatch.setattr(Pace, "observe", lambda pace, late: None)  # the ticker keeps its hands off
+    monkeypatch.setattr(pacing.pace, "window", window)
+    chat_id = new_chat(user)
+    owner = owner_id(store)
+    message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
+    channel = InProcessChannel()
+
+    class Steady(ScriptedModel):
+        def stream(self, conversation, on_open=None):
+            for n in range(40):
+                time.sleep(0.01)
+                yield f"t{n} "
+    generate(store, Steady(), channel, owner, message, [])
+    deltas = [e.data for e in channel.subscribe(reply_topic(message.id)) if e.data["type"] == "delta"]
+    assert "".join(d["text"] for d in deltas) == "".join(f"t{n} " for n in range(40))
+    if window == BASE:
+        assert 5 <= len(deltas) <= 12
+    else:
+        assert 2 <= len(deltas) <= 4
 
 
 def test_an_idle_reply_stream_sends_keepalive_comments(app, store, user, monkeypatch):

@@ -11,14 +11,9 @@ from urllib.parse import urlsplit
 import httpx2
 import openai
 
+from ..pacing import pace
 from . import ModelError, OnOpen, Piece, Usage
 from .transport import ModelTransport
-
-# Read the model's stream at most this often (seconds). Live text goes out as one event
-# about every 50 ms anyway (replies.FLUSH_EVERY): reading each token as it comes cost a
-# wake-up, a read and a parse per token for nothing. Waiting lets the tokens of those
-# 50 ms arrive together, to be read, parsed and published in one step.
-READ_EVERY = 0.05
 
 
 class OpenAICompatible:
@@ -73,11 +68,14 @@ class OpenAICompatible:
             raise ModelError("The connection to the model was lost.") from error
 
 
-def _paced(chunks: Iterator[bytes], every: float = READ_EVERY) -> Iterator[bytes]:
-    """``chunks``, read no more often than ``every`` seconds: what arrives in between waits
-    in the socket's buffer and comes with the next read. The first read is not held back."""
+def _paced(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """``chunks``, read no more often than once per window (pacing.pace): what arrives in
+    between waits in the socket's buffer and comes with the next read, to be read, parsed
+    and published in one step. Live text goes out once per window anyway, so reading each
+    token as it came would cost a wake-up, a read and a parse per token for nothing. The
+    first read is not held back."""
     for chunk in chunks:
-        due = time.monotonic() + every
+        due = time.monotonic() + pace.window
         yield chunk
         wait = due - time.monotonic()
         if wait > 0:
