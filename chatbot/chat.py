@@ -95,16 +95,14 @@ def send(chat_id):
     b = backends()
     content = request.form.get("content", "")
     uploads = [Upload(f.filename or "", f.read()) for f in request.files.getlist("files")]
-    chat = b.store.chat(current_user.id, chat_id)  # read once: send_message checks it is the user's
     try:
-        question, answer = replies.send_message(b.store, b.model, b.channel, current_user.id, chat_id,
-                                                content, limits(), files=b.files, uploads=uploads, chat=chat)
+        turn = replies.send_message(b.store, b.model, b.channel, current_user.id, chat_id,
+                                    content, limits(), files=b.files, uploads=uploads)
     except (InvalidInput, Busy) as error:
         return _refused(chat_id, content, error)
+    answer = turn.answer
     if is_htmx():
-        if chat.title == chats.DEFAULT_TITLE:  # the first message named the chat
-            chat = chats.get_chat(b.store, current_user.id, chat_id)
-        return render_template("chat/sent.html", chat=chat, messages=[question, answer],
+        return render_template("chat/sent.html", chat=turn.chat, messages=[turn.question, answer],
                                chats=chats.list_chats(b.store, current_user.id))
     replies.wait_for_reply(b.channel, answer.id, settings().reply_wait)
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)

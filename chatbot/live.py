@@ -175,29 +175,30 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
     except (ValueError, AttributeError, ValidationError):
         return None  # not JSON, or not from our page: ignore it
     b = backends()
-    chat = b.store.chat(feed.owner_id, feed.chat_id)
-    if chat is None:
-        return None
     if command.get("type") == "stop":
         try:
-            replies.stop(b.store, b.channel, feed.owner_id, chat.id, str(command.get("message_id", "")))
+            replies.stop(b.store, b.channel, feed.owner_id, feed.chat_id, str(command.get("message_id", "")))
         except NotFound:
             pass
         return None
     if command.get("type") == "send":
         content = str(command.get("content", ""))
         try:
-            replies.send_message(b.store, b.model, b.channel, feed.owner_id, chat.id, content, limits(),
-                                 files=b.files, chat=chat)
+            turn = replies.send_message(b.store, b.model, b.channel, feed.owner_id, feed.chat_id, content, limits(),
+                                        files=b.files)
         except NotFound:
             return None  # deleted a moment ago: the chat-list update says so
         except (InvalidInput, Busy) as error:
+            chat = b.store.chat(feed.owner_id, feed.chat_id)
+            if chat is None:
+                return None
             return render_template("chat/_composer.html", chat=chat, oob=True, draft=content,
                                    errors={"content": refusal(error)})
         # The messages arrive through the chat's topic, like every other view's. The empty
         # composer is the same for every send on this socket (its CSRF token is the
         # connection's): render it once.
         if feed.blank_composer is None:
-            feed.blank_composer = render_template("chat/_composer.html", chat=chat, oob=True, draft="", errors={})
+            feed.blank_composer = render_template("chat/_composer.html", chat=turn.chat, oob=True, draft="",
+                                                  errors={})
         return feed.blank_composer
     return None

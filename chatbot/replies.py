@@ -25,7 +25,7 @@ from .files import FileStore
 from .models import ChatModel, ModelError, Usage, estimate_tokens
 from .pacing import BASE, pace
 from .process import is_alive, this_process
-from .store import COMPLETE, ERROR, STOPPED, STREAMING, Chat, Housekeeping, Message, ReplyInProgress, Store
+from .store import COMPLETE, ERROR, STOPPED, STREAMING, Chat, Housekeeping, Message, ReplyInProgress, Store, Turn
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,9 @@ def chat_topic(chat_id: str) -> str:
 
 def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str, chat_id: str,
                  content: str, limits: Limits, *, files: FileStore, uploads: list[Upload] = (),
-                 spawn: Callable[..., object] | None = None, chat: Chat | None = None) -> tuple[Message, Message]:
+                 spawn: Callable[..., object] | None = None) -> Turn:
     """Store the user's message (and its attached ``uploads``) and start the reply; return
-    both messages. ``chat``: the chat as the caller has just read it for ``owner_id``, which
-    saves reading it again."""
+    the turn, its chat as it is now (named after the message, if it had no name yet)."""
     content = content.strip()
     checked = attachments.check(list(uploads), limits.attachment_max_bytes) if uploads else []
     if not content and not checked:
@@ -77,25 +76,26 @@ def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str
     if len(content) > limits.message_max_chars:
         raise InvalidInput("content", f"Messages can be at most {limits.message_max_chars:,} characters; "
                                       f"this one has {len(content):,}.")
-    if chat is None or chat.id != chat_id or chat.owner_id != owner_id:
-        chat = get_chat(store, owner_id, chat_id)
-    list_changes = chat.title == DEFAULT_TITLE or store.chats(owner_id, limit=1)[0].id != chat.id
     try:
-        question, answer = store.add_turn(owner_id, chat.id, content, model.name, this_process())
+        turn = store.add_turn(owner_id, chat_id, content, model.name, this_process(), history=HISTORY_PAGE + 1)
+    except LookupError:
+        raise NotFound(chat_id) from None
     except ReplyInProgress:
-        raise Busy(chat.id) from None
+        raise Busy(chat_id) from None
+    chat, question, answer, history = turn.chat, turn.question, turn.answer, turn.history
     if checked:
         question = replace(question, attachments=tuple(attachments.attach(store, files, owner_id, question.id, checked)))
+        history = [question if m.id == question.id else m for m in history]
     if chat.title == DEFAULT_TITLE:
-        store.update_chat(owner_id, chat.id, title=title_from(content or question.attachments[0].name))
-    history = [m for m in _history(store, owner_id, chat, limits.context_tokens) if m.id != answer.id]
+        chat = store.update_chat(owner_id, chat.id, title=title_from(content or question.attachments[0].name)) or chat
+    history = [m for m in _history(store, owner_id, chat, limits.context_tokens, history) if m.id != answer.id]
     _start(store, model, channel, owner_id, answer,
            build_conversation(chat.system_prompt, history, limits.context_tokens, files), spawn)
     for message in (question, answer):
         announce(channel, message)
-    if list_changes:  # a new title, or the chat moves to the top of the list
+    if turn.chat.title == DEFAULT_TITLE or turn.moved_up:  # a new title, or the chat moves to the top of the list
         announce_chats(channel, owner_id)
-    return question, answer
+    return replace(turn, chat=chat, question=question)
 
 
 def regenerate(store: Store, model: ChatModel, channel: Channel, owner_id: str, chat_id: str,
@@ -173,17 +173,20 @@ def _within_budget(system_prompt: str, history: list[Message], budget: int) -> t
     return chosen, False
 
 
-def _history(store: Store, owner_id: str, chat: Chat, budget: int) -> list[Message]:
+def _history(store: Store, owner_id: str, chat: Chat, budget: int,
+             first_page: list[Message] | None = None) -> list[Message]:
     """The chat's newest messages, at least those build_conversation keeps within ``budget``
     once the newest one (the reply being written, or the one being replaced) is left out:
     a long chat is not read whole for every reply. Pages from the newest end, each four
-    times the last while all of it fits; past HISTORY_PAGE_MAX, the whole chat."""
-    size = HISTORY_PAGE
+    times the last while all of it fits; past HISTORY_PAGE_MAX, the whole chat.
+    ``first_page``: the newest HISTORY_PAGE + 1 messages, if the caller has read them."""
+    size, page = HISTORY_PAGE, first_page
     while size <= HISTORY_PAGE_MAX:
-        page = store.messages(owner_id, chat.id, newest=size + 1)
+        if page is None:
+            page = store.messages(owner_id, chat.id, newest=size + 1)
         if len(page) <= size or _within_budget(chat.system_prompt, page[:-1], budget)[1]:
             return page  # the whole chat, or the budget ran out inside the page
-        size *= 4
+        size, page = size * 4, None
     return store.messages(owner_id, chat.id)
 
 

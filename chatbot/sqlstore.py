@@ -8,7 +8,8 @@ from functools import lru_cache
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .store import INTERRUPTED, STREAMING, Attachment, Chat, DuplicateEmail, Message, ReplyInProgress, User, is_uuid
+from .store import (INTERRUPTED, STREAMING, Attachment, Chat, DuplicateEmail, Message, ReplyInProgress, Turn, User,
+                    is_uuid)
 
 metadata = sa.MetaData()
 
@@ -77,9 +78,15 @@ _NEWEST_CHATS = _CHATS.limit(_p("limit"))
 _CHAT = chats.select().where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner"))
 _TOUCH_CHAT = chats.update().where(chats.c.id == _p("chat")).values(updated_at=_p("stamp"))
 # The chat's owner check and its last seq in one statement: no row if the chat is not the owner's.
-_OWNED_LAST_SEQ = (sa.select(sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0))
-                             .where(messages.c.chat_id == chats.c.id).scalar_subquery())
-                   .where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner")))
+_LAST_SEQ = (sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0))
+             .where(messages.c.chat_id == chats.c.id).scalar_subquery())
+_OWNED_LAST_SEQ = sa.select(_LAST_SEQ).where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner"))
+# For a turn, with the chat itself and the id of the owner's newest chat (whether the list moves).
+_newer = chats.alias("newer")
+_NEWEST_CHAT_ID = (sa.select(_newer.c.id).where(_newer.c.owner_id == _p("owner"), _newer.c.archived == sa.false())
+                   .order_by(_newer.c.updated_at.desc(), _newer.c.id).limit(1).scalar_subquery())
+_TURN_CHAT = (sa.select(chats, _LAST_SEQ.label("last_seq"), _NEWEST_CHAT_ID.label("newest_id"))
+              .where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner")))
 _MESSAGES = (messages.select().where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
              .order_by(messages.c.seq))
 _NEWEST_MESSAGES = (messages.select().where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
@@ -207,15 +214,22 @@ class SQLStore:
         with self.engine.begin() as db:
             return self._insert(db, owner_id, chat_id, [(role, content, status, model, None)])[0]
 
-    def add_turn(self, owner_id: str, chat_id: str, content: str, model: str,
-                 worker: str) -> tuple[Message, Message]:
+    def add_turn(self, owner_id: str, chat_id: str, content: str, model: str, worker: str,
+                 history: int = 2) -> Turn:
+        if not is_uuid(chat_id):
+            raise LookupError(chat_id)
         try:
             with self.engine.begin() as db:  # both or neither
+                row = db.execute(_TURN_CHAT, {"id": chat_id, "owner": owner_id}).first()
+                if row is None:
+                    raise LookupError(chat_id)
                 question, answer = self._insert(db, owner_id, chat_id, [
-                    ("user", content, "complete", None, None), ("assistant", "", STREAMING, model, worker)])
+                    ("user", content, "complete", None, None), ("assistant", "", STREAMING, model, worker)],
+                    last=row.last_seq)
+                newest = self._messages(db, owner_id, chat_id, history)
         except sa.exc.IntegrityError:
             raise ReplyInProgress(chat_id) from None
-        return question, answer
+        return Turn(_chat(row), question, answer, row.newest_id != row.id, newest)
 
     def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
         try:
@@ -228,11 +242,13 @@ class SQLStore:
         except sa.exc.IntegrityError:
             raise ReplyInProgress(chat_id) from None
 
-    def _insert(self, db, owner_id: str, chat_id: str, rows: list[tuple]) -> list[Message]:
-        """Append (role, content, status, model, worker) rows to an owned chat, in one go."""
-        last = db.execute(_OWNED_LAST_SEQ, {"id": chat_id, "owner": owner_id}).scalar()
+    def _insert(self, db, owner_id: str, chat_id: str, rows: list[tuple], last: int | None = None) -> list[Message]:
+        """Append (role, content, status, model, worker) rows to an owned chat, in one go
+        (``last``: the chat's last seq, if the caller has just read it with the owner check)."""
         if last is None:
-            raise LookupError(chat_id)
+            last = db.execute(_OWNED_LAST_SEQ, {"id": chat_id, "owner": owner_id}).scalar()
+            if last is None:
+                raise LookupError(chat_id)
         stamp = now()
         added = [Message(str(uuid.uuid4()), chat_id, role, content, status, None, model, None, None, stamp, last + n)
                  for n, (role, content, status, model, _worker) in enumerate(rows, start=1)]
@@ -247,16 +263,20 @@ class SQLStore:
         if not is_uuid(chat_id):
             return []
         with self.engine.connect() as db:
-            if newest is None:
-                rows = db.execute(_MESSAGES, {"chat": chat_id, "owner": owner_id}).all()
-            else:  # from the newest end
-                rows = db.execute(_NEWEST_MESSAGES, {"chat": chat_id, "owner": owner_id, "limit": newest}).all() \
-                    if newest > 0 else []
-                rows.reverse()
-            # The chat's attachments are few: one query for all of them beats a list of ids.
-            files: dict[str, list[Attachment]] = {}
-            for row in db.execute(_CHAT_ATTACHMENTS, {"chat": chat_id, "owner": owner_id}) if rows else ():
-                files.setdefault(row.message_id, []).append(_attachment(row))
+            return self._messages(db, owner_id, chat_id, newest)
+
+    @staticmethod
+    def _messages(db, owner_id: str, chat_id: str, newest: int | None) -> list[Message]:
+        if newest is None:
+            rows = db.execute(_MESSAGES, {"chat": chat_id, "owner": owner_id}).all()
+        else:  # from the newest end
+            rows = db.execute(_NEWEST_MESSAGES, {"chat": chat_id, "owner": owner_id, "limit": newest}).all() \
+                if newest > 0 else []
+            rows.reverse()
+        # The chat's attachments are few: one query for all of them beats a list of ids.
+        files: dict[str, list[Attachment]] = {}
+        for row in db.execute(_CHAT_ATTACHMENTS, {"chat": chat_id, "owner": owner_id}) if rows else ():
+            files.setdefault(row.message_id, []).append(_attachment(row))
         return [_message(row, tuple(files.get(row.id, ()))) for row in rows]
 
     def message(self, owner_id: str, message_id: str) -> Message | None:

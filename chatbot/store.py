@@ -76,6 +76,17 @@ class Message:
                       "attachments": tuple(Attachment(**a) for a in data.get("attachments", ()))})
 
 
+@dataclass(frozen=True)
+class Turn:
+    """A question and its empty streaming reply as add_turn stored them, with what the
+    reply needs next, read in the same step: one trip to the store for a send."""
+    chat: Chat  # as of this turn
+    question: Message
+    answer: Message
+    moved_up: bool  # the chat was not at the top of its owner's list, and now is
+    history: list[Message]  # the chat's newest messages, this turn's two included, oldest first
+
+
 class DuplicateEmail(Exception):
     """An account with this email exists already."""
 
@@ -106,10 +117,11 @@ class Store(Protocol):
     # Messages
     def add_message(self, owner_id: str, chat_id: str, role: str, content: str,
                     status: str, model: str | None = None) -> Message: ...
-    def add_turn(self, owner_id: str, chat_id: str, content: str, model: str,
-                 worker: str) -> tuple[Message, Message]:
-        """Store the user's message and an empty streaming reply, atomically.
-        ReplyInProgress if the chat has a streaming reply already."""
+    def add_turn(self, owner_id: str, chat_id: str, content: str, model: str, worker: str,
+                 history: int = 2) -> Turn:
+        """Store the user's message and an empty streaming reply, atomically, and read the
+        chat's ``history`` newest messages after them. LookupError if the chat is not the
+        owner's; ReplyInProgress if it has a streaming reply already."""
         ...
     def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
         """Delete reply ``message_id`` and start an empty streaming one, atomically."""

@@ -276,7 +276,8 @@ def test_a_slow_reader_gets_every_frame_whole(server):
     owner = server.store.user_by_email("slow-reader@example.com").id
     long_text = "lighthouse keepers " * 5000  # ~95 KB a message
     for _ in range(60):
-        question, answer = server.store.add_turn(owner, chat_id, long_text, "offline", "seed")
+        turn = server.store.add_turn(owner, chat_id, long_text, "offline", "seed")
+        question, answer = turn.question, turn.answer
         server.store.update_message(owner, answer.id, content=long_text, status=COMPLETE, worker=None)
     cookies = "; ".join(f"{k}={v}" for k, v in ada.http.cookies.items())
     url = server.url.replace("http", "ws") + f"/chats/{chat_id}/live?since=1"

@@ -297,12 +297,14 @@ def test_a_long_chat_sends_the_same_history_without_reading_it_whole(store, user
     for n in range(6):
         store.add_message(owner, chat_id, "user" if n % 2 == 0 else "assistant", f"{n} " + "w" * 40, COMPLETE)
     model, channel, files = ScriptedModel(), InProcessChannel(), backends(user.application).files
-    reads = []  # the ``newest`` of each read (None: the whole chat)
+    reads = []  # the ``newest`` of each read (None: the whole chat); the first comes with the turn
     monkeypatch.setattr(store, "messages", lambda *a, **k: reads.append(k.get("newest")) or type(store).messages(
         store, *a, **k))
+    monkeypatch.setattr(store, "add_turn", lambda *a, **k: reads.append(k.get("history")) or type(store).add_turn(
+        store, *a, **k))
     limits = Limits(message_max_chars=1000, context_tokens=budget)
-    _, answer = send_message(store, model, channel, owner, chat_id, "6 now", limits, files=files,
-                             spawn=lambda f, *a: f(*a))
+    answer = send_message(store, model, channel, owner, chat_id, "6 now", limits, files=files,
+                          spawn=lambda f, *a: f(*a)).answer
     everything = [m for m in type(store).messages(store, owner, chat_id) if m.id != answer.id]
     assert model.conversations[-1] == build_conversation("", everything, budget)
     if budget == 25:

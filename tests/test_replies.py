@@ -122,12 +122,12 @@ def test_start_up_marks_replies_of_dead_processes_interrupted(tmp_path):
     store = backends(app).store
     owner = owner_id(store)
     host = this_process().split(":")[0]
-    dead, alive = store.add_turn(owner, chat_id, "q", "m", f"{host}:999999:1")[1], None
+    dead, alive = store.add_turn(owner, chat_id, "q", "m", f"{host}:999999:1").answer, None
     store.update_message(owner, dead.id, content="half a rep")
     other_chat = new_chat(client)
-    alive = store.add_turn(owner, other_chat, "q", "m", this_process())[1]
+    alive = store.add_turn(owner, other_chat, "q", "m", this_process()).answer
     elsewhere_chat = new_chat(client)
-    elsewhere = store.add_turn(owner, elsewhere_chat, "q", "m", "another-host:1:1")[1]
+    elsewhere = store.add_turn(owner, elsewhere_chat, "q", "m", "another-host:1:1").answer
 
     create_app(config)  # a restarted process
 

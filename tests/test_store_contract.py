@@ -144,7 +144,8 @@ def test_update_chat_changes_the_fields_given(store, owner):
 
 def test_deleting_a_chat_deletes_its_messages(store, owner):
     chat = store.add_chat(owner, "Doomed", "m")
-    question, answer = store.add_turn(owner, chat.id, "hi", "m", "w")
+    turn = store.add_turn(owner, chat.id, "hi", "m", "w")
+    question, answer = turn.question, turn.answer
     assert store.delete_chat(owner, chat.id) is True
     assert store.chat(owner, chat.id) is None
     assert store.messages(owner, chat.id) == []
@@ -155,6 +156,8 @@ def test_deleting_a_chat_deletes_its_messages(store, owner):
 @pytest.mark.parametrize("chat_id", ["", "x", "1 OR 1=1", str(uuid.uuid4())])
 def test_unknown_chats_are_not_found(store, owner, chat_id):
     assert store.chat(owner, chat_id) is None
+    with pytest.raises(LookupError):
+        store.add_turn(owner, chat_id, "hi", "m", "w")
     assert store.messages(owner, chat_id) == []
     assert store.delete_chat(owner, chat_id) is False
 
@@ -163,16 +166,31 @@ def test_unknown_chats_are_not_found(store, owner, chat_id):
 
 def test_a_turn_is_the_question_and_an_empty_streaming_reply(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
-    question, answer = store.add_turn(owner, chat.id, "What is a lighthouse?", "gpt-x", "host:1:2")
+    turn = store.add_turn(owner, chat.id, "What is a lighthouse?", "gpt-x", "host:1:2")
+    question, answer = turn.question, turn.answer
     assert (question.role, question.content, question.status) == ("user", "What is a lighthouse?", COMPLETE)
     assert (answer.role, answer.content, answer.status, answer.model) == ("assistant", "", STREAMING, "gpt-x")
     assert answer.seq == question.seq + 1
     assert store.messages(owner, chat.id) == [question, answer]
 
 
+def test_a_turn_comes_with_its_chat_the_newest_messages_and_whether_the_list_moved(store, owner):
+    first = store.add_chat(owner, "First", "m")
+    store.add_chat(owner, "Second", "m")  # on top of the list
+    earlier = store.add_turn(owner, first.id, "one", "m", "w")
+    assert earlier.moved_up is True
+    assert (earlier.chat.id, earlier.chat.title, earlier.chat.owner_id) == (first.id, "First", owner)
+    assert earlier.history == [earlier.question, earlier.answer]
+    store.update_message(owner, earlier.answer.id, content="reply one", status=COMPLETE)
+    again = store.add_turn(owner, first.id, "two", "m", "w", history=3)
+    assert again.moved_up is False  # on top already
+    assert [m.content for m in again.history] == ["reply one", "two", ""]
+    assert again.history[-2:] == [again.question, again.answer]
+
+
 def test_one_streaming_reply_per_chat(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
-    _, answer = store.add_turn(owner, chat.id, "one", "m", "w")
+    answer = store.add_turn(owner, chat.id, "one", "m", "w").answer
     with pytest.raises(ReplyInProgress):
         store.add_turn(owner, chat.id, "two", "m", "w")
     assert len(store.messages(owner, chat.id)) == 2  # the refused turn left nothing behind
@@ -184,7 +202,8 @@ def test_one_streaming_reply_per_chat(store, owner):
 def test_messages_keep_their_order_and_content(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
     text = "Ünïcode ✓ and `code`\n\n" + "long " * 20_000
-    question, answer = store.add_turn(owner, chat.id, text, "m", "w")
+    turn = store.add_turn(owner, chat.id, text, "m", "w")
+    question, answer = turn.question, turn.answer
     store.update_message(owner, answer.id, content="Here ✓", status=COMPLETE, prompt_tokens=12,
                          completion_tokens=3, worker=None)
     stored = store.messages(owner, chat.id)
@@ -198,7 +217,8 @@ def test_the_newest_messages_come_oldest_first_with_their_attachments(store, own
     chat = store.add_chat(owner, "Chat", "m")
     turns = []
     for n in range(3):
-        question, answer = store.add_turn(owner, chat.id, f"q{n}", "m", "w")
+        turn = store.add_turn(owner, chat.id, f"q{n}", "m", "w")
+        question, answer = turn.question, turn.answer
         store.update_message(owner, answer.id, content=f"a{n}", status=COMPLETE, worker=None)
         turns.append((question, answer))
     early = store.add_attachment(owner, turns[0][0].id, "old.txt", "text/plain", 3, f"{owner}/{uuid.uuid4()}")
@@ -215,7 +235,7 @@ def test_the_newest_messages_come_oldest_first_with_their_attachments(store, own
 
 def test_a_failed_reply_keeps_its_reason(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
-    _, answer = store.add_turn(owner, chat.id, "hi", "m", "w")
+    answer = store.add_turn(owner, chat.id, "hi", "m", "w").answer
     store.update_message(owner, answer.id, content="partial", status=ERROR, error="The model stopped responding.")
     reply = store.message(owner, answer.id)
     assert (reply.content, reply.status, reply.error) == ("partial", ERROR, "The model stopped responding.")
@@ -223,7 +243,8 @@ def test_a_failed_reply_keeps_its_reason(store, owner):
 
 def test_replace_reply_swaps_the_last_reply_for_a_new_streaming_one(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
-    question, answer = store.add_turn(owner, chat.id, "hi", "m", "w")
+    turn = store.add_turn(owner, chat.id, "hi", "m", "w")
+    question, answer = turn.question, turn.answer
     store.update_message(owner, answer.id, content="old", status=STOPPED, worker=None)
     new = store.replace_reply(owner, chat.id, answer.id, "m2", "w")
     assert store.message(owner, answer.id) is None
@@ -242,8 +263,8 @@ def test_add_message_appends(store, owner):
 def test_replies_of_a_dead_worker_are_interrupted_with_their_text(store, owner, worker):
     chat = store.add_chat(owner, "Chat", "m")
     other_chat = store.add_chat(owner, "Other", "m")
-    _, answer = store.add_turn(owner, chat.id, "hi", "m", worker)
-    _, alive = store.add_turn(owner, other_chat.id, "hi", "m", worker + "-alive")
+    answer = store.add_turn(owner, chat.id, "hi", "m", worker).answer
+    alive = store.add_turn(owner, other_chat.id, "hi", "m", worker + "-alive").answer
     store.update_message(owner, answer.id, content="half a sent")
     assert {worker, worker + "-alive"} <= store.streaming_workers()
     assert store.interrupt_replies(worker, "The server restarted.") == 1
@@ -257,7 +278,8 @@ def test_replies_of_a_dead_worker_are_interrupted_with_their_text(store, owner, 
 
 def test_another_owner_sees_nothing(store, owner, stranger):
     chat = store.add_chat(owner, "Private", "m")
-    question, answer = store.add_turn(owner, chat.id, "secret", "m", "w")
+    turn = store.add_turn(owner, chat.id, "secret", "m", "w")
+    question, answer = turn.question, turn.answer
     assert store.chat(stranger, chat.id) is None
     assert store.chats(stranger) == []
     assert store.messages(stranger, chat.id) == []
@@ -266,7 +288,8 @@ def test_another_owner_sees_nothing(store, owner, stranger):
 
 def test_another_owner_changes_nothing(store, owner, stranger):
     chat = store.add_chat(owner, "Private", "m")
-    question, answer = store.add_turn(owner, chat.id, "secret", "m", "w")
+    turn = store.add_turn(owner, chat.id, "secret", "m", "w")
+    question, answer = turn.question, turn.answer
     assert store.update_chat(stranger, chat.id, title="Mine now") is None
     store.update_message(stranger, question.id, content="defaced")
     store.update_message(stranger, answer.id, status=COMPLETE, content="defaced")
@@ -285,7 +308,7 @@ def test_another_owner_changes_nothing(store, owner, stranger):
 
 def test_attachments_come_with_their_message(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
-    question, _ = store.add_turn(owner, chat.id, "see attached", "m", "w")
+    question = store.add_turn(owner, chat.id, "see attached", "m", "w").question
     first = store.add_attachment(owner, question.id, "notes.txt", "text/plain", 12, f"{owner}/{uuid.uuid4()}")
     second = store.add_attachment(owner, question.id, "map.png", "image/png", 99, f"{owner}/{uuid.uuid4()}")
     assert store.message(owner, question.id).attachments == (first, second)
@@ -297,7 +320,7 @@ def test_attachments_come_with_their_message(store, owner):
 
 def test_attachments_go_with_their_chat(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
-    question, _ = store.add_turn(owner, chat.id, "hi", "m", "w")
+    question = store.add_turn(owner, chat.id, "hi", "m", "w").question
     attachment = store.add_attachment(owner, question.id, "a.txt", "text/plain", 1, f"{owner}/{uuid.uuid4()}")
     store.delete_chat(owner, chat.id)
     assert store.attachment(owner, attachment.id) is None
@@ -305,7 +328,7 @@ def test_attachments_go_with_their_chat(store, owner):
 
 def test_another_owner_cannot_see_or_add_attachments(store, owner, stranger):
     chat = store.add_chat(owner, "Chat", "m")
-    question, _ = store.add_turn(owner, chat.id, "hi", "m", "w")
+    question = store.add_turn(owner, chat.id, "hi", "m", "w").question
     attachment = store.add_attachment(owner, question.id, "a.txt", "text/plain", 1, f"{owner}/{uuid.uuid4()}")
     assert store.attachment(stranger, attachment.id) is None
     assert store.chat_attachments(stranger, chat.id) == []

@@ -16,7 +16,7 @@ from typing import Callable
 from postgrest.exceptions import APIError
 from supabase import Client
 
-from ..store import INTERRUPTED, STREAMING, Attachment, Chat, Message, ReplyInProgress, is_uuid
+from ..store import INTERRUPTED, STREAMING, Attachment, Chat, Message, ReplyInProgress, Turn, is_uuid
 
 # SQLSTATEs that PostgREST passes on as the error code.
 _UNIQUE_VIOLATION = "23505"  # here: a second streaming reply in one chat
@@ -104,12 +104,18 @@ class SupabaseStore:
                     status: str, model: str | None = None) -> Message:
         return self._append(owner_id, chat_id, [dict(role=role, content=content, status=status, model=model)])[0]
 
-    def add_turn(self, owner_id: str, chat_id: str, content: str, model: str,
-                 worker: str) -> tuple[Message, Message]:
+    def add_turn(self, owner_id: str, chat_id: str, content: str, model: str, worker: str,
+                 history: int = 2) -> Turn:
+        # Over HTTP, one step is four requests (the append itself is one transaction).
+        chat = self.chat(owner_id, chat_id)
+        if chat is None:
+            raise LookupError(chat_id)
+        newest = self.chats(owner_id, limit=1)
         question, answer = self._append(owner_id, chat_id, [
             dict(role="user", content=content, status="complete"),
             dict(role="assistant", content="", status=STREAMING, model=model, worker=worker)])
-        return question, answer
+        return Turn(chat, question, answer, not newest or newest[0].id != chat.id,
+                    self.messages(owner_id, chat_id, newest=history))
 
     def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
         if not is_uuid(message_id):
