@@ -1,8 +1,9 @@
 """The load generator: N concurrent conversations, each sending a message as soon as the
 previous reply is complete, for a fixed time. Prints one JSON line of measurements.
 
-Modes: ``stub`` talks to the stub directly (the baseline), ``ws`` drives chat pages over the
-WebSocket, ``sse`` sends with htmx-style POSTs and reads each reply's event stream.
+Modes: ``stub`` talks to the stub directly (the baseline), ``relay`` to the plain relay
+(bench/relay.py: the reference point), ``ws`` drives chat pages over the WebSocket, ``sse``
+sends with htmx-style POSTs and reads each reply's event stream.
 Every reply is the stub's "t0 t1 ... tN-1"; a token's *lag* is how long after the stub's
 schedule (send time + ttft + i * delay) it reached the client.
 """
@@ -98,6 +99,16 @@ def ws_conversation(args, results: Results, session: dict, deadline: float) -> N
             reply.record()
 
 
+def relay_conversation(args, results: Results, _session: dict, deadline: float) -> None:
+    with connect(f"ws://{args.target}/relay", open_timeout=args.timeout, max_size=None) as socket:
+        while time.monotonic() < deadline:
+            reply = Reply(args, results)
+            socket.send("Benchmark question")
+            while (frame := socket.recv(timeout=args.timeout)) != "[done]":
+                reply.feed(frame)
+            reply.record()
+
+
 def sse_conversation(args, results: Results, session: dict, deadline: float) -> None:
     host, port = args.target.split(":")
     form = f"content=Benchmark+question&csrf_token={session['csrf']}"
@@ -141,7 +152,7 @@ def percentile(values: list[float], p: float) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("stub", "ws", "sse"))
+    parser.add_argument("mode", choices=("stub", "relay", "ws", "sse"))
     parser.add_argument("--target", required=True, help="host:port")
     parser.add_argument("--sessions", help="JSON file of signed-in sessions (ws, sse)")
     parser.add_argument("--streams", type=int, default=100)
@@ -153,7 +164,8 @@ def main() -> None:
     args = parser.parse_args()
 
     sessions = json.load(open(args.sessions)) if args.sessions else [{}] * args.streams
-    conversation = {"stub": stub_conversation, "ws": ws_conversation, "sse": sse_conversation}[args.mode]
+    conversation = {"stub": stub_conversation, "relay": relay_conversation, "ws": ws_conversation,
+                    "sse": sse_conversation}[args.mode]
     results = Results()
     reply_time = args.ttft + args.tokens * args.delay
     start = time.monotonic()

@@ -1,13 +1,14 @@
 """The streaming benchmark: the real gunicorn + gevent server against a loopback model stub.
 
-    .venv/bin/python bench/run.py                      # 100, 500 and 1000 streams, WS and SSE
+    .venv/bin/python bench/run.py                      # 100, 500 and 1000 streams: relay, WS, SSE
     .venv/bin/python bench/run.py --streams 500 --modes ws
 
 The server runs pinned to core 0 (one gevent worker); the stub and the load generator share
 core 1. For each stream count it first measures the stub alone (the load generator reading
-the stub directly), then the same load through the app, and prints time to first token and
-per-token lag through the app, the overhead over the stub alone (p50, p99), aggregate
-tokens/s, errors and the worker's peak memory.
+the stub directly), then the plain relay (bench/relay.py, the reference point: what a
+machine like this one does the usual way), then the same load through the app, and prints
+time to first token and per-token lag, the overhead over the stub alone (p50, p99),
+aggregate tokens/s, errors, the worker's peak memory and its CPU time per reply.
 """
 from __future__ import annotations
 
@@ -127,7 +128,7 @@ def cpu_ms(seconds: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--streams", default="100,500,1000", help="comma-separated concurrent stream counts")
-    parser.add_argument("--modes", default="ws,sse")
+    parser.add_argument("--modes", default="relay,ws,sse")
     parser.add_argument("--seconds", type=float, default=15, help="length of each run")
     parser.add_argument("--tokens", type=int, default=50)
     parser.add_argument("--delay", type=float, default=0.02, help="seconds between tokens")
@@ -137,7 +138,7 @@ def main() -> None:
     modes = args.modes.split(",")
 
     workdir = Path(tempfile.mkdtemp(prefix="chatbot-bench-"))
-    stub_port, app_port = free_port(), free_port()
+    stub_port = free_port()
     config = {"CHATBOT_ENV": "development", "SECRET_KEY": "bench-secret", "INSTANCE_PATH": str(workdir),
               "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}", "OPENAI_API_KEY": "bench",
               "OPENAI_BASE_URL": f"http://127.0.0.1:{stub_port}/v1", "OPENAI_MODEL": "bench"}
@@ -149,14 +150,22 @@ def main() -> None:
                    "--tokens", str(args.tokens), "--delay", str(args.delay), "--ttft", str(args.ttft)),
             stdout=subprocess.DEVNULL))
         wait_for_port(stub_port)
-        with open(workdir / "gunicorn.log", "w") as log:
-            server = subprocess.Popen(
-                pinned(0, sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers", "1",
-                       "--bind", f"127.0.0.1:{app_port}", "--access-logfile", "/dev/null", "wsgi:app"),
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        processes.append(server)
-        wait_for_port(app_port)
-        memory = Memory(server.pid)
+        # The app serves "ws" and "sse"; the plain relay (bench/relay.py), "relay". Both the
+        # same way: gunicorn.conf.py, one gevent worker, on core 0 (each idle while the other runs).
+        servers, wanted = {}, {"relay" if mode == "relay" else "app" for mode in modes}
+        for name, module, directory in (("app", "wsgi:app", ROOT), ("relay", "relay:app", ROOT / "bench")):
+            if name not in wanted:
+                continue
+            port = free_port()
+            with open(workdir / f"{name}.log", "w") as log:
+                server = subprocess.Popen(
+                    pinned(0, sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+                           "--workers", "1", "--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null",
+                           "--chdir", str(directory), module),
+                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            processes.append(server)
+            wait_for_port(port)
+            servers[name] = (port, Memory(server.pid))
 
         print(f"stub: {args.tokens} tokens, {args.delay * 1000:.0f} ms apart, first after {args.ttft * 1000:.0f} ms;"
               f" runs of {args.seconds:.0f} s; server on core 0 (1 gevent worker), stub and load on core 1\n")
@@ -168,11 +177,14 @@ def main() -> None:
             base = load("stub", f"127.0.0.1:{stub_port}", streams, args)
             rows = [("stub", base, None)]
             for mode in modes:
-                sessions_file = workdir / f"sessions-{mode}-{streams}.json"
-                sessions_file.write_text(json.dumps(seed(config, streams)))
+                port, memory = servers["relay" if mode == "relay" else "app"]
+                sessions_file = None
+                if mode != "relay":
+                    sessions_file = workdir / f"sessions-{mode}-{streams}.json"
+                    sessions_file.write_text(json.dumps(seed(config, streams)))
                 memory.reset()
                 cpu = memory.cpu_seconds()
-                result = load(mode, f"127.0.0.1:{app_port}", streams, args, str(sessions_file))
+                result = load(mode, f"127.0.0.1:{port}", streams, args, sessions_file and str(sessions_file))
                 result["cpu_per_reply"] = (memory.cpu_seconds() - cpu) / max(result["replies"], 1)
                 rows.append((mode, result, memory.peak_kb))
             for mode, r, peak in rows:
@@ -185,7 +197,8 @@ def main() -> None:
                       f"{cpu_ms(r.get('cpu_per_reply')):>12}", flush=True)
                 if r["first_errors"]:
                     print(f"      errors: {r['first_errors']}")
-        memory.running = False
+        for _, memory in servers.values():
+            memory.running = False
         print("\nTTFT and lag in ms; '+' columns are the overhead over the stub alone at the same load;"
               " CPU ms/reply is the worker's CPU time over the run divided by the replies completed.")
     finally:
