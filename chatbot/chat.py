@@ -103,7 +103,7 @@ def send(chat_id):
     answer = turn.answer
     if is_htmx():
         return render_template("chat/sent.html", chat=turn.chat, messages=[turn.question, answer],
-                               chats=chats.list_chats(b.store, current_user.id))
+                               chats=chats.list_chats(b.store, current_user.id) if turn.list_changed else None)
     replies.wait_for_reply(b.channel, answer.id, settings().reply_wait)
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
 

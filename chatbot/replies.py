@@ -68,7 +68,8 @@ def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str
                  content: str, limits: Limits, *, files: FileStore, uploads: list[Upload] = (),
                  spawn: Callable[..., object] | None = None) -> Turn:
     """Store the user's message (and its attached ``uploads``) and start the reply; return
-    the turn, its chat as it is now (named after the message, if it had no name yet)."""
+    the turn, with its chat as it is now (named after the message, if it had no name yet)
+    and whether the chat list changed (the chat moved to the top, or was named)."""
     content = content.strip()
     checked = attachments.check(list(uploads), limits.attachment_max_bytes) if uploads else []
     if not content and not checked:
@@ -93,9 +94,10 @@ def send_message(store: Store, model: ChatModel, channel: Channel, owner_id: str
            build_conversation(chat.system_prompt, history, limits.context_tokens, files), spawn)
     for message in (question, answer):
         announce(channel, message)
-    if turn.chat.title == DEFAULT_TITLE or turn.moved_up:  # a new title, or the chat moves to the top of the list
+    list_changed = turn.list_changed or chat.title != turn.chat.title  # moved to the top, or named
+    if list_changed:
         announce_chats(channel, owner_id)
-    return replace(turn, chat=chat, question=question)
+    return replace(turn, chat=chat, question=question, list_changed=list_changed)
 
 
 def regenerate(store: Store, model: ChatModel, channel: Channel, owner_id: str, chat_id: str,

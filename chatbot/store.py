@@ -83,7 +83,7 @@ class Turn:
     chat: Chat  # as of this turn
     question: Message
     answer: Message
-    moved_up: bool  # the chat was not at the top of its owner's list, and now is
+    list_changed: bool  # the owner's chat list changes: this chat was not at its top, and now is
     history: list[Message]  # the chat's newest messages, this turn's two included, oldest first
 
 

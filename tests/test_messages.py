@@ -97,6 +97,27 @@ def test_htmx_send_answers_with_both_messages_and_a_live_reply(app, user, store)
     gate.set()
 
 
+def test_htmx_send_brings_the_chat_list_only_when_it_changes(app, user, store):
+    """The list goes along when the chat is named or moves to the top; a send into the chat
+    already on top leaves the list (and the query and markup for it) out."""
+    def wait_until_idle(store, chat_id):  # the offline reply is written in the background
+        deadline = time.monotonic() + 5
+        while any(m.status == STREAMING for m in store.messages(owner_id(store), chat_id)):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    first, second = new_chat(user), new_chat(user)
+    sidebar = '<aside id="sidebar" class="sidebar" hx-swap-oob="true">'
+    assert sidebar in user.post(f"/chats/{first}/messages", data={"content": "named"}, headers=HTMX).text
+    wait_until_idle(store, first)
+    again = user.post(f"/chats/{first}/messages", data={"content": "on top already"}, headers=HTMX).text
+    assert sidebar not in again and 'id="chat-title"' not in again and '<form id="composer"' in again
+    wait_until_idle(store, first)
+    user.post(f"/chats/{second}/rename", data={"title": "Second"})  # now on top
+    moved = user.post(f"/chats/{first}/messages", data={"content": "back up"}, headers=HTMX).text
+    assert sidebar in moved and moved.index(">named<") < moved.index(">Second<")
+
+
 def test_htmx_refusal_retargets_the_composer(user):
     chat_id = new_chat(user)
     response = user.post(f"/chats/{chat_id}/messages", data={"content": " "}, headers=HTMX)

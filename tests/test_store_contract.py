@@ -178,12 +178,12 @@ def test_a_turn_comes_with_its_chat_the_newest_messages_and_whether_the_list_mov
     first = store.add_chat(owner, "First", "m")
     store.add_chat(owner, "Second", "m")  # on top of the list
     earlier = store.add_turn(owner, first.id, "one", "m", "w")
-    assert earlier.moved_up is True
+    assert earlier.list_changed is True
     assert (earlier.chat.id, earlier.chat.title, earlier.chat.owner_id) == (first.id, "First", owner)
     assert earlier.history == [earlier.question, earlier.answer]
     store.update_message(owner, earlier.answer.id, content="reply one", status=COMPLETE)
     again = store.add_turn(owner, first.id, "two", "m", "w", history=3)
-    assert again.moved_up is False  # on top already
+    assert again.list_changed is False  # on top already
     assert [m.content for m in again.history] == ["reply one", "two", ""]
     assert again.history[-2:] == [again.question, again.answer]
 
