@@ -10,6 +10,7 @@ to it over HTTP. The requested model name picks the behaviour:
 | ``stub-stall``  | two chunks, then silence for STALL_SECONDS                        |
 | ``stub-drop``   | two chunks, then the connection is cut (no terminating chunk)     |
 | ``stub-in-band-error`` | two chunks, then an error object inside the stream         |
+| ``stub-garbled`` | two chunks, then an event that is not JSON                       |
 | ``stub-429`` / ``stub-500`` | that status, every time                              |
 | anything else   | 404 model_not_found                                               |
 
@@ -93,6 +94,8 @@ def _handler(stub: StubOpenAI):
                 return self._stream(REPLY[:2], then=lambda: time.sleep(STALL_SECONDS))
             if model == "stub-drop":
                 return self._stream(REPLY[:2], then=self._cut)
+            if model == "stub-garbled":
+                return self._stream(REPLY[:2], then=lambda: self._write(b'data: {"choices": [\n\n'))
             if model == "stub-in-band-error":
                 return self._stream(REPLY[:2], then=lambda: self._event(
                     {"error": {"message": "overloaded", "type": "server_error"}}))

@@ -95,6 +95,11 @@ def test_error_inside_the_stream_keeps_the_partial_text(stub):
     assert joined(run(model(stub, "stub-in-band-error"))) == ("Hello from", "The model reported an error: overloaded")
 
 
+def test_an_unreadable_event_keeps_the_text_before_it(stub):
+    assert joined(run(model(stub, "stub-garbled"))) == ("Hello from",
+                                                        "The model sent a response that could not be read.")
+
+
 def test_unreachable_server():
     m = OpenAICompatible(model="stub", api_key=API_KEY, base_url="http://127.0.0.1:9/v1", timeout=1, max_retries=0)
     assert run(m) == ([], "The connection to the model was lost.")

@@ -89,7 +89,7 @@ def _pieces(chunks: Iterator[bytes]) -> Iterator[Piece]:
     pending = b""  # an incomplete line, waiting for the rest
     for chunk in chunks:
         *lines, pending = (pending + chunk).split(b"\n")
-        texts: list[str] = []
+        payloads: list[bytes] = []
         for line in lines:
             if not line.startswith(b"data:"):
                 continue  # blank separators, comments, "event:" lines
@@ -97,29 +97,52 @@ def _pieces(chunks: Iterator[bytes]) -> Iterator[Piece]:
             if data == b"[DONE]":
                 done = True
                 break
-            try:
-                event = json.loads(data)
-            except ValueError:
-                yield from _flush(texts)  # what came before the failure is kept
-                raise ModelError("The model sent a response that could not be read.") from None
-            if "error" in event:  # some servers report a failure inside the stream
-                yield from _flush(texts)
-                message = (event["error"] or {}).get("message") or "unknown error"
-                raise ModelError(f"The model reported an error: {message}")
-            for choice in event.get("choices") or ():
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    texts.append(text)
-                finished = finished or bool(choice.get("finish_reason"))
-            usage = event.get("usage")
-            if usage:
-                yield from _flush(texts)
-                yield Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+            payloads.append(data)
+        texts: list[str] = []
+        try:
+            for event in _events(payloads):
+                if "error" in event:  # some servers report a failure inside the stream
+                    message = (event["error"] or {}).get("message") or "unknown error"
+                    raise ModelError(f"The model reported an error: {message}")
+                for choice in event.get("choices") or ():
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        texts.append(text)
+                    finished = finished or bool(choice.get("finish_reason"))
+                usage = event.get("usage")
+                if usage:
+                    yield from _flush(texts)
+                    yield Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        except ModelError:
+            yield from _flush(texts)  # what came before the failure is kept
+            raise
         yield from _flush(texts)
         if done:
             return
     if not finished:  # neither [DONE] nor a finish_reason: the stream was cut short
         raise ModelError("The connection to the model was lost.")
+
+
+def _events(payloads: list[bytes]) -> list[dict] | Iterator[dict]:
+    """The events of one read, parsed as one JSON array: one call into the parser for the
+    whole burst, not one per token. If that fails, one at a time, to keep those before the
+    one that cannot be read."""
+    if not payloads:
+        return []
+    try:
+        events = json.loads(b"[" + b",".join(payloads) + b"]")
+    except ValueError:
+        return _each(payloads)
+    # A payload such as `1, 2` parses inside the array but is no event of its own.
+    return events if len(events) == len(payloads) else _each(payloads)
+
+
+def _each(payloads: list[bytes]) -> Iterator[dict]:
+    for data in payloads:
+        try:
+            yield json.loads(data)
+        except ValueError:
+            raise ModelError("The model sent a response that could not be read.") from None
 
 
 def _flush(texts: list[str]) -> Iterator[str]:
