@@ -117,6 +117,13 @@ class TestAnotherUsersChat:
         reply = store.messages(owner, chat_id)[1]
         assert other.get(f"/chats/{chat_id}/messages/{reply.id}/events").status_code == 404
 
+    def test_reply_stream_names_its_own_chat(self, user, store):
+        first, second = new_chat(user), new_chat(user)
+        user.post(f"/chats/{first}/messages", data={"content": "hi"})  # waits for the reply
+        reply = store.messages(store.user_by_email("ada@example.com").id, first)[1]
+        assert user.get(f"/chats/{second}/messages/{reply.id}/events").status_code == 404
+        assert user.get(f"/chats/{first}/messages/{reply.id}/events").status_code == 200
+
     def test_is_not_listed(self, intruder):
         other, _ = intruder
         assert "Private plans" not in other.get("/").text
