@@ -100,12 +100,11 @@ def send(chat_id):
                                     content, limits(), files=b.files, uploads=uploads)
     except (InvalidInput, Busy) as error:
         return _refused(chat_id, content, error)
-    answer = turn.answer
     if is_htmx():
-        return render_template("chat/sent.html", chat=turn.chat, messages=[turn.question, answer],
+        return render_template("chat/sent.html", chat=turn.chat, messages=[turn.question, turn.answer],
                                chats=chats.list_chats(b.store, current_user.id) if turn.list_changed else None)
-    replies.wait_for_reply(b.channel, answer.id, settings().reply_wait)
-    return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
+    replies.wait_for_reply(b.channel, turn.answer.id, settings().reply_wait)
+    return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{turn.answer.id}"), code=303)
 
 
 def limits() -> replies.Limits:

@@ -83,7 +83,7 @@ class Turn:
     chat: Chat  # as of this turn
     question: Message
     answer: Message
-    list_changed: bool  # the owner's chat list changes: this chat was not at its top, and now is
+    list_changed: bool  # the owner's chat list changes: the chat moves to its top (or, from send_message, is named)
     history: list[Message]  # the chat's newest messages, this turn's two included, oldest first
 
 

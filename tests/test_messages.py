@@ -6,7 +6,7 @@ import pytest
 
 from chatbot import create_app, pacing
 from chatbot.backends import backends
-from chatbot.replies import build_conversation, generate, reply_topic
+from chatbot.replies import build_conversation, generate, reply_topic, wait_for_reply
 from chatbot.channel import InProcessChannel
 from chatbot.pacing import BASE, WIDEST, Pace
 from chatbot.store import COMPLETE, ERROR, STREAMING, Message
@@ -101,10 +101,7 @@ def test_htmx_send_brings_the_chat_list_only_when_it_changes(app, user, store):
     """The list goes along when the chat is named or moves to the top; a send into the chat
     already on top leaves the list (and the query and markup for it) out."""
     def wait_until_idle(store, chat_id):  # the offline reply is written in the background
-        deadline = time.monotonic() + 5
-        while any(m.status == STREAMING for m in store.messages(owner_id(store), chat_id)):
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        assert wait_for_reply(backends(app).channel, store.messages(owner_id(store), chat_id)[-1].id, 5)
 
     first, second = new_chat(user), new_chat(user)
     sidebar = '<aside id="sidebar" class="sidebar" hx-swap-oob="true">'
