@@ -13,9 +13,31 @@ from .store import (INTERRUPTED, STREAMING, Attachment, Chat, DuplicateEmail, Me
 
 metadata = sa.MetaData()
 
+
+class _Id(sa.Uuid):
+    """A UUID kept as a string. Where the database has no UUID type (SQLite stores the 32
+    hex digits), each id read back is dashed by slicing: the stock type parses it with
+    uuid.UUID first, which made up most of the cost of reading a message row."""
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(as_uuid=False)
+
+    def result_processor(self, dialect, coltype):
+        if dialect.supports_native_uuid:
+            return super().result_processor(dialect, coltype)
+        return _dashed
+
+
+def _dashed(hex_digits: str | None) -> str | None:
+    h = hex_digits
+    return None if h is None else f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 users = sa.Table(
     "users", metadata,
-    sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
+    sa.Column("id", _Id(), primary_key=True),
     sa.Column("email", sa.String(320), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -23,8 +45,8 @@ users = sa.Table(
 
 chats = sa.Table(
     "chats", metadata,
-    sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
-    sa.Column("owner_id", sa.Uuid(as_uuid=False), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("id", _Id(), primary_key=True),
+    sa.Column("owner_id", _Id(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     sa.Column("title", sa.String(200), nullable=False),
     sa.Column("model", sa.String(200), nullable=False),
     sa.Column("system_prompt", sa.Text, nullable=False, server_default=""),
@@ -35,9 +57,9 @@ chats = sa.Table(
 
 messages = sa.Table(
     "messages", metadata,
-    sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
-    sa.Column("chat_id", sa.Uuid(as_uuid=False), sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("owner_id", sa.Uuid(as_uuid=False), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("id", _Id(), primary_key=True),
+    sa.Column("chat_id", _Id(), sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("owner_id", _Id(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("content", sa.Text, nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
@@ -55,10 +77,10 @@ messages = sa.Table(
 
 attachments = sa.Table(
     "attachments", metadata,
-    sa.Column("id", sa.Uuid(as_uuid=False), primary_key=True),
-    sa.Column("message_id", sa.Uuid(as_uuid=False), sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("chat_id", sa.Uuid(as_uuid=False), sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("owner_id", sa.Uuid(as_uuid=False), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("id", _Id(), primary_key=True),
+    sa.Column("message_id", _Id(), sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("chat_id", _Id(), sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("owner_id", _Id(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     sa.Column("storage_key", sa.String(255), nullable=False, unique=True),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("content_type", sa.String(100), nullable=False),
@@ -85,13 +107,19 @@ _OWNED_LAST_SEQ = sa.select(_LAST_SEQ).where(chats.c.id == _p("id"), chats.c.own
 _newer = chats.alias("newer")
 _NEWEST_CHAT_ID = (sa.select(_newer.c.id).where(_newer.c.owner_id == _p("owner"), _newer.c.archived == sa.false())
                    .order_by(_newer.c.updated_at.desc(), _newer.c.id).limit(1).scalar_subquery())
-_TURN_CHAT = (sa.select(chats, _LAST_SEQ.label("last_seq"), _NEWEST_CHAT_ID.label("newest_id"))
+# Whether the chat has files at all: most have none, and then their history needs no look.
+_HAS_FILES = sa.exists().where(attachments.c.chat_id == chats.c.id)
+_TURN_CHAT = (sa.select(chats, _LAST_SEQ.label("last_seq"), _NEWEST_CHAT_ID.label("newest_id"),
+                        _HAS_FILES.label("has_files"))
               .where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner")))
-_MESSAGES = (messages.select().where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
-             .order_by(messages.c.seq))
-_NEWEST_MESSAGES = (messages.select().where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
-                    .order_by(messages.c.seq.desc()).limit(_p("limit")))
-_MESSAGE = messages.select().where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
+# A message's columns in the order of Message's fields: a row becomes a Message by position
+# (reading a row's columns by name costs more than the query on SQLite).
+_MESSAGE_COLUMNS = [messages.c[name] for name in ("id", "chat_id", "role", "content", "status", "error", "model",
+                                                  "prompt_tokens", "completion_tokens", "created_at", "seq")]
+_OWNED_MESSAGES = sa.select(*_MESSAGE_COLUMNS).where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
+_MESSAGES = _OWNED_MESSAGES.order_by(messages.c.seq)
+_NEWEST_MESSAGES = _OWNED_MESSAGES.order_by(messages.c.seq.desc()).limit(_p("limit"))
+_MESSAGE = sa.select(*_MESSAGE_COLUMNS).where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
 _CHAT_ATTACHMENTS = (attachments.select().where(attachments.c.chat_id == _p("chat"), attachments.c.owner_id == _p("owner"))
                      .order_by(attachments.c.created_at, attachments.c.id))
 _MESSAGE_ATTACHMENTS = (attachments.select()
@@ -126,8 +154,8 @@ def _chat(row) -> Chat:
 
 
 def _message(row, files: tuple[Attachment, ...] = ()) -> Message:
-    return Message(row.id, row.chat_id, row.role, row.content, row.status, row.error, row.model,
-                   row.prompt_tokens, row.completion_tokens, _aware(row.created_at), row.seq, files)
+    *fields, created_at, seq = row  # _MESSAGE_COLUMNS
+    return Message(*fields, _aware(created_at), seq, files)
 
 
 def _attachment(row) -> Attachment:
@@ -226,7 +254,7 @@ class SQLStore:
                 question, answer = self._insert(db, owner_id, chat_id, [
                     ("user", content, "complete", None, None), ("assistant", "", STREAMING, model, worker)],
                     last=row.last_seq)
-                newest = self._messages(db, owner_id, chat_id, history)
+                newest = self._messages(db, owner_id, chat_id, history, files=row.has_files)
         except sa.exc.IntegrityError:
             raise ReplyInProgress(chat_id) from None
         return Turn(_chat(row), question, answer, row.newest_id != row.id, newest)
@@ -266,7 +294,8 @@ class SQLStore:
             return self._messages(db, owner_id, chat_id, newest)
 
     @staticmethod
-    def _messages(db, owner_id: str, chat_id: str, newest: int | None) -> list[Message]:
+    def _messages(db, owner_id: str, chat_id: str, newest: int | None, files: bool = True) -> list[Message]:
+        """(``files``: False if the chat is known to have no attachments.)"""
         if newest is None:
             rows = db.execute(_MESSAGES, {"chat": chat_id, "owner": owner_id}).all()
         else:  # from the newest end
@@ -274,10 +303,12 @@ class SQLStore:
                 if newest > 0 else []
             rows.reverse()
         # The chat's attachments are few: one query for all of them beats a list of ids.
-        files: dict[str, list[Attachment]] = {}
-        for row in db.execute(_CHAT_ATTACHMENTS, {"chat": chat_id, "owner": owner_id}) if rows else ():
-            files.setdefault(row.message_id, []).append(_attachment(row))
-        return [_message(row, tuple(files.get(row.id, ()))) for row in rows]
+        if not (rows and files):
+            return [_message(row) for row in rows]
+        attached: dict[str, list[Attachment]] = {}
+        for row in db.execute(_CHAT_ATTACHMENTS, {"chat": chat_id, "owner": owner_id}):
+            attached.setdefault(row.message_id, []).append(_attachment(row))
+        return [_message(row, tuple(attached.get(row.id, ()))) for row in rows]
 
     def message(self, owner_id: str, message_id: str) -> Message | None:
         if not is_uuid(message_id):

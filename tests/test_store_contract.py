@@ -231,6 +231,8 @@ def test_the_newest_messages_come_oldest_first_with_their_attachments(store, own
     assert store.messages(owner, chat.id, newest=100) == everything
     assert store.messages(owner, chat.id, newest=0) == []
     assert store.messages(stranger, chat.id, newest=3) == []
+    turn = store.add_turn(owner, chat.id, "q3", "m", "w", history=4)  # a turn's history has them too
+    assert [(m.content, m.attachments) for m in turn.history] == [("q2", (late,)), ("a2", ()), ("q3", ()), ("", ())]
 
 
 def test_a_failed_reply_keeps_its_reason(store, owner):
