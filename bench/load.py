@@ -1,8 +1,8 @@
 """The load generator: N concurrent conversations, each sending a message as soon as the
 previous reply is complete, for a fixed time. Prints one JSON line of measurements.
 
-Modes: ``stub`` talks to the stub directly (the baseline), ``relay`` to the plain relay
-(bench/relay.py: the reference point), ``ws`` drives chat pages over the WebSocket, ``sse``
+Modes: ``stub`` talks to the stub directly (the baseline), ``relay`` and ``floor`` to the
+reference points in bench/relay.py, ``ws`` drives chat pages over the WebSocket, ``sse``
 sends with htmx-style POSTs and reads each reply's event stream.
 Every reply is the stub's "t0 t1 ... tN-1"; a token's *lag* is how long after the stub's
 schedule (send time + ttft + i * delay) it reached the client.
@@ -86,7 +86,7 @@ def stub_conversation(args, results: Results, _session: dict, deadline: float) -
 def ws_conversation(args, results: Results, session: dict, deadline: float) -> None:
     url = f"ws://{args.target}/chats/{session['chat']}/live?since=1"
     with connect(url, additional_headers={"Cookie": session["cookie"]}, origin=f"http://{args.target}",
-                 open_timeout=args.timeout, max_size=None) as socket:
+                 user_agent_header=session["user_agent"], open_timeout=args.timeout, max_size=None) as socket:
         while time.monotonic() < deadline:
             reply = Reply(args, results)
             socket.send(json.dumps({"type": "send", "content": "Benchmark question", "csrf_token": session["csrf"]}))
@@ -100,7 +100,7 @@ def ws_conversation(args, results: Results, session: dict, deadline: float) -> N
 
 
 def relay_conversation(args, results: Results, _session: dict, deadline: float) -> None:
-    with connect(f"ws://{args.target}/relay", open_timeout=args.timeout, max_size=None) as socket:
+    with connect(f"ws://{args.target}/{args.mode}", open_timeout=args.timeout, max_size=None) as socket:
         while time.monotonic() < deadline:
             reply = Reply(args, results)
             socket.send("Benchmark question")
@@ -112,7 +112,7 @@ def relay_conversation(args, results: Results, _session: dict, deadline: float) 
 def sse_conversation(args, results: Results, session: dict, deadline: float) -> None:
     host, port = args.target.split(":")
     form = f"content=Benchmark+question&csrf_token={session['csrf']}"
-    headers = {"Cookie": session["cookie"], "HX-Request": "true",
+    headers = {"Cookie": session["cookie"], "User-Agent": session["user_agent"], "HX-Request": "true",
                "Content-Type": "application/x-www-form-urlencoded"}
     while time.monotonic() < deadline:
         reply = Reply(args, results)
@@ -129,7 +129,8 @@ def sse_conversation(args, results: Results, session: dict, deadline: float) -> 
             continue
         stream_url = SSE_URL.search(page).group(1).replace("&amp;", "&")
         events = http.client.HTTPConnection(host, int(port), timeout=args.timeout)
-        events.request("GET", stream_url, headers={"Cookie": session["cookie"], "Accept": "text/event-stream"})
+        events.request("GET", stream_url, headers={"Cookie": session["cookie"], "User-Agent": session["user_agent"],
+                                                   "Accept": "text/event-stream"})
         stream = events.getresponse()
         finished = False  # the finished message has begun: read to the end of its event
         while True:
@@ -152,7 +153,7 @@ def percentile(values: list[float], p: float) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("stub", "relay", "ws", "sse"))
+    parser.add_argument("mode", choices=("stub", "relay", "floor", "ws", "sse"))
     parser.add_argument("--target", required=True, help="host:port")
     parser.add_argument("--sessions", help="JSON file of signed-in sessions (ws, sse)")
     parser.add_argument("--streams", type=int, default=100)
@@ -164,7 +165,8 @@ def main() -> None:
     args = parser.parse_args()
 
     sessions = json.load(open(args.sessions)) if args.sessions else [{}] * args.streams
-    conversation = {"stub": stub_conversation, "relay": relay_conversation, "ws": ws_conversation,
+    conversation = {"stub": stub_conversation, "relay": relay_conversation, "floor": relay_conversation,
+                    "ws": ws_conversation,
                     "sse": sse_conversation}[args.mode]
     results = Results()
     reply_time = args.ttft + args.tokens * args.delay

@@ -1,12 +1,17 @@
-"""The reference point: a plain relay, the way most chat servers stream.
+"""Two reference points for the app's figures, each one WebSocket per conversation: a
+message from it starts a streaming request to the model, the reply goes back as frames,
+then "[done]". No accounts, no database, no rendering, no live channel.
 
-One WebSocket per conversation; each message from it starts a typed streaming request
-through the ``openai`` client (a pydantic object per chunk) and writes every token as its
-own frame, then "[done]". No accounts, no database, no rendering, no coalescing: only
-the per-token path. bench/run.py runs it (mode ``relay``) on the same core and gunicorn +
-gevent settings as the app, so the app's figures can be read against it on any machine.
+- ``/relay``: the way most chat servers stream: a typed stream through the ``openai``
+  client (a pydantic object per chunk) and a frame per token.
+- ``/floor``: the app's own model reader (chatbot.models.openai_compatible: the raw
+  response, parsed in bursts, read once per pacing window) and a frame per burst: what
+  the app's per-reply path costs before it stores, renders or fans anything out.
 
-    OPENAI_BASE_URL=http://127.0.0.1:9100/v1 gunicorn -k gevent --chdir bench relay:app
+bench/run.py runs it (modes ``relay`` and ``floor``) on the same core and gunicorn +
+gevent settings as the app, so the app's figures can be read against both on any machine.
+
+    OPENAI_BASE_URL=http://127.0.0.1:9100/v1 gunicorn -k gevent --chdir bench --pythonpath . relay:app
 """
 import os
 
@@ -14,6 +19,9 @@ import httpx2
 import openai
 from flask import Flask
 from flask_sock import Sock
+
+from chatbot.models import Usage
+from chatbot.models.openai_compatible import OpenAICompatible
 
 app = Flask(__name__)
 sock = Sock(app)
@@ -31,4 +39,18 @@ def relay(ws):
         for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
                 ws.send(chunk.choices[0].delta.content)
+        ws.send("[done]")
+
+
+model = OpenAICompatible(model="bench", api_key="bench", base_url=os.environ["OPENAI_BASE_URL"], timeout=60,
+                         max_retries=0)
+
+
+@sock.route("/floor")
+def floor(ws):
+    while True:
+        question = ws.receive()
+        for piece in model.stream([{"role": "user", "content": question}]):
+            if not isinstance(piece, Usage):
+                ws.send(piece)
         ws.send("[done]")

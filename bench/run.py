@@ -1,14 +1,15 @@
 """The streaming benchmark: the real gunicorn + gevent server against a loopback model stub.
 
-    .venv/bin/python bench/run.py                      # 100, 500 and 1000 streams: relay, WS, SSE
+    .venv/bin/python bench/run.py                      # 100, 500 and 1000 streams: every mode
     .venv/bin/python bench/run.py --streams 500 --modes ws
 
 The server runs pinned to core 0 (one gevent worker); the stub and the load generator share
 core 1. For each stream count it first measures the stub alone (the load generator reading
-the stub directly), then the plain relay (bench/relay.py, the reference point: what a
-machine like this one does the usual way), then the same load through the app, and prints
-time to first token and per-token lag, the overhead over the stub alone (p50, p99),
-aggregate tokens/s, errors, the worker's peak memory and its CPU time per reply.
+the stub directly), then the reference points of bench/relay.py (the plain relay: what a
+machine like this one does the usual way; the floor: the app's model reader with nothing
+else), then the same load through the app, and prints time to first token and per-token
+lag, the overhead over the stub alone (p50, p99), aggregate tokens/s, errors, the worker's
+peak memory and its CPU time per reply.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 # Benchmark users never log in (their sessions are minted below), so no password opens them.
 PASSWORD_HASH = "!no-password"
+USER_AGENT = "chatbot-bench"
 
 
 def free_port() -> int:
@@ -55,10 +57,12 @@ def seed(config: dict, users: int, chats_per_user: int = 1) -> list[dict]:
     """Signed-in sessions (cookie, CSRF token) and a fresh chat each, made directly in the
     store: signing up through the app would spend ~100 ms of argon2 per user first."""
     from flask import session
+    from flask_login import login_user
     from flask_wtf.csrf import generate_csrf
 
     from chatbot import create_app
     from chatbot.backends import backends
+    from chatbot.signin import SignedInUser
 
     app = create_app(config)
     store = backends(app).store
@@ -68,11 +72,14 @@ def seed(config: dict, users: int, chats_per_user: int = 1) -> list[dict]:
         email = f"bench{n}@example.com"
         user = store.user_by_email(email) or store.add_user(email, PASSWORD_HASH)
         chat = store.add_chat(user.id, "Benchmark", "bench")
-        with app.test_request_context():
+        # Signed in as a browser is, for the client the load generator is: a session whose
+        # identity (flask-login's hash of address and user agent) does not match is rewritten
+        # on every request, which no real browser's is.
+        with app.test_request_context(headers={"User-Agent": USER_AGENT}, environ_base={"REMOTE_ADDR": "127.0.0.1"}):
+            login_user(SignedInUser(user.id, email))
             csrf = generate_csrf()
-            session["_user_id"], session["_fresh"] = user.id, True
             cookie = serializer.dumps(dict(session))
-        sessions.append({"cookie": f"session={cookie}", "csrf": csrf, "chat": chat.id})
+        sessions.append({"cookie": f"session={cookie}", "csrf": csrf, "chat": chat.id, "user_agent": USER_AGENT})
     return sessions
 
 
@@ -117,6 +124,10 @@ def load(mode: str, target: str, streams: int, args, sessions_file: str | None =
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
+def server_of(mode: str) -> str:
+    return "relay" if mode in ("relay", "floor") else "app"
+
+
 def ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f}"
 
@@ -128,7 +139,7 @@ def cpu_ms(seconds: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--streams", default="100,500,1000", help="comma-separated concurrent stream counts")
-    parser.add_argument("--modes", default="relay,ws,sse")
+    parser.add_argument("--modes", default="relay,floor,ws,sse")
     parser.add_argument("--seconds", type=float, default=15, help="length of each run")
     parser.add_argument("--tokens", type=int, default=50)
     parser.add_argument("--delay", type=float, default=0.02, help="seconds between tokens")
@@ -150,9 +161,10 @@ def main() -> None:
                    "--tokens", str(args.tokens), "--delay", str(args.delay), "--ttft", str(args.ttft)),
             stdout=subprocess.DEVNULL))
         wait_for_port(stub_port)
-        # The app serves "ws" and "sse"; the plain relay (bench/relay.py), "relay". Both the
-        # same way: gunicorn.conf.py, one gevent worker, on core 0 (each idle while the other runs).
-        servers, wanted = {}, {"relay" if mode == "relay" else "app" for mode in modes}
+        # The app serves "ws" and "sse"; bench/relay.py, the reference points "relay" and
+        # "floor". Both the same way: gunicorn.conf.py, one gevent worker, on core 0 (each
+        # idle while the other runs).
+        servers, wanted = {}, {server_of(mode) for mode in modes}
         for name, module, directory in (("app", "wsgi:app", ROOT), ("relay", "relay:app", ROOT / "bench")):
             if name not in wanted:
                 continue
@@ -161,7 +173,7 @@ def main() -> None:
                 server = subprocess.Popen(
                     pinned(0, sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
                            "--workers", "1", "--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null",
-                           "--chdir", str(directory), module),
+                           "--chdir", str(directory), "--pythonpath", str(ROOT), module),
                     cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             processes.append(server)
             wait_for_port(port)
@@ -177,9 +189,9 @@ def main() -> None:
             base = load("stub", f"127.0.0.1:{stub_port}", streams, args)
             rows = [("stub", base, None)]
             for mode in modes:
-                port, memory = servers["relay" if mode == "relay" else "app"]
+                port, memory = servers[server_of(mode)]
                 sessions_file = None
-                if mode != "relay":
+                if server_of(mode) == "app":
                     sessions_file = workdir / f"sessions-{mode}-{streams}.json"
                     sessions_file.write_text(json.dumps(seed(config, streams)))
                 memory.reset()
