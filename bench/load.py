@@ -166,8 +166,7 @@ def main() -> None:
 
     sessions = json.load(open(args.sessions)) if args.sessions else [{}] * args.streams
     conversation = {"stub": stub_conversation, "relay": relay_conversation, "floor": relay_conversation,
-                    "ws": ws_conversation,
-                    "sse": sse_conversation}[args.mode]
+                    "ws": ws_conversation, "sse": sse_conversation}[args.mode]
     results = Results()
     reply_time = args.ttft + args.tokens * args.delay
     start = time.monotonic()

@@ -28,6 +28,8 @@ sock = Sock(app)
 client = openai.OpenAI(api_key="bench", base_url=os.environ["OPENAI_BASE_URL"], max_retries=0,
                        http_client=openai.DefaultHttpxClient(
                            limits=httpx2.Limits(max_connections=10_000, max_keepalive_connections=1_000)))
+model = OpenAICompatible(model="bench", api_key="bench", base_url=os.environ["OPENAI_BASE_URL"], timeout=60,
+                         max_retries=0)
 
 
 @sock.route("/relay")
@@ -40,10 +42,6 @@ def relay(ws):
             if chunk.choices and chunk.choices[0].delta.content:
                 ws.send(chunk.choices[0].delta.content)
         ws.send("[done]")
-
-
-model = OpenAICompatible(model="bench", api_key="bench", base_url=os.environ["OPENAI_BASE_URL"], timeout=60,
-                         max_retries=0)
 
 
 @sock.route("/floor")

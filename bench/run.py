@@ -54,8 +54,9 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
 
 
 def seed(config: dict, users: int, chats_per_user: int = 1) -> list[dict]:
-    """Signed-in sessions (cookie, CSRF token) and a fresh chat each, made directly in the
-    store: signing up through the app would spend ~100 ms of argon2 per user first."""
+    """Signed-in sessions (cookie, CSRF token, user agent) and a fresh chat each, made
+    directly in the store: signing up through the app would spend ~100 ms of argon2 per
+    user first."""
     from flask import session
     from flask_login import login_user
     from flask_wtf.csrf import generate_csrf
