@@ -1,0 +1,79 @@
+"""What the live channel carries: typed events, each with one JSON form.
+
+Events cross process boundaries (Redis, PostgreSQL), so each is a frozen dataclass of plain
+values that ``to_json`` writes and ``from_json`` reads back equal. Messages ride whole on the
+events that announce them, so a view can show one without reading it from the store.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import ClassVar, Union
+
+from ..store import Message
+
+
+@dataclass(frozen=True)
+class MessageChanged:
+    """On a chat's topic: a message is new or changed (its contents as they are now)."""
+    message: Message
+    kind: ClassVar[str] = "message"
+
+
+@dataclass(frozen=True)
+class MessageRemoved:
+    """On a chat's topic: a message is gone (a reply replaced by a regenerated one)."""
+    message_id: str
+    kind: ClassVar[str] = "removed"
+
+
+@dataclass(frozen=True)
+class ChatsChanged:
+    """On a user's topic: their chat list changed (created, renamed, deleted, reordered)."""
+    kind: ClassVar[str] = "chats"
+
+
+@dataclass(frozen=True)
+class ReplyText:
+    """On a reply's topic: new text, ``offset`` characters into the reply."""
+    message_id: str
+    offset: int
+    text: str
+    kind: ClassVar[str] = "text"
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.text)
+
+
+@dataclass(frozen=True)
+class ReplyDone:
+    """On a reply's topic, last: the finished message."""
+    message: Message
+    kind: ClassVar[str] = "done"
+
+
+@dataclass(frozen=True)
+class StopReply:
+    """On a process's topic: stop writing this reply (the stop may come from any process)."""
+    message_id: str
+    kind: ClassVar[str] = "stop"
+
+
+LiveEvent = Union[MessageChanged, MessageRemoved, ChatsChanged, ReplyText, ReplyDone, StopReply]
+_KINDS = {cls.kind: cls for cls in (MessageChanged, MessageRemoved, ChatsChanged, ReplyText, ReplyDone, StopReply)}
+
+
+def to_json(event: LiveEvent) -> str:
+    fields = dict(event.__dict__)
+    if "message" in fields:
+        fields["message"] = event.message.as_event()  # type: ignore[union-attr]
+    return json.dumps({"kind": event.kind, **fields}, separators=(",", ":"))
+
+
+def from_json(text: str | bytes) -> LiveEvent:
+    fields = json.loads(text)
+    cls = _KINDS[fields.pop("kind")]
+    if "message" in fields:
+        fields["message"] = Message.from_event(fields["message"])
+    return cls(**fields)
