@@ -49,7 +49,8 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     security.init_app(app)
     app.jinja_env.filters["markdown"] = render_markdown
 
-    from . import auth, chat, live
+    from . import auth, chat
+    from .live import views as live
 
     app.config.setdefault("SOCK_SERVER_OPTIONS", {
         "ping_interval": 25,  # keeps proxies from closing idle sockets; finds dead peers

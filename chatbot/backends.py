@@ -10,12 +10,14 @@ from typing import Callable
 from flask import Flask, current_app, g
 
 from .accounts import Accounts, Credentials, LocalAccounts
-from .channel import Channel, InProcessChannel
+from .conversation.pacing import Pace
+from .conversation.runner import ReplyRunner
 from .database import make_engine, migrate
 from .files import FileStore, LocalFiles
+from .live.channel import Channel
+from .live.memory import InProcessChannel
 from .mail import LogMailer, Mailer, SMTPMailer
 from .models import ChatModel
-from .replies import recover_interrupted
 from .settings import Settings
 from .store import Store
 
@@ -27,11 +29,15 @@ class Backends:
     and file store on the embedded and SQL backends; on Supabase, a pair bound to the
     user's own access token, made once per request (so RLS applies to everything it does)."""
 
-    def __init__(self, accounts: Accounts, model: ChatModel, channel: Channel, *,
+    def __init__(self, accounts: Accounts, model: ChatModel, runner: ReplyRunner, *,
                  store: Store | None = None, files: FileStore | None = None,
                  per_user: Callable[[Credentials], tuple[Store, FileStore]] | None = None) -> None:
-        self.accounts, self.model, self.channel = accounts, model, channel
+        self.accounts, self.model, self.runner = accounts, model, runner
         self._store, self._files, self._per_user = store, files, per_user
+
+    @property
+    def channel(self) -> Channel:
+        return self.runner.channel
 
     @property
     def store(self) -> Store:
@@ -53,16 +59,17 @@ class Backends:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    model, channel = _model(settings), InProcessChannel()
+    channel, pace = _channel(settings), Pace()
+    model = _model(settings, pace)
     if settings.uses_supabase:
         from .supabase_backend import SupabaseProject
         from .supabase_backend.accounts import SupabaseAccounts
 
         project = SupabaseProject(settings.supabase_url, settings.supabase_publishable_key,
                                   settings.supabase_secret_key)
-        recover_interrupted(project.housekeeping())
+        runner = _runner(channel, project.housekeeping(), settings, pace)
         app.extensions["chatbot"] = Backends(SupabaseAccounts(project, settings.supabase_auth_providers), model,
-                                             channel, per_user=project.for_user)
+                                             runner, per_user=project.for_user)
         return
 
     from .sqlstore import SQLStore
@@ -70,10 +77,28 @@ def init_app(app: Flask, settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     migrate(engine, app.instance_path)
     store = SQLStore(engine)
-    recover_interrupted(store)
     accounts = LocalAccounts(store, settings.secret_key, _mailer(settings))
-    app.extensions["chatbot"] = Backends(accounts, model, channel, store=store,
+    app.extensions["chatbot"] = Backends(accounts, model, _runner(channel, store, settings, pace), store=store,
                                          files=LocalFiles(Path(app.instance_path) / "files"))
+
+
+def _runner(channel: Channel, housekeeping, settings: Settings, pace: Pace) -> ReplyRunner:
+    runner = ReplyRunner(channel, housekeeping, lease=settings.reply_lease, pace=pace)
+    runner.sweep()  # replies of processes that stopped while none was running
+    return runner
+
+
+def _channel(settings: Settings) -> Channel:
+    """The live channel: Redis and PostgreSQL ones are imported only when chosen."""
+    if settings.live_channel == "redis":
+        from .live.redis import RedisChannel
+
+        return RedisChannel(settings.redis_url)
+    if settings.live_channel == "postgres":
+        from .live.postgres import PostgresChannel
+
+        return PostgresChannel(settings.live_postgres_url)
+    return InProcessChannel()
 
 
 def _mailer(settings: Settings) -> Mailer | None:
@@ -84,7 +109,7 @@ def _mailer(settings: Settings) -> Mailer | None:
     return None if settings.is_production else LogMailer()
 
 
-def _model(settings: Settings) -> ChatModel:
+def _model(settings: Settings, pace: Pace) -> ChatModel:
     if settings.uses_offline_responder:
         from .models.offline import OfflineResponder
 
@@ -97,6 +122,7 @@ def _model(settings: Settings) -> ChatModel:
         base_url=settings.openai_base_url,
         timeout=settings.openai_timeout,
         max_retries=settings.openai_max_retries,
+        pace=pace,
     )
 
 

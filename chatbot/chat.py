@@ -1,5 +1,5 @@
 """Chat pages: the list, one conversation, and the forms that change them (send, stop,
-regenerate, rename, delete). The live side (socket, event streams) is in live.py."""
+regenerate, rename, delete). The live side (socket, event streams) is in live/."""
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -7,11 +7,12 @@ from urllib.parse import quote
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from . import attachments, chats, replies
+from . import attachments, chats
 from .attachments import Upload
 from .backends import backends, settings
+from .conversation import turns
 from .errors import Busy, InvalidInput, NotFound
-from .feed import catch_up_from
+from .live.feed import catch_up_from
 from .htmx import is_htmx
 
 bp = Blueprint("chat", __name__)
@@ -96,19 +97,19 @@ def send(chat_id):
     content = request.form.get("content", "")
     uploads = [Upload(f.filename or "", f.read()) for f in request.files.getlist("files")]
     try:
-        turn = replies.send_message(b.store, b.model, b.channel, current_user.id, chat_id,
-                                    content, limits(), files=b.files, uploads=uploads)
+        turn = turns.send_message(b.store, b.model, b.runner, current_user.id, chat_id,
+                                  content, limits(), files=b.files, uploads=uploads)
     except (InvalidInput, Busy) as error:
         return _refused(chat_id, content, error)
     if is_htmx():
         return render_template("chat/sent.html", chat=turn.chat, messages=[turn.question, turn.answer],
                                chats=chats.list_chats(b.store, current_user.id) if turn.list_changed else None)
-    replies.wait_for_reply(b.channel, turn.answer.id, settings().reply_wait)
+    turns.wait_for_reply(b.store, b.channel, current_user.id, turn.answer.id, settings().reply_wait)
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{turn.answer.id}"), code=303)
 
 
-def limits() -> replies.Limits:
-    return replies.Limits(settings().message_max_chars, settings().context_tokens, settings().attachment_max_bytes)
+def limits() -> turns.Limits:
+    return turns.Limits(settings().message_max_chars, settings().context_tokens, settings().attachment_max_bytes)
 
 
 @bp.get("/attachments/<attachment_id>")
@@ -128,7 +129,7 @@ def attachment(attachment_id):
 def stop(chat_id, message_id):
     """Stop a reply being written; what it has written so far stays."""
     b = backends()
-    replies.stop(b.store, b.channel, current_user.id, chat_id, message_id)
+    turns.stop(b.store, b.runner, current_user.id, chat_id, message_id)
     if is_htmx():
         return "", 204  # the finished message arrives on the page's stream
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{message_id}"), code=303)
@@ -139,13 +140,13 @@ def regenerate(chat_id):
     """Write the last reply again (or retry one that failed)."""
     b = backends()
     try:
-        old, answer = replies.regenerate(b.store, b.model, b.channel, current_user.id, chat_id, limits(),
-                                         files=b.files)
+        old, answer = turns.regenerate(b.store, b.model, b.runner, current_user.id, chat_id, limits(),
+                                       files=b.files)
     except (InvalidInput, Busy) as error:
         return _refused(chat_id, "", error)
     if is_htmx():
         return render_template("chat/regenerated.html", messages=[answer], removed=old.id)
-    replies.wait_for_reply(b.channel, answer.id, settings().reply_wait)
+    turns.wait_for_reply(b.store, b.channel, current_user.id, answer.id, settings().reply_wait)
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
 
 

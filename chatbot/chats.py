@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from .errors import InvalidInput, NotFound
-from .channel import Channel
 from .files import FileStore
+from .live import topics
+from .live.channel import Channel, announce
+from .live.events import ChatsChanged
 from .store import Chat, Message, Store
 
 DEFAULT_TITLE = "New chat"
@@ -11,13 +13,9 @@ MAX_TITLE = 200
 MAX_SYSTEM_PROMPT = 8000
 
 
-def user_topic(owner_id: str) -> str:
-    return f"user:{owner_id}"
-
-
 def announce_chats(channel: Channel, owner_id: str) -> None:
     """Tell the user's open views that the chat list changed (created, renamed, deleted, reordered)."""
-    channel.publish(user_topic(owner_id), {"type": "chats"})
+    announce(channel, topics.user(owner_id), ChatsChanged())
 
 
 def list_chats(store: Store, owner_id: str) -> list[Chat]:

@@ -48,6 +48,10 @@ class Settings:
     supabase_publishable_key: str | None = field(default=None, repr=False)
     supabase_secret_key: str | None = field(default=None, repr=False)
     supabase_auth_providers: tuple[str, ...] = ()
+    live_channel: str = "memory"  # "memory", "redis" or "postgres": how processes share live events
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    live_postgres_url: str | None = field(default=None, repr=False)
+    reply_lease: float = 30.0  # seconds a process's replies outlive its last sign of life
 
     @property
     def uses_offline_responder(self) -> bool:
@@ -88,6 +92,7 @@ class Settings:
             smtp_password=read.str("SMTP_PASSWORD"),
             smtp_from=read.str("SMTP_FROM"),
             **_supabase(read, environ),
+            **_live(read),
         )
         if settings.smtp_host and not settings.smtp_from:
             raise ConfigError("SMTP_FROM", "is required with SMTP_HOST (the sender of password-reset emails)")
@@ -106,6 +111,24 @@ class Settings:
 
 
 AUTH_PROVIDERS = ("github", "google")
+LIVE_CHANNELS = ("memory", "redis", "postgres")
+
+
+def _live(read: _Reader) -> dict[str, object]:
+    """How processes share live events: in memory (one process), Redis, or PostgreSQL.
+    ``REDIS_URL`` alone picks Redis."""
+    redis_url = read.url("REDIS_URL", ("redis", "rediss"), None)
+    channel = read.choice("LIVE_CHANNEL", LIVE_CHANNELS, "redis" if redis_url else "memory")
+    database_url = read.str("DATABASE_URL") or ""
+    postgres_url = read.url("LIVE_POSTGRES_URL", ("postgres", "postgresql", "postgresql+psycopg"), None) or (
+        database_url if database_url.startswith(("postgres:", "postgresql:", "postgresql+psycopg:")) else None)
+    if channel == "redis" and not redis_url:
+        raise ConfigError("REDIS_URL", "is required with LIVE_CHANNEL=redis (like redis://127.0.0.1:6379/0)")
+    if channel == "postgres" and not postgres_url:
+        raise ConfigError("LIVE_POSTGRES_URL", "is required with LIVE_CHANNEL=postgres unless DATABASE_URL is a "
+                                               "PostgreSQL URL (on Supabase: the session pooler's connection string)")
+    return dict(live_channel=channel, redis_url=redis_url, live_postgres_url=postgres_url,
+                reply_lease=read.number("REPLY_LEASE_SECONDS", 30.0, float, minimum=3))
 
 
 def _supabase(read: _Reader, environ: Mapping[str, str]) -> dict[str, object]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 import sqlalchemy as sa
@@ -90,6 +90,13 @@ attachments = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Processes that may be writing replies, and until when (renewed while they live).
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("worker", sa.String(255), primary_key=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 # Hot statements are built once with bind parameters: building a statement costs more
 # than running it on SQLite, and these run several times for every message.
@@ -117,7 +124,8 @@ _TURN_CHAT = (sa.select(chats, _LAST_SEQ.label("last_seq"), _NEWEST_CHAT_ID.labe
 # A message's columns in the order of Message's fields: a row becomes a Message by position
 # (reading a row's columns by name costs more than the query on SQLite).
 _MESSAGE_COLUMNS = [messages.c[name] for name in ("id", "chat_id", "role", "content", "status", "error", "model",
-                                                  "prompt_tokens", "completion_tokens", "created_at", "seq")]
+                                                  "prompt_tokens", "completion_tokens", "created_at", "seq",
+                                                  "worker")]
 _OWNED_MESSAGES = sa.select(*_MESSAGE_COLUMNS).where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
 _MESSAGES = _OWNED_MESSAGES.order_by(messages.c.seq)
 _NEWEST_MESSAGES = _OWNED_MESSAGES.order_by(messages.c.seq.desc()).limit(_p("limit"))
@@ -156,8 +164,8 @@ def _chat(row) -> Chat:
 
 
 def _message(row, files: tuple[Attachment, ...] = ()) -> Message:
-    *fields, created_at, seq = row  # _MESSAGE_COLUMNS
-    return Message(*fields, _aware(created_at), seq, files)
+    *fields, created_at, seq, worker = row  # _MESSAGE_COLUMNS
+    return Message(*fields, _aware(created_at), seq, files, worker)
 
 
 def _attachment(row) -> Attachment:
@@ -280,12 +288,13 @@ class SQLStore:
             if last is None:
                 raise LookupError(chat_id)
         stamp = now()
-        added = [Message(str(uuid.uuid4()), chat_id, role, content, status, None, model, None, None, stamp, last + n)
-                 for n, (role, content, status, model, _worker) in enumerate(rows, start=1)]
+        added = [Message(str(uuid.uuid4()), chat_id, role, content, status, None, model, None, None, stamp, last + n,
+                         worker=worker)
+                 for n, (role, content, status, model, worker) in enumerate(rows, start=1)]
         db.execute(messages.insert(), [
             dict(id=m.id, chat_id=chat_id, owner_id=owner_id, role=m.role, content=m.content, status=m.status,
-                 model=m.model, created_at=stamp, seq=m.seq, worker=row[4])
-            for m, row in zip(added, rows)])
+                 model=m.model, created_at=stamp, seq=m.seq, worker=m.worker)
+            for m in added])
         db.execute(_TOUCH_CHAT, {"chat": chat_id, "stamp": stamp})
         return added
 
@@ -357,16 +366,29 @@ class SQLStore:
         with self.engine.connect() as db:
             return [_attachment(row) for row in db.execute(_CHAT_ATTACHMENTS, {"chat": chat_id, "owner": owner_id})]
 
-    # Recovery after a crash: these act across owners, for the server itself.
-    def streaming_workers(self) -> set[str]:
-        query = sa.select(messages.c.worker).where(messages.c.status == STREAMING).distinct()
-        with self.engine.connect() as db:
-            return {row.worker for row in db.execute(query) if row.worker}
+    # Leases and recovery: these act across owners, for the server itself.
+    def _clock(self):
+        """The database's time on PostgreSQL, which instances on several machines share;
+        SQLite serves one machine, whose clock it is."""
+        return sa.func.now() if self.engine.dialect.name == "postgresql" else now()
 
-    def interrupt_replies(self, worker: str, reason: str) -> int:
+    def renew_lease(self, worker: str, seconds: float) -> None:
+        until = self._clock() + timedelta(seconds=seconds)
         with self.engine.begin() as db:
-            result = db.execute(messages.update()
-                                .where(messages.c.status == STREAMING, messages.c.worker == worker)
-                                .values(status=INTERRUPTED, error=reason, worker=None))
-        return result.rowcount
+            if db.execute(leases.update().where(leases.c.worker == worker).values(expires_at=until)).rowcount == 0:
+                db.execute(leases.insert().values(worker=worker, expires_at=until))
 
+    def end_lease(self, worker: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(leases.delete().where(leases.c.worker == worker))
+
+    def sweep_replies(self, reason: str) -> int:
+        stamp = self._clock()
+        alive = sa.select(leases.c.worker).where(leases.c.expires_at > stamp)
+        with self.engine.begin() as db:
+            swept = db.execute(messages.update()
+                               .where(messages.c.status == STREAMING,
+                                      sa.or_(messages.c.worker.is_(None), messages.c.worker.not_in(alive)))
+                               .values(status=INTERRUPTED, error=reason, worker=None)).rowcount
+            db.execute(leases.delete().where(leases.c.expires_at < stamp - timedelta(days=1)))
+        return swept

@@ -61,6 +61,7 @@ class Message:
     created_at: datetime
     seq: int = 0  # position in the chat
     attachments: tuple[Attachment, ...] = ()
+    worker: str | None = None  # the process writing it, while it streams
 
     def as_event(self) -> dict:
         """The message as live events carry it (plain JSON values), so that views can show
@@ -142,10 +143,21 @@ class Store(Protocol):
 
 
 class Housekeeping(Protocol):
-    """Recovery after a crash: across owners, so the server's own work, never a user's."""
+    """Which processes are alive, and recovery when one is not: across owners, so the
+    server's own work, never a user's. A process holds a lease while it may write replies;
+    the database's clock decides when a lease has run out, so instances need not agree on
+    the time."""
 
-    def streaming_workers(self) -> set[str]: ...
-    def interrupt_replies(self, worker: str, reason: str) -> int: ...
+    def renew_lease(self, worker: str, seconds: float) -> None:
+        """``worker`` is alive for ``seconds`` more."""
+        ...
+    def end_lease(self, worker: str) -> None:
+        """``worker`` is stopping: its replies need not wait for its lease to run out."""
+        ...
+    def sweep_replies(self, reason: str) -> int:
+        """Mark interrupted (text kept) every streaming reply whose worker holds no lease
+        that is still running; return how many."""
+        ...
 
 
 def is_uuid(value: object) -> bool:

@@ -231,8 +231,8 @@ def test_a_reply_cut_by_the_provider_keeps_its_partial_text(tmp_path_factory, st
         assert "The connection to the model was lost." in page and ">Retry</button>" in page
 
 
-def test_a_reply_left_by_a_dead_worker_is_marked_interrupted(tmp_path_factory):
-    with start(tmp_path_factory, OFFLINE_TOKEN_DELAY="0.3") as server:
+def test_a_reply_left_by_a_dead_worker_is_marked_interrupted_once_its_lease_runs_out(tmp_path_factory):
+    with start(tmp_path_factory, OFFLINE_TOKEN_DELAY="0.3", REPLY_LEASE_SECONDS="3") as server:
         ada, chat_id, view, reply = ask(server, "crash@example.com")
         owner = server.store.user_by_email("crash@example.com").id
         deadline = time.monotonic() + 10
@@ -249,7 +249,7 @@ def test_a_reply_left_by_a_dead_worker_is_marked_interrupted(tmp_path_factory):
             time.sleep(0.2)
         message = server.store.message(owner, reply["id"])
         assert message.status == INTERRUPTED and message.content
-        assert "restarted" in ada.http.get(f"{server.url}/chats/{chat_id}").text
+        assert "The server stopped while this reply was being written." in ada.http.get(f"{server.url}/chats/{chat_id}").text
 
 
 def test_stop_aborts_a_model_that_has_gone_quiet(tmp_path_factory, stub):

@@ -4,11 +4,15 @@ import time
 
 import pytest
 
-from chatbot import create_app, pacing
+from chatbot import create_app
 from chatbot.backends import backends
-from chatbot.replies import build_conversation, generate, reply_topic, wait_for_reply
-from chatbot.channel import InProcessChannel
-from chatbot.pacing import BASE, WIDEST, Pace
+from chatbot.conversation.pacing import BASE, WIDEST, Pace
+from chatbot.conversation.runner import ReplyRunner
+from chatbot.conversation.turns import build_conversation, wait_for_reply
+from chatbot.live import topics
+from chatbot.live.channel import CLOSED, Event, follow
+from chatbot.live.events import ReplyDone, ReplyText
+from chatbot.live.memory import InProcessChannel
 from chatbot.store import COMPLETE, ERROR, STREAMING, Message
 from tests.conftest import make_config, new_chat, owner_id
 from tests.fakes import ScriptedModel
@@ -101,7 +105,8 @@ def test_htmx_send_brings_the_chat_list_only_when_it_changes(app, user, store):
     """The list goes along when the chat is named or moves to the top; a send into the chat
     already on top leaves the list (and the query and markup for it) out."""
     def wait_until_idle(store, chat_id):  # the offline reply is written in the background
-        assert wait_for_reply(backends(app).channel, store.messages(owner_id(store), chat_id)[-1].id, 5)
+        owner = owner_id(store)
+        assert wait_for_reply(store, backends(app).channel, owner, store.messages(owner, chat_id)[-1].id, 5)
 
     first, second = new_chat(user), new_chat(user)
     sidebar = '<aside id="sidebar" class="sidebar" hx-swap-oob="true">'
@@ -204,18 +209,24 @@ def test_generation_coalesces_and_publishes_offsets(store, user):
     chat_id = new_chat(user)
     owner = owner_id(store)
     message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
-    channel = InProcessChannel()
-    generate(store, ScriptedModel(pieces=["a", "b", "c"]), channel, owner, message, [])
-    events = [e.data for e in channel.subscribe(reply_topic(message.id))]
-    deltas = [e for e in events if e["type"] == "delta"]
-    assert "".join(e["text"] for e in deltas) == "abc" and deltas[0]["offset"] == 0
-    assert len(deltas) < 3  # tokens arriving together travel together
-    done = events[-1]
-    assert (done["type"], done["message_id"], done["status"]) == ("done", message.id, COMPLETE)
-    assert all(e["message_id"] == message.id for e in events)
+    runner = ReplyRunner(InProcessChannel(), store)
+    runner.generate(store, ScriptedModel(pieces=["a", "b", "c"]), owner, message, [])
+    events = published(runner.channel, topics.reply(message.id))
+    texts = [e for e in events if isinstance(e, ReplyText)]
+    assert "".join(e.text for e in texts) == "abc" and texts[0].offset == 0
+    assert len(texts) < 3  # tokens arriving together travel together
+    assert isinstance(events[-1], ReplyDone) and all(e.message_id == message.id for e in texts)
     stored = store.message(owner, message.id)
     assert (stored.content, stored.status, stored.prompt_tokens, stored.completion_tokens) == ("abc", COMPLETE, 7, 2)
-    assert Message.from_event(done["message"]) == stored  # the finished message rides on "done"
+    assert events[-1].message == stored  # the finished message rides on "done"
+
+
+def published(channel, topic):
+    """What a finished topic of the in-process channel carried (it replays at once)."""
+    items = []
+    channel.subscribe(topic, items.append)
+    assert items[-1] is CLOSED
+    return [item.data for item in items if isinstance(item, Event)]
 
 
 def test_the_window_widens_while_the_worker_is_behind_and_narrows_as_it_catches_up():
@@ -238,20 +249,20 @@ def test_a_wider_window_sends_the_same_text_in_fewer_events(store, user, monkeyp
     """While the worker is behind, a token every 10 ms for 0.4 s goes out as ~2 events,
     not ~8; the text is the same."""
     monkeypatch.setattr(Pace, "observe", lambda pace, late: None)  # the ticker keeps its hands off
-    monkeypatch.setattr(pacing.pace, "window", window)
+    runner = ReplyRunner(InProcessChannel(), store)
+    monkeypatch.setattr(runner.pace, "window", window)
     chat_id = new_chat(user)
     owner = owner_id(store)
     message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
-    channel = InProcessChannel()
 
     class Steady(ScriptedModel):
         def stream(self, conversation, on_open=None):
             for n in range(40):
                 time.sleep(0.01)
                 yield f"t{n} "
-    generate(store, Steady(), channel, owner, message, [])
-    deltas = [e.data for e in channel.subscribe(reply_topic(message.id)) if e.data["type"] == "delta"]
-    assert "".join(d["text"] for d in deltas) == "".join(f"t{n} " for n in range(40))
+    runner.generate(store, Steady(), owner, message, [])
+    deltas = [e for e in published(runner.channel, topics.reply(message.id)) if isinstance(e, ReplyText)]
+    assert "".join(d.text for d in deltas) == "".join(f"t{n} " for n in range(40))
     if window == BASE:
         assert 5 <= len(deltas) <= 12
     else:
@@ -260,14 +271,14 @@ def test_a_wider_window_sends_the_same_text_in_fewer_events(store, user, monkeyp
 
 def test_an_idle_reply_stream_sends_keepalive_comments(app, store, user, monkeypatch):
     """A comment on a quiet stream lets the server notice a browser that left."""
-    from chatbot import streaming
+    from chatbot.live import sse
 
-    monkeypatch.setattr(streaming, "KEEPALIVE", 0.01)
+    monkeypatch.setattr(sse, "KEEPALIVE", 0.01)
     chat_id = new_chat(user)
     owner = owner_id(store)
     message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
     with app.test_request_context():
-        events = streaming.reply_stream(store, InProcessChannel(), owner, message, 0)
+        events = sse.reply_stream(store, InProcessChannel(), owner, message, 0)
         assert next(events) == "retry: 1000\n\n"
         assert next(events) == ": ping\n\n"
         store.update_message(owner, message.id, status=COMPLETE, content="done elsewhere")
@@ -280,17 +291,17 @@ def test_text_is_published_without_waiting_for_the_next_token(store, user):
     chat_id = new_chat(user)
     owner = owner_id(store)
     message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
-    channel, gate = InProcessChannel(), threading.Event()
+    runner, gate = ReplyRunner(InProcessChannel(), store), threading.Event()
 
     class Pausing(ScriptedModel):
         def stream(self, conversation, on_open=None):
             yield "Said before the pause."
             gate.wait(5)
             yield " And after."
-    worker = threading.Thread(target=generate, args=(store, Pausing(), channel, owner, message, []))
+    worker = threading.Thread(target=runner.generate, args=(store, Pausing(), owner, message, []))
     worker.start()
-    first = next(e for e in channel.subscribe(reply_topic(message.id), timeout=1) if e is not None)
-    assert not gate.is_set() and first.data["text"] == "Said before the pause."
+    first = next(e for e in follow(runner.channel, topics.reply(message.id), timeout=1) if e is not None)
+    assert not gate.is_set() and first.data.text == "Said before the pause."
     gate.set()
     worker.join(5)
     assert store.message(owner, message.id).content == "Said before the pause. And after."
@@ -306,27 +317,27 @@ def test_a_long_chat_sends_the_same_history_without_reading_it_whole(store, user
     """The history comes from the chat's newest end, a page at a time (replies.HISTORY_PAGE):
     whether the budget runs out inside a page or not, the model sees what it would see with
     the whole chat read."""
-    from chatbot import replies
-    from chatbot.replies import Limits, regenerate, send_message
-    monkeypatch.setattr(replies, "HISTORY_PAGE", 4)
-    monkeypatch.setattr(replies, "HISTORY_PAGE_MAX", largest_page)
+    from chatbot.conversation import turns
+    from chatbot.conversation.turns import Limits, regenerate, send_message
+    monkeypatch.setattr(turns, "HISTORY_PAGE", 4)
+    monkeypatch.setattr(turns, "HISTORY_PAGE_MAX", largest_page)
     chat_id = new_chat(user)
     owner = owner_id(store)
     for n in range(6):
         store.add_message(owner, chat_id, "user" if n % 2 == 0 else "assistant", f"{n} " + "w" * 40, COMPLETE)
-    model, channel, files = ScriptedModel(), InProcessChannel(), backends(user.application).files
+    model, files = ScriptedModel(), backends(user.application).files
+    runner = ReplyRunner(InProcessChannel(), store, spawn=lambda f, *a: f(*a))  # the reply written at once
     reads = []  # the ``newest`` of each read (None: the whole chat); the first comes with the turn
     monkeypatch.setattr(store, "messages", lambda *a, **k: reads.append(k.get("newest")) or type(store).messages(
         store, *a, **k))
     monkeypatch.setattr(store, "add_turn", lambda *a, **k: reads.append(k.get("history")) or type(store).add_turn(
         store, *a, **k))
     limits = Limits(message_max_chars=1000, context_tokens=budget)
-    answer = send_message(store, model, channel, owner, chat_id, "6 now", limits, files=files,
-                          spawn=lambda f, *a: f(*a)).answer
+    answer = send_message(store, model, runner, owner, chat_id, "6 now", limits, files=files).answer
     everything = [m for m in type(store).messages(store, owner, chat_id) if m.id != answer.id]
     assert model.conversations[-1] == build_conversation("", everything, budget)
     if budget == 25:
         assert len(model.conversations[-1]) < len(everything)  # the budget ran out inside the page
     assert reads == expected_reads
-    regenerate(store, model, channel, owner, chat_id, limits, files=files, spawn=lambda f, *a: f(*a))
+    regenerate(store, model, runner, owner, chat_id, limits, files=files)
     assert model.conversations[-1] == build_conversation("", everything, budget)

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 
 from chatbot import create_app
 from chatbot.backends import backends
+from chatbot.conversation.turns import wait_for_reply
 from chatbot.process import this_process
-from chatbot.replies import wait_for_reply
 from chatbot.store import COMPLETE, INTERRUPTED, STOPPED, STREAMING, ReplyInProgress
 from tests.conftest import make_config, new_chat, owner_id
 from tests.fakes import ScriptedModel
@@ -23,7 +23,7 @@ def test_stop_keeps_what_was_written(app, user, store):
     reply = store.messages(owner_id(store), chat_id)[1]
     assert user.post(f"/chats/{chat_id}/messages/{reply.id}/stop", headers=HTMX).status_code == 204
     gate.set()
-    assert wait_for_reply(backends(app).channel, reply.id, 5)
+    assert wait_for_reply(store, backends(app).channel, owner_id(store), reply.id, 5)
     user.post(f"/chats/{chat_id}/messages/{reply.id}/stop")  # again, once it is over: harmless
     done = store.message(owner_id(store), reply.id)
     assert done.status == STOPPED and done.content in ("", "Once")
@@ -113,30 +113,39 @@ def test_the_database_allows_one_streaming_reply_per_chat(user, store):
     assert [m.content for m in store.messages(owner, chat_id)] == ["one", ""]  # nothing half-stored
 
 
-def test_start_up_marks_replies_of_dead_processes_interrupted(tmp_path):
+def test_start_up_marks_replies_of_processes_without_a_lease_interrupted(tmp_path):
     config = make_config(tmp_path)
     app = create_app(config)
     client = app.test_client()
     client.post("/signup", data={"email": "ada@example.com", "password": "correct horse"})
-    chat_id = new_chat(client)
     store = backends(app).store
     owner = owner_id(store)
-    host = this_process().split(":")[0]
-    dead, alive = store.add_turn(owner, chat_id, "q", "m", f"{host}:999999:1").answer, None
+    dead = store.add_turn(owner, new_chat(client), "q", "m", "gone-host:999999:1").answer
     store.update_message(owner, dead.id, content="half a rep")
-    other_chat = new_chat(client)
-    alive = store.add_turn(owner, other_chat, "q", "m", this_process()).answer
-    elsewhere_chat = new_chat(client)
-    elsewhere = store.add_turn(owner, elsewhere_chat, "q", "m", "another-host:1:1").answer
+    store.renew_lease("other-host:1:1", 60)  # another machine's process, alive
+    elsewhere = store.add_turn(owner, new_chat(client), "q", "m", "other-host:1:1").answer
 
-    create_app(config)  # a restarted process
+    create_app(config)  # a process starts
 
     recovered = store.message(owner, dead.id)
     assert (recovered.status, recovered.content) == (INTERRUPTED, "half a rep")
-    assert store.message(owner, alive.id).status == STREAMING  # still being written here
-    assert store.message(owner, elsewhere.id).status == STREAMING  # not ours to judge
-    html = client.get(f"/chats/{chat_id}").text
-    assert "The server restarted while this reply was being written." in html and ">Retry</button>" in html
+    assert store.message(owner, elsewhere.id).status == STREAMING  # its lease still runs
+    html = client.get(f"/chats/{dead.chat_id}").text
+    assert "The server stopped while this reply was being written." in html and ">Retry</button>" in html
+
+
+def test_a_reply_being_written_keeps_its_lease_and_is_never_swept(app, user, store):
+    gate = threading.Event()
+    backends(app).model = ScriptedModel(gate=gate)
+    chat_id = new_chat(user)
+    user.post(f"/chats/{chat_id}/messages", data={"content": "hi"}, headers=HTMX)
+    runner = backends(app).runner
+    assert runner.sweep() == 0  # this process holds its lease: its reply is left alone
+    reply = store.messages(owner_id(store), chat_id)[1]
+    assert reply.status == STREAMING and reply.worker == runner.worker
+    gate.set()
+    assert wait_for_reply(store, runner.channel, owner_id(store), reply.id, 5)
+    runner.shutdown()
 
 
 def test_migration_adds_the_one_streaming_reply_index(app):

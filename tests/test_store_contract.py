@@ -262,18 +262,23 @@ def test_add_message_appends(store, owner):
     assert store.messages(owner, chat.id) == [message]
 
 
-def test_replies_of_a_dead_worker_are_interrupted_with_their_text(store, owner, worker):
-    chat = store.add_chat(owner, "Chat", "m")
-    other_chat = store.add_chat(owner, "Other", "m")
-    answer = store.add_turn(owner, chat.id, "hi", "m", worker).answer
-    alive = store.add_turn(owner, other_chat.id, "hi", "m", worker + "-alive").answer
-    store.update_message(owner, answer.id, content="half a sent")
-    assert {worker, worker + "-alive"} <= store.streaming_workers()
-    assert store.interrupt_replies(worker, "The server restarted.") == 1
-    reply = store.message(owner, answer.id)
-    assert (reply.status, reply.content, reply.error) == (INTERRUPTED, "half a sent", "The server restarted.")
-    assert worker not in store.streaming_workers()
-    assert store.message(owner, alive.id).status == STREAMING
+def test_replies_of_a_process_whose_lease_ran_out_are_interrupted_with_their_text(store, owner, worker):
+    chats = [store.add_chat(owner, name, "m") for name in ("Expired", "Alive", "Ended", "Never leased")]
+    store.renew_lease(worker + "-expired", 0)  # runs out at once
+    store.renew_lease(worker + "-alive", 60)
+    store.renew_lease(worker + "-ended", 60)
+    expired, alive, ended, unleased = (store.add_turn(owner, chat.id, "hi", "m", worker + suffix).answer for chat, suffix
+                                       in zip(chats, ("-expired", "-alive", "-ended", "-unleased")))
+    store.update_message(owner, expired.id, content="half a sent")
+    store.end_lease(worker + "-ended")
+    store.renew_lease(worker + "-alive", 60)  # renewing extends, and never makes a second lease
+    assert store.sweep_replies("The server stopped.") >= 3  # other tests' leftovers may go too
+    reply = store.message(owner, expired.id)
+    assert (reply.status, reply.content, reply.error, reply.worker) == (INTERRUPTED, "half a sent",
+                                                                        "The server stopped.", None)
+    assert store.message(owner, ended.id).status == store.message(owner, unleased.id).status == INTERRUPTED
+    assert store.message(owner, alive.id).status == STREAMING and store.message(owner, alive.id).worker == worker + "-alive"
+    assert store.sweep_replies("The server stopped.") == 0
 
 
 # Isolation: another owner's chat is simply not there

@@ -78,6 +78,18 @@ def deliver(on_event: Callable[[Delivery], None], item: Delivery) -> None:
         log.exception("a live subscriber failed")
 
 
+def announce(channel: Channel, topic: str, event: LiveEvent, *, last: bool = False) -> None:
+    """Publish ``event`` (and with ``last``, close the topic) if the channel can be reached.
+    Live events are the fast path, never the record: a reply goes on being written and
+    stored while the channel is away, and views that missed events read the store."""
+    try:
+        channel.publish(topic, event)
+        if last:
+            channel.close(topic)
+    except ChannelUnavailable:
+        log.warning("live channel unavailable: %s on %s not delivered", event.kind, topic)
+
+
 def follow(channel: Channel, topic: str, after: int | None = 0, timeout: float = 15.0) -> Iterator[Delivery | None]:
     """The subscription as a blocking iterator, for a task that has nothing else to wait
     for (an event stream, a form post waiting for its reply): events in order, GAP when

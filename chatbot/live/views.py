@@ -10,24 +10,22 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import replace
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from flask_login import current_user
 from flask_sock import ConnectionClosed, Sock
 from flask_wtf.csrf import validate_csrf
-from markupsafe import escape
 from wtforms.validators import ValidationError
 
-from . import chats, replies
-from .backends import backends
-from .chat import limits, refusal
-from .errors import Busy, InvalidInput, NotFound
+from .. import chats
+from ..backends import backends
+from ..chat import limits, refusal
+from ..conversation import turns
+from ..errors import Busy, InvalidInput, NotFound
+from ..signin import credentials_due, renew_at
 from .feed import ChatFeed
-from .signin import credentials_due, renew_at
-from .store import STREAMING
-from .streaming import reply_stream
+from .sse import reply_stream
 
 bp = Blueprint("live", __name__)
 sock = Sock()
@@ -86,13 +84,16 @@ def socket(ws, chat_id):
     since = request.args.get("since", "0")
     feed = ChatFeed(b.store, b.channel, current_user.id, chat.id)
     feed.start(int(since) if since.isdigit() else 0)
-    feed.spawn(_read_commands, ws, feed)
+    threading.Thread(target=_read_commands, args=(ws, feed), daemon=True, name="commands").start()
+    blank_composer: list[str] = []  # rendered once, for every send on this socket
     try:
         renew = renew_at()
-        for event in feed.events():
+        for item in feed.items():
             if time.time() >= renew:
                 break  # the page reconnects once an HTTP request has renewed the session
-            frame = _handle(feed, event) if event is not None else None
+            if item is None:
+                continue
+            frame = _command(feed, item[1], blank_composer) if item[0] == "command" else feed.fragment(item)
             if frame:
                 ws.send(frame)
     except ConnectionClosed:
@@ -131,38 +132,7 @@ def _read_commands(ws, feed: ChatFeed) -> None:
         feed.close()
 
 
-def _handle(feed: ChatFeed, event: tuple) -> str | None:
-    """Turn one feed event into the HTML fragment the page swaps in (or None)."""
-    kind, *details = event
-    store, owner = feed.store, feed.owner_id
-    if kind == "command":
-        return _command(feed, details[0])
-    if kind == "removed":
-        return f'<div id="m-{escape(details[0])}" hx-swap-oob="delete"></div>'
-    if kind == "delta":
-        message_id, text = details
-        # The wrapper is stripped: the span (as in the SSE stream) goes in at the end.
-        return f'<div hx-swap-oob="beforeend:#t-{escape(message_id)}"><span>{escape(text)}</span></div>'
-    if kind == "chats":
-        chat = store.chat(owner, feed.chat_id)  # None once deleted: the page then says so
-        return render_template("chat/_chat_list_update.html", chat=chat, chats=chats.list_chats(store, owner))
-    if kind == "snapshot" and not details[1] and details[0] in feed.shown_streaming:
-        return None  # nothing written yet, and the page already shows the empty reply
-    if kind == "message" and details[1] is not None:
-        message = details[1]  # as the feed got it (announced, or read for the catch-up)
-    else:
-        message = store.message(owner, details[0])
-    if message is None:
-        return None
-    if message.status == STREAMING:
-        if kind == "snapshot" and details[1] is not None:
-            message = replace(message, content=details[1])
-        feed.shown_streaming.add(message.id)
-        feed.follow_reply(message.id)
-    return render_template("chat/_upsert.html", messages=[message], feed=True)
-
-
-def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
+def _command(feed: ChatFeed, raw: str | bytes, blank_composer: list[str]) -> str | None:
     """A command from the page: {"type": "send" | "stop", "csrf_token", ...}."""
     if len(raw) > MAX_COMMAND_BYTES:
         return None
@@ -174,15 +144,15 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
     b = backends()
     if command.get("type") == "stop":
         try:
-            replies.stop(b.store, b.channel, feed.owner_id, feed.chat_id, str(command.get("message_id", "")))
+            turns.stop(b.store, b.runner, feed.owner_id, feed.chat_id, str(command.get("message_id", "")))
         except NotFound:
             pass
         return None
     if command.get("type") == "send":
         content = str(command.get("content", ""))
         try:
-            turn = replies.send_message(b.store, b.model, b.channel, feed.owner_id, feed.chat_id, content, limits(),
-                                        files=b.files)
+            turn = turns.send_message(b.store, b.model, b.runner, feed.owner_id, feed.chat_id, content, limits(),
+                                      files=b.files)
         except NotFound:
             return None  # deleted a moment ago: the chat-list update says so
         except (InvalidInput, Busy) as error:
@@ -194,8 +164,8 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
         # The messages arrive through the chat's topic, like every other view's. The empty
         # composer is the same for every send on this socket (its CSRF token is the
         # connection's): render it once.
-        if feed.blank_composer is None:
-            feed.blank_composer = render_template("chat/_composer.html", chat=turn.chat, oob=True, draft="",
-                                                  errors={})
-        return feed.blank_composer
+        if not blank_composer:
+            blank_composer.append(render_template("chat/_composer.html", chat=turn.chat, oob=True, draft="",
+                                                  errors={}))
+        return blank_composer[0]
     return None

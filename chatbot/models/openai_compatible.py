@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx2
 import openai
 
-from ..pacing import pace
+from ..conversation.pacing import Pace
 from . import ModelError, OnOpen, Piece, Usage
 from .transport import ModelTransport
 
@@ -20,8 +20,9 @@ class OpenAICompatible:
     offline = False
 
     def __init__(self, *, model: str, api_key: str | None, base_url: str | None,
-                 timeout: float, max_retries: int) -> None:
+                 timeout: float, max_retries: int, pace: Pace | None = None) -> None:
         self.name = model
+        self.pace = pace or Pace()  # the reply runner's: how often a stream is read
         # One connection per reply being written, as many as the worker holds sockets. Our
         # own transport reads streams for a fraction of the CPU; httpx's handles proxies.
         transport = None if _proxied(base_url or "https://api.openai.com/v1") else ModelTransport()
@@ -55,9 +56,9 @@ class OpenAICompatible:
                     yield from _whole(json.loads(response.read()))
                 elif response.headers.get("content-encoding", "identity") == "identity":
                     # Nothing to decode: the raw bytes skip httpx's decoder and re-chunker.
-                    yield from _pieces(_paced(response.iter_raw()))
+                    yield from _pieces(_paced(response.iter_raw(), self.pace))
                 else:
-                    yield from _pieces(_paced(response.iter_bytes()))
+                    yield from _pieces(_paced(response.iter_bytes(), self.pace))
             finally:
                 response.close()  # on an early exit (a stop), this ends the upstream request
         except openai.APIStatusError as error:
@@ -68,8 +69,8 @@ class OpenAICompatible:
             raise ModelError("The connection to the model was lost.") from error
 
 
-def _paced(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """``chunks``, read no more often than once per window (pacing.pace): what arrives in
+def _paced(chunks: Iterator[bytes], pace: Pace) -> Iterator[bytes]:
+    """``chunks``, read no more often than once per window (``pace``): what arrives in
     between waits in the socket's buffer and comes with the next read, to be read, parsed
     and published in one step. Live text goes out once per window anyway, so reading each
     token as it came would cost a wake-up, a read and a parse per token for nothing. The

@@ -16,7 +16,7 @@ from typing import Callable
 from postgrest.exceptions import APIError
 from supabase import Client
 
-from ..store import INTERRUPTED, STREAMING, Attachment, Chat, Message, ReplyInProgress, Turn, is_uuid
+from ..store import STREAMING, Attachment, Chat, Message, ReplyInProgress, Turn, is_uuid
 
 # SQLSTATEs that PostgREST passes on as the error code.
 _UNIQUE_VIOLATION = "23505"  # here: a second streaming reply in one chat
@@ -42,7 +42,8 @@ def _attachment(row: dict) -> Attachment:
 
 def _message(row: dict, files: tuple[Attachment, ...] = ()) -> Message:
     return Message(row["id"], row["chat_id"], row["role"], row["content"], row["status"], row["error"], row["model"],
-                   row["prompt_tokens"], row["completion_tokens"], _time(row["created_at"]), row["seq"], files)
+                   row["prompt_tokens"], row["completion_tokens"], _time(row["created_at"]), row["seq"], files,
+                   row.get("worker"))
 
 
 def _every(query: Callable[[], object]) -> list[dict]:
@@ -203,17 +204,18 @@ class SupabaseStore:
 
 
 class SupabaseHousekeeping:
-    """Recovery after a crash, across users: the one use of the secret key's client, which
-    bypasses RLS. It only ever finds streaming replies and marks them interrupted."""
+    """Leases and recovery, across users: the one use of the secret key's client, which
+    bypasses RLS. Through SQL functions (supabase/migrations/*_leases.sql) that only ever
+    renew a lease and mark the streaming replies of expired ones interrupted."""
 
     def __init__(self, service_client: Client) -> None:
         self.db = service_client
 
-    def streaming_workers(self) -> set[str]:
-        rows = self.db.table("messages").select("worker").eq("status", STREAMING).execute().data
-        return {row["worker"] for row in rows if row["worker"]}
+    def renew_lease(self, worker: str, seconds: float) -> None:
+        self.db.rpc("renew_lease", {"worker_name": worker, "seconds": seconds}).execute()
 
-    def interrupt_replies(self, worker: str, reason: str) -> int:
-        rows = (self.db.table("messages").update({"status": INTERRUPTED, "error": reason, "worker": None})
-                .eq("status", STREAMING).eq("worker", worker).execute().data)
-        return len(rows)
+    def end_lease(self, worker: str) -> None:
+        self.db.rpc("end_lease", {"worker_name": worker}).execute()
+
+    def sweep_replies(self, reason: str) -> int:
+        return int(self.db.rpc("sweep_replies", {"reason": reason}).execute().data or 0)

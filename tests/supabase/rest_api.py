@@ -23,7 +23,7 @@ from werkzeug.wrappers import Request, Response
 from .project import ApiError, Project
 
 TABLES = ("chats", "messages", "attachments")
-FUNCTIONS = ("append_messages",)
+FUNCTIONS = ("append_messages", "renew_lease", "end_lease", "sweep_replies")
 OPERATORS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 IS_VALUES = ("null", "true", "false", "unknown")
 NOT_FILTERS = ("select", "order", "limit", "offset", "columns")
@@ -49,9 +49,9 @@ class RestApi:
                 self.columns[row["table_name"]].add(row["column_name"])
             # Each function's argument names and declared types, and how many have no default.
             self.functions = {f["proname"]: f for f in db.execute(
-                "select proname, proargnames as names, pronargs - pronargdefaults as required,"
+                "select proname, proargnames as names, pronargs - pronargdefaults as required, proretset as rows,"
                 " array(select format_type(t, null) from unnest(proargtypes) t) as types"
-                " from pg_proc where pronamespace = 'public'::regnamespace and proretset"
+                " from pg_proc where pronamespace = 'public'::regnamespace"
                 " and proname = any(%s)", (list(FUNCTIONS),))}
 
     def __call__(self, environ, start_response):
@@ -152,6 +152,9 @@ class RestApi:
         types = dict(zip(function["names"], function["types"]))  # from the catalog, not the request
         record = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(arg), sql.SQL(types[arg])) for arg in given)
         named = sql.SQL(", ").join(sql.SQL("{a} => args.{a}").format(a=sql.Identifier(arg)) for arg in given)
+        if not function["rows"]:  # a scalar (or void) function: PostgREST answers its bare value
+            value = sql.SQL("select coalesce(to_json({}({}))::text, 'null') as body from json_to_record(%s) as args({})")
+            return value.format(sql.Identifier("public", name), named, record), [json.dumps(arguments)]
         rows = sql.SQL("select result.* from json_to_record(%s) as args({}), {}({}) as result").format(
             record, sql.Identifier("public", name), named)
         return as_json(rows), [json.dumps(arguments)]

@@ -38,11 +38,14 @@ class SupabaseStores:
         for user_id in self.stores:
             self.admin.delete_user(user_id)
 
-    def streaming_workers(self) -> set[str]:
-        return self.housekeeping.streaming_workers()
+    def renew_lease(self, worker: str, seconds: float) -> None:
+        self.housekeeping.renew_lease(worker, seconds)
 
-    def interrupt_replies(self, worker: str, reason: str) -> int:
-        return self.housekeeping.interrupt_replies(worker, reason)
+    def end_lease(self, worker: str) -> None:
+        self.housekeeping.end_lease(worker)
+
+    def sweep_replies(self, reason: str) -> int:
+        return self.housekeeping.sweep_replies(reason)
 
     def __getattr__(self, name: str):
         def as_owner(owner_id: str, *args, **kwargs):

@@ -8,8 +8,9 @@ that wait, up to WIDEST: each reply then costs fewer reads and frames, which fre
 the worker is short of, for new messages and first tokens above all. Only the pace of the
 text changes, never the text. As the backlog clears, the window narrows again.
 
-The backlog is measured by one ticker per process (replies._Ticker): how late it wakes
-from a sleep of BASE seconds.
+The backlog is measured by the ticker of the process's reply runner (runner.ReplyRunner):
+how late it wakes from a sleep of BASE seconds. The runner owns the Pace; the model reads
+its window.
 """
 from __future__ import annotations
 
@@ -29,5 +30,3 @@ class Pace:
         self.lateness += SMOOTHING * (max(late, 0.0) - self.lateness)
         self.window = min(WIDEST, BASE + WIDEN_BY * self.lateness)
 
-
-pace = Pace()  # this process's

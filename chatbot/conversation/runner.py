@@ -1,0 +1,266 @@
+"""The generation runner: the background work of one process, in one object.
+
+It writes the replies this process started (each a task that belongs to no connection),
+publishes their text once per pacing window from one ticker, stops them when asked from
+any process (a stop request arrives on this process's topic), and keeps the lease that
+tells every other process it is alive. A reply whose process is gone, because that
+process's lease ran out, is marked interrupted by whichever process sweeps next: a dead
+machine or container is noticed within about a lease, a live one is never touched.
+
+Built once per app by ``init_app``; two runners can run side by side (a test does).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from ..live import topics
+from ..live.channel import CLOSED, GAP, Channel, Delivery, Event, announce
+from ..live.events import MessageChanged, ReplyDone, ReplyText, StopReply
+from ..models import ChatModel, ModelError, Usage
+from ..process import this_process
+from ..store import COMPLETE, ERROR, STOPPED, Housekeeping, Message, Store
+from .pacing import BASE, Pace
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_EVERY = 1.0  # seconds: partial text is written to the store this often
+INTERRUPTED_REASON = "The server stopped while this reply was being written."
+
+
+@dataclass
+class _Running:
+    """A reply this process is writing: how to stop it."""
+    stop: threading.Event = field(default_factory=threading.Event)
+    abort: Callable[[], None] | None = None  # aborts the model's request in flight
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        if self.abort:
+            self.abort()
+
+
+class ReplyRunner:
+    def __init__(self, channel: Channel, housekeeping: Housekeeping, *, lease: float = 30.0,
+                 pace: Pace | None = None, spawn: Callable[..., object] | None = None) -> None:
+        self.channel, self.housekeeping = channel, housekeeping
+        self.lease = lease  # seconds another process waits for news of this one before sweeping its replies
+        self.pace = pace or Pace()
+        self.worker = this_process()
+        self._spawn = spawn or _thread
+        self._running: dict[str, _Running] = {}  # by message id
+        self._coalescers: set[_Coalescer] = set()  # replies whose text the ticker publishes
+        self._lock = threading.Lock()
+        self._ticking = False
+        self._background: threading.Event | None = None  # set to stop the lease and sweep task
+        self._stop_requests: Callable[[], None] | None = None
+
+    # The replies
+    def start(self, store: Store, model: ChatModel, owner_id: str, answer: Message, conversation: list[dict]) -> None:
+        """Write ``answer`` (a streaming message of this runner's worker) in the background."""
+        self.start_background()
+        self._running[answer.id] = _Running()
+        self._spawn(self.generate, store, model, owner_id, answer, conversation)
+
+    def stop(self, message: Message) -> bool:
+        """Ask the process writing ``message`` to stop it: this one at once, another through
+        its topic. False if nobody is writing it any more (its process is gone)."""
+        running = self._running.get(message.id)
+        if running is not None:
+            running.request_stop()
+            return True
+        if message.worker is None or message.worker == self.worker:
+            return False
+        announce(self.channel, topics.process(message.worker), StopReply(message.id))
+        return True
+
+    def generate(self, store: Store, model: ChatModel, owner_id: str, answer: Message,
+                 conversation: list[dict]) -> None:
+        """Produce the reply to ``conversation`` into the streaming message ``answer``. Never raises."""
+        message_id = answer.id
+        running = self._running.setdefault(message_id, _Running())
+        text: list[str] = []  # everything generated so far
+        live = _Coalescer(self, message_id)
+        usage = Usage(None, None)
+        status, error = COMPLETE, None
+        last_checkpoint = time.monotonic()
+        stream = None
+        try:
+            stream = model.stream(conversation, on_open=lambda abort: setattr(running, "abort", abort))
+            for piece in stream:
+                if running.stop.is_set():
+                    status = STOPPED
+                    break
+                if isinstance(piece, Usage):
+                    usage = piece
+                    continue
+                text.append(piece)
+                live.add(piece)
+                now = time.monotonic()
+                if now - last_checkpoint >= CHECKPOINT_EVERY:
+                    store.update_message(owner_id, message_id, content="".join(text))
+                    last_checkpoint = now
+            else:
+                status = STOPPED if running.stop.is_set() else COMPLETE
+        except ModelError as failure:
+            # A stop aborts the request in flight, which the model reports as a failure.
+            status, error = (STOPPED, None) if running.stop.is_set() else (ERROR, str(failure))
+        except Exception:  # a bug must not leave the reply "streaming" for ever
+            log.exception("reply %s failed", message_id)
+            status, error = ERROR, "Something went wrong while generating this reply."
+        finally:
+            if stream is not None:
+                stream.close()  # on a stop, this closes the connection to the model too
+            live.close()
+            final = replace(answer, content="".join(text), status=status, error=error, worker=None,
+                            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+            store.update_message(owner_id, message_id, content=final.content, status=status, error=error,
+                                 prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                                 worker=None)
+            self._running.pop(message_id, None)
+            # The finished message rides on "done" too, so a reply's event stream can show
+            # it without reading it back from the store.
+            announce(self.channel, topics.reply(message_id), ReplyDone(final), last=True)
+            announce(self.channel, topics.chat(final.chat_id), MessageChanged(final))
+
+    # The ticker: one task for all the replies being written
+    def _follow(self, coalescer: _Coalescer) -> None:
+        with self._lock:
+            self._coalescers.add(coalescer)
+            if self._ticking:
+                return
+            self._ticking = True
+        threading.Thread(target=self._tick, daemon=True, name="coalesce").start()
+
+    def _forget(self, coalescer: _Coalescer) -> None:
+        with self._lock:
+            self._coalescers.discard(coalescer)
+
+    def _tick(self) -> None:
+        """Wake every pacing.BASE seconds while replies are being written: publish the text
+        that is due, and tell the pace how late the wake-up was."""
+        while True:
+            asleep = time.monotonic()
+            time.sleep(BASE)
+            self.pace.observe(time.monotonic() - asleep - BASE)
+            with self._lock:
+                if not self._coalescers:
+                    self._ticking = False
+                    return
+                replies = list(self._coalescers)
+            for reply in replies:
+                if reply.pending and reply.due:
+                    reply.flush()
+
+    # The lease, the sweep and stop requests from other processes
+    def start_background(self) -> None:
+        """Hold this process's lease, sweep dead processes' replies now and then, and hear
+        stop requests. Started by the first reply, or by the server for every worker."""
+        with self._lock:
+            if self._background is not None:
+                return
+            self._background = threading.Event()
+        self.housekeeping.renew_lease(self.worker, self.lease)  # before any reply names this worker
+        self._stop_requests = self.channel.subscribe(topics.process(self.worker), self._on_stop_request, after=None)
+        threading.Thread(target=_keep_lease, args=(weakref.ref(self), self._background, self.lease / 3),
+                         daemon=True, name="lease").start()
+
+    def sweep(self) -> int:
+        """Mark interrupted the replies of processes whose lease ran out (text kept)."""
+        return self.housekeeping.sweep_replies(INTERRUPTED_REASON)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            background, self._background = self._background, None
+        if background is not None:
+            background.set()
+            if self._stop_requests:
+                self._stop_requests()
+            try:
+                self.housekeeping.end_lease(self.worker)  # its replies need not wait for the lease to run out
+            except Exception:  # noqa: BLE001 - shutting down: the lease runs out by itself
+                log.warning("could not end the lease of %s", self.worker)
+
+    def _on_stop_request(self, item: Delivery) -> None:
+        if isinstance(item, Event) and isinstance(item.data, StopReply):
+            running = self._running.get(item.data.message_id)
+            if running is not None:
+                running.request_stop()
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """True once this process writes no reply (tests, and a graceful shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not self._running
+
+
+def _keep_lease(runner_ref: weakref.ref, stopped: threading.Event, every: float) -> None:
+    """Renew the lease and sweep, every ``every`` seconds, until the runner is shut down
+    or gone (an app dropped by a test takes its task with it)."""
+    sweep_every, last_sweep = every * 1.5, 0.0
+    while not stopped.wait(every if last_sweep else 0):
+        runner = runner_ref()
+        if runner is None:
+            return
+        try:
+            runner.housekeeping.renew_lease(runner.worker, runner.lease)
+            if time.monotonic() - last_sweep >= sweep_every:
+                last_sweep = time.monotonic()
+                if swept := runner.sweep():
+                    log.warning("marked %d replies of stopped processes interrupted", swept)
+        except Exception:  # noqa: BLE001 - the database may be away for a while: try again next time
+            log.warning("could not renew the lease of %s or sweep", runner.worker, exc_info=True)
+        del runner
+
+
+class _Coalescer:
+    """Publishes a reply's new text at most about once per window (the runner's pace): a
+    fast model costs one event per window, not one per token. Text that is due goes out as
+    it arrives; the runner's ticker publishes the rest, so nothing waits for the next token
+    of a slow or silent model. A publish that fails loses only live text: the store keeps
+    all of it, and views notice the gap by the offsets and read the store."""
+
+    def __init__(self, runner: ReplyRunner, message_id: str) -> None:
+        self.runner, self.message_id = runner, message_id
+        self.topic = topics.reply(message_id)
+        self.lock = threading.Lock()
+        self.pending: list[str] = []
+        self.offset = 0  # characters published (or given up on) so far
+        self.last = 0.0  # when text was last published
+        runner._follow(self)
+
+    @property
+    def due(self) -> bool:
+        # A little early counts as due: a model read once per window may wake a few ms
+        # early, and holding its text for the ticker would add a whole tick.
+        return time.monotonic() - self.last >= self.runner.pace.window * 0.8
+
+    def add(self, text: str) -> None:
+        with self.lock:
+            self.pending.append(text)
+        if self.due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            if self.pending:
+                chunk = "".join(self.pending)
+                announce(self.runner.channel, self.topic, ReplyText(self.message_id, self.offset, chunk))
+                self.offset += len(chunk)
+                self.pending = []
+                self.last = time.monotonic()
+
+    def close(self) -> None:
+        self.runner._forget(self)
+        self.flush()
+
+
+def _thread(function: Callable[..., object], *args: object) -> None:
+    # A thread under the development server; a greenlet under gevent, whose monkey
+    # patching turns threading.Thread into one. Either way it outlives the request.
+    threading.Thread(target=function, args=args, daemon=True, name="reply").start()

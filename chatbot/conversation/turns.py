@@ -1,0 +1,171 @@
+"""The conversation's rules: send a message, regenerate or stop a reply, and what of the
+chat the model is given (DESIGN.md, "The central flow").
+
+The user's message is stored first, together with an empty streaming reply (atomically:
+the database holds at most one streaming reply per chat, on every instance, so two sends
+never interleave). The process's reply runner writes the reply in the background. Every
+change is announced on the chat's topic (and the chat list's, on the user's topic) so every
+open view, on any process, can follow.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from .. import attachments
+from ..attachments import Upload
+from ..chats import DEFAULT_TITLE, announce_chats, get_chat, title_from
+from ..errors import Busy, InvalidInput, NotFound
+from ..files import FileStore
+from ..live import topics
+from ..live.channel import Channel, Event, announce, follow
+from ..live.events import MessageChanged, MessageRemoved, ReplyDone
+from ..models import ChatModel, estimate_tokens
+from ..store import STOPPED, STREAMING, Chat, Message, ReplyInProgress, Store, Turn
+from .runner import ReplyRunner
+
+
+HISTORY_PAGE = 100  # messages first read from a chat's newest end for the model's conversation
+HISTORY_PAGE_MAX = 999  # a bigger page reads the whole chat (a PostgREST server caps pages at 1,000 rows)
+
+
+@dataclass(frozen=True)
+class Limits:
+    message_max_chars: int
+    context_tokens: int
+    attachment_max_bytes: int = 10 * 1024 * 1024
+
+
+def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: str, chat_id: str,
+                 content: str, limits: Limits, *, files: FileStore, uploads: list[Upload] = ()) -> Turn:
+    """Store the user's message (and its attached ``uploads``) and start the reply; return
+    the turn, with its chat as it is now (named after the message, if it had no name yet)
+    and whether the chat list changed (the chat moved to the top, or was named)."""
+    content = content.strip()
+    checked = attachments.check(list(uploads), limits.attachment_max_bytes) if uploads else []
+    if not content and not checked:
+        raise InvalidInput("content", "Write a message first.")
+    if len(content) > limits.message_max_chars:
+        raise InvalidInput("content", f"Messages can be at most {limits.message_max_chars:,} characters; "
+                                      f"this one has {len(content):,}.")
+    runner.start_background()  # the lease first: the reply names this process
+    try:
+        turn = store.add_turn(owner_id, chat_id, content, model.name, runner.worker, history=HISTORY_PAGE + 1)
+    except LookupError:
+        raise NotFound(chat_id) from None
+    except ReplyInProgress:
+        raise Busy(chat_id) from None
+    chat, question, answer, history = turn.chat, turn.question, turn.answer, turn.history
+    if checked:
+        question = replace(question, attachments=tuple(attachments.attach(store, files, owner_id, question.id, checked)))
+        history = [question if m.id == question.id else m for m in history]
+    if chat.title == DEFAULT_TITLE:
+        chat = store.update_chat(owner_id, chat.id, title=title_from(content or question.attachments[0].name)) or chat
+    history = [m for m in _history(store, owner_id, chat, limits.context_tokens, history) if m.id != answer.id]
+    runner.start(store, model, owner_id, answer,
+                 build_conversation(chat.system_prompt, history, limits.context_tokens, files))
+    for message in (question, answer):
+        announce(runner.channel, topics.chat(chat.id), MessageChanged(message))
+    list_changed = turn.list_changed or chat.title != turn.chat.title  # moved to the top, or named
+    if list_changed:
+        announce_chats(runner.channel, owner_id)
+    return replace(turn, chat=chat, question=question, list_changed=list_changed)
+
+
+def regenerate(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: str, chat_id: str,
+               limits: Limits, *, files: FileStore) -> tuple[Message, Message]:
+    """Replace the chat's last reply with a new one (also how a failed reply is retried).
+    Return the reply removed and the one now being written."""
+    chat = get_chat(store, owner_id, chat_id)
+    history = _history(store, owner_id, chat, limits.context_tokens)
+    if not history or history[-1].role != "assistant":
+        raise InvalidInput("content", "There is no reply to regenerate.")
+    old = history[-1]
+    if old.status == STREAMING:
+        raise Busy(chat.id)
+    runner.start_background()
+    try:
+        answer = store.replace_reply(owner_id, chat.id, old.id, model.name, runner.worker)
+    except ReplyInProgress:
+        raise Busy(chat.id) from None
+    runner.start(store, model, owner_id, answer,
+                 build_conversation(chat.system_prompt, history[:-1], limits.context_tokens, files))
+    announce(runner.channel, topics.chat(chat.id), MessageRemoved(old.id))
+    announce(runner.channel, topics.chat(chat.id), MessageChanged(answer))
+    return old, answer
+
+
+def stop(store: Store, runner: ReplyRunner, owner_id: str, chat_id: str, message_id: str) -> None:
+    """Stop a streaming reply, wherever it is being written; what was generated so far
+    stays, marked stopped (by the process writing it, which stores and announces it)."""
+    message = store.message(owner_id, message_id)
+    if message is None or message.chat_id != get_chat(store, owner_id, chat_id).id:
+        raise NotFound(message_id)
+    if message.status != STREAMING or runner.stop(message):
+        return
+    # Nobody is writing it any more (a reply from before leases): stopped here and now.
+    stopped = replace(message, status=STOPPED, worker=None)
+    store.update_message(owner_id, message_id, status=STOPPED, worker=None)
+    announce(runner.channel, topics.chat(message.chat_id), MessageChanged(stopped))
+
+
+def wait_for_reply(store: Store, channel: Channel, owner_id: str, message_id: str, timeout: float) -> bool:
+    """Block until the reply is finished (True) or ``timeout`` passes (False). The store
+    is asked too while the channel is quiet: its last word may have been lost."""
+    deadline = time.monotonic() + timeout
+    for item in follow(channel, topics.reply(message_id), after=0, timeout=min(timeout, 2.0)):
+        if isinstance(item, Event) and isinstance(item.data, ReplyDone):
+            return True
+        if not isinstance(item, Event):  # quiet, or a gap
+            message = store.message(owner_id, message_id)
+            if message is None or message.status != STREAMING:
+                return True
+        if time.monotonic() > deadline:
+            return False
+    return True
+
+
+def build_conversation(system_prompt: str, history: list[Message], budget: int,
+                       files: FileStore | None = None) -> list[dict]:
+    """The system prompt plus the newest messages that fit in ``budget`` tokens, with their
+    attached files (read from ``files``). The newest message always goes, whatever its size:
+    it is what the user asked."""
+    turns = [{"role": m.role, "content": attachments.model_content(m, files)}
+             for m in _within_budget(system_prompt, history, budget)[0]]
+    return ([{"role": "system", "content": system_prompt}] if system_prompt else []) + turns
+
+
+def _within_budget(system_prompt: str, history: list[Message], budget: int) -> tuple[list[Message], bool]:
+    """The newest messages of ``history`` that build_conversation sends (oldest first), and
+    whether the budget ran out before the oldest (so older messages would not go either)."""
+    used = estimate_tokens(system_prompt) if system_prompt else 0
+    chosen: list[Message] = []
+    for message in reversed(history):
+        if not message.content and not message.attachments:
+            continue  # a reply that failed before its first word says nothing
+        cost = estimate_tokens(message.content) + sum(
+            attachments.IMAGE_TOKENS if a.is_image else a.size // 4 for a in message.attachments)
+        if chosen and used + cost > budget:
+            chosen.reverse()
+            return chosen, True
+        chosen.append(message)
+        used += cost
+    chosen.reverse()
+    return chosen, False
+
+
+def _history(store: Store, owner_id: str, chat: Chat, budget: int,
+             first_page: list[Message] | None = None) -> list[Message]:
+    """The chat's newest messages, at least those build_conversation keeps within ``budget``
+    once the newest one (the reply being written, or the one being replaced) is left out:
+    a long chat is not read whole for every reply. Pages from the newest end, each four
+    times the last while all of it fits; past HISTORY_PAGE_MAX, the whole chat.
+    ``first_page``: the newest HISTORY_PAGE + 1 messages, if the caller has read them."""
+    size, page = HISTORY_PAGE, first_page
+    while size <= HISTORY_PAGE_MAX:
+        if page is None:
+            page = store.messages(owner_id, chat.id, newest=size + 1)
+        if len(page) <= size or _within_budget(chat.system_prompt, page[:-1], budget)[1]:
+            return page  # the whole chat, or the budget ran out inside the page
+        size, page = size * 4, None
+    return store.messages(owner_id, chat.id)

@@ -1,0 +1,33 @@
+"""From live event to HTML fragment, by templates only: the same partials the pages use, so
+a socket frame, an event-stream message and a page can never show a message differently."""
+from __future__ import annotations
+
+from flask import current_app, render_template
+
+from ..store import Chat, Message
+
+
+def messages(shown: list[Message]) -> str:
+    """Messages to put in place by id (or by their place in the chat): the socket's frame."""
+    return render_template("chat/_upsert.html", messages=shown, feed=True)
+
+
+def finished(message: Message) -> str:
+    """A finished reply replacing its streaming self: a reply stream's last event."""
+    return render_template("chat/_message.html", message=message, oob=True)
+
+
+def removed(message_id: str) -> str:
+    return render_template("chat/_removed.html", message_id=message_id)
+
+
+def reply_text(message_id: str, text: str, *, oob: bool) -> str:
+    """New text of a reply, the hottest fragment of all: rendered without the request's
+    context processors (it needs none of them)."""
+    template = current_app.jinja_env.get_template("chat/_reply_text.html")
+    return template.render(message_id=message_id, text=text, oob=oob)
+
+
+def chat_list(chat: Chat | None, chats: list[Chat]) -> str:
+    """The user's chat list changed: the list, and the open chat's title (None: deleted)."""
+    return render_template("chat/_chat_list_update.html", chat=chat, chats=chats)
