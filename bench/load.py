@@ -3,7 +3,9 @@ previous reply is complete, for a fixed time. Prints one JSON line of measuremen
 
 Modes: ``stub`` talks to the stub directly (the baseline), ``relay`` and ``floor`` to the
 reference points in bench/relay.py, ``ws`` drives chat pages over the WebSocket, ``sse``
-sends with htmx-style POSTs and reads each reply's event stream.
+sends with htmx-style POSTs and reads each reply's event stream. ``idle`` opens a chat
+page's WebSocket per session and holds them all open, sending nothing, until it is killed
+(one JSON line once they are open): what an open chat tab costs the server.
 Every reply is the stub's "t0 t1 ... tN-1"; a token's *lag* is how long after the stub's
 schedule (send time + ttft + i * delay) it reached the client.
 """
@@ -83,10 +85,16 @@ def stub_conversation(args, results: Results, _session: dict, deadline: float) -
         reply.record()
 
 
-def ws_conversation(args, results: Results, session: dict, deadline: float) -> None:
+def chat_socket(args, session: dict):
+    """The chat page's WebSocket, opened as the page's script opens it: the session's cookie
+    and user agent, and the page's own origin."""
     url = f"ws://{args.target}/chats/{session['chat']}/live?since=1"
-    with connect(url, additional_headers={"Cookie": session["cookie"]}, origin=f"http://{args.target}",
-                 user_agent_header=session["user_agent"], open_timeout=args.timeout, max_size=None) as socket:
+    return connect(url, additional_headers={"Cookie": session["cookie"]}, origin=f"http://{args.target}",
+                   user_agent_header=session["user_agent"], open_timeout=args.timeout, max_size=None)
+
+
+def ws_conversation(args, results: Results, session: dict, deadline: float) -> None:
+    with chat_socket(args, session) as socket:
         while time.monotonic() < deadline:
             reply = Reply(args, results)
             socket.send(json.dumps({"type": "send", "content": "Benchmark question", "csrf_token": session["csrf"]}))
@@ -144,6 +152,24 @@ def sse_conversation(args, results: Results, session: dict, deadline: float) -> 
         reply.record()
 
 
+def hold_idle(args, sessions: list[dict]) -> None:
+    """Mode idle: a chat socket per session, all opened at once, then left open and silent
+    until this process is killed; one JSON line says how many opened."""
+    opened, errors = [], []
+
+    def open_one(session: dict) -> None:
+        try:
+            opened.append(chat_socket(args, session))
+        except Exception as error:  # noqa: BLE001 - every failure is counted
+            errors.append(f"{type(error).__name__}: {error}")
+
+    gevent.joinall([gevent.spawn(open_one, session) for session in sessions[:args.streams]])
+    print(json.dumps({"mode": "idle", "opened": len(opened), "errors": len(errors),
+                      "first_errors": sorted(set(errors))[:5]}), flush=True)
+    while True:
+        gevent.sleep(3600)  # the sockets' own tasks answer the server's pings meanwhile
+
+
 def percentile(values: list[float], p: float) -> float | None:
     if not values:
         return None
@@ -153,10 +179,10 @@ def percentile(values: list[float], p: float) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("stub", "relay", "floor", "ws", "sse"))
+    parser.add_argument("mode", choices=("stub", "relay", "floor", "ws", "sse", "idle"))
     parser.add_argument("--target", required=True, help="host:port")
     parser.add_argument("--sessions", help="JSON file of signed-in sessions (ws, sse)")
-    parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument("--streams", type=int, default=100, help="conversations (idle: sockets)")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--tokens", type=int, default=50)
     parser.add_argument("--delay", type=float, default=0.02)
@@ -165,6 +191,9 @@ def main() -> None:
     args = parser.parse_args()
 
     sessions = json.load(open(args.sessions)) if args.sessions else [{}] * args.streams
+    if args.mode == "idle":
+        hold_idle(args, sessions)
+        return
     conversation = {"stub": stub_conversation, "relay": relay_conversation, "floor": relay_conversation,
                     "ws": ws_conversation, "sse": sse_conversation}[args.mode]
     results = Results()

@@ -33,14 +33,15 @@ class User:
     def new_chat(self) -> str:
         return self.post("/chats").url.rsplit("/", 1)[1]
 
-    def open(self, chat_id: str, since: int = 1, origin: str | None = None) -> LiveView:
-        return LiveView(self, chat_id, since, origin)
+    def open(self, chat_id: str, since: int = 1, origin: str | None = None, via: str | None = None) -> LiveView:
+        """The chat page's socket, through the server (or ``via``: one instance of several)."""
+        return LiveView(self, chat_id, since, origin, via or self.server.url)
 
 
 class LiveView:
     """One open chat page's socket."""
 
-    def __init__(self, user: User, chat_id: str, since: int, origin: str | None) -> None:
+    def __init__(self, user: User, chat_id: str, since: int, origin: str | None, base: str) -> None:
         self.user, self.chat_id = user, chat_id
         self.messages: dict[str, dict] = {}  # id -> {"seq", "role", "status", "text"}
         self.titles: list[str] = []  # the chat list, as last shown
@@ -50,10 +51,9 @@ class LiveView:
         self.frames: list[str] = []
         self.changed = threading.Condition()
         cookies = "; ".join(f"{k}={v}" for k, v in user.http.cookies.items())
-        url = user.server.url.replace("http", "ws") + f"/chats/{chat_id}/live?since={since}"
+        url = base.replace("http", "ws") + f"/chats/{chat_id}/live?since={since}"
         # websockets sends Host with its port, as browsers do (the server compares Origin to it)
-        self.socket = connect(url, additional_headers={"Cookie": cookies}, origin=origin or user.server.url,
-                              open_timeout=10)
+        self.socket = connect(url, additional_headers={"Cookie": cookies}, origin=origin or base, open_timeout=10)
         self.closed = False
         threading.Thread(target=self._read, daemon=True).start()
 

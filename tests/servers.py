@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -68,6 +69,25 @@ class Gunicorn:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.log.close()
+
+    def restart(self) -> None:
+        """Stop as a deploy does (SIGTERM) and start again on the same port."""
+        self.__exit__()
+        self.__enter__()
+
+    def worker_pids(self) -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in found.split()]
+
+    def kill(self) -> None:
+        """``kill -9`` the whole instance, master and workers: nothing gets to clean up."""
+        for pid in [self.process.pid, *self.worker_pids()]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait()
         self.log.close()
 
     def output(self) -> str:
