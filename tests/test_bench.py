@@ -1,24 +1,68 @@
-"""The benchmark still runs: every mode, a few streams for a few seconds, through the real
-servers. It measures nothing here (figures belong to bench/README.md); it checks that each
-mode completes whole replies without errors, so the benchmark cannot rot unseen."""
+"""The benchmark still runs: every mode, every live channel with one and two workers, and
+the memory-per-socket measurement, each with a few streams or sockets for a few seconds,
+through the real servers. It measures nothing here (figures belong to bench/README.md); it
+checks that each run completes whole replies without errors, so the benchmark cannot rot
+unseen."""
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.conftest import require_service
+from tests.databases import postgres_admin
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("stub", "relay", "floor", "ws", "sse")
 
 
-def test_every_mode_of_the_benchmark_streams_whole_replies_without_errors():
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--streams", "3", "--seconds", "3",
-         "--tokens", "8", "--modes", ",".join(MODES[1:])],
-        capture_output=True, text=True, timeout=300, cwd=ROOT)
+def bench(*options: str) -> str:
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--tokens", "8", *options],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-3000:]
-    rows = {cells[0]: cells for cells in map(str.split, run.stdout.splitlines()) if cells and cells[0] in MODES}
-    assert set(rows) == set(MODES), run.stdout
-    for mode, (_, streams, replies, errors, *_rest) in rows.items():
-        assert (streams, errors) == ("3", "0"), f"{mode}: {run.stdout}"
-        assert int(replies) >= 3, f"{mode}: {run.stdout}"  # each stream finished at least one reply
+    return run.stdout
+
+
+def rows(output: str) -> list[list[str]]:
+    """The table's rows: mode, channel, workers, streams, replies, errors, ..."""
+    return [cells for cells in map(str.split, output.splitlines()) if cells and cells[0] in MODES]
+
+
+def assert_whole_replies(row: list[str], streams: int, output: str) -> None:
+    _, _, _, count, replies, errors, *_ = row
+    assert (count, errors) == (str(streams), "0"), f"{row}: {output}"
+    assert int(replies) >= streams, f"{row}: {output}"  # each stream finished at least one reply
+
+
+def test_every_mode_of_the_benchmark_streams_whole_replies_without_errors():
+    output = bench("--streams", "3", "--seconds", "3", "--warmup", "0.5", "--modes", ",".join(MODES[1:]))
+    found = {row[0]: row for row in rows(output)}
+    assert set(found) == set(MODES), output
+    for row in found.values():
+        assert_whole_replies(row, 3, output)
+
+
+def test_every_live_channel_with_one_and_two_workers_streams_whole_replies_without_errors():
+    if shutil.which("redis-server") is None:
+        require_service("redis-server is not installed")
+    admin = postgres_admin()
+    if admin is None:
+        require_service("PostgreSQL is not running on 127.0.0.1:5432")
+    admin.close()
+    output = bench("--streams", "3", "--seconds", "2", "--warmup", "0", "--modes", "ws",
+                   "--channels", "memory,redis,postgres", "--workers", "1,2")
+    found = {(row[1], row[2]): row for row in rows(output) if row[0] == "ws"}
+    # The in-process channel runs one worker only: gunicorn refuses more on it.
+    assert set(found) == {("memory", "1"), ("redis", "1"), ("redis", "2"), ("postgres", "1"), ("postgres", "2")}, output
+    for row in found.values():
+        assert_whole_replies(row, 3, output)
+    assert "2w/1w" in output, output  # the summary
+
+
+def test_the_benchmark_measures_memory_per_open_chat_socket():
+    output = bench("--sockets", "20")
+    opened = re.search(r"opened (\d+) \((\d+) failed\).*: (-?\d+\.\d) kB per socket", output)
+    assert opened, output
+    assert opened.group(1, 2) == ("20", "0"), output
