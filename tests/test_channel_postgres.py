@@ -13,17 +13,7 @@ import pytest
 from chatbot.live.channel import GAP, Event
 from chatbot.live.events import ReplyText
 from chatbot.live.postgres import LISTENER, PostgresChannel
-from tests.conftest import require_service
-from tests.databases import postgres_database
-from tests.test_channel_contract import MESSAGE, Inbox, text, topic
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    with postgres_database() as url:
-        if url is None:
-            require_service("PostgreSQL is not running on 127.0.0.1:5432")
-        yield url
+from tests.test_channel_contract import MESSAGE, Inbox, postgres_url, text, topic  # noqa: F401 - a fixture
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
 from chatbot.sqlstore import SQLStore
 from chatbot.store import COMPLETE, INTERRUPTED, STOPPED, STREAMING
@@ -87,6 +86,16 @@ def stored(cluster, email, message_id):
     return cluster.store.message(cluster.store.user_by_email(email).id, message_id)
 
 
+def ask_on_a(cluster, email):
+    """A user with a chat open on instance A, a long question sent and its reply streaming:
+    (user, chat id, the view on A, the reply as the view shows it)."""
+    ada = User(cluster, email)
+    chat_id = ada.new_chat()
+    on_a = ada.open(chat_id, via=cluster.a.url)
+    on_a.send(QUESTION)
+    return ada, chat_id, on_a, streaming_reply(on_a)
+
+
 def streaming_reply(view):
     return view.wait(lambda v: next((m for m in v.replies() if m["status"] == "streaming"), None))
 
@@ -125,11 +134,7 @@ def test_two_tabs_on_different_instances_both_see_the_message_and_the_reply_live
 
 
 def test_a_reload_mid_reply_on_the_other_instance_shows_the_reply_exactly_once(cluster):
-    ada = User(cluster, "reload@example.com")
-    chat_id = ada.new_chat()
-    on_a = ada.open(chat_id, via=cluster.a.url)
-    on_a.send(QUESTION)
-    reply = streaming_reply(on_a)
+    ada, chat_id, on_a, reply = ask_on_a(cluster, "reload@example.com")
     on_a.wait(lambda v: len(v.messages[reply["id"]]["text"]) > 10)
     on_a.close()  # the tab reloads, and the proxy sends it to the other instance
     again = ada.open(chat_id, since=reply["seq"], via=cluster.b.url)
@@ -149,22 +154,14 @@ def test_a_reload_mid_reply_on_the_other_instance_shows_the_reply_exactly_once(c
 
 
 def test_a_replys_event_stream_from_the_other_instance_carries_it_whole(cluster):
-    ada = User(cluster, "events@example.com")
-    chat_id = ada.new_chat()
-    on_a = ada.open(chat_id, via=cluster.a.url)
-    on_a.send(QUESTION)
-    reply = streaming_reply(on_a)
+    ada, chat_id, on_a, reply = ask_on_a(cluster, "events@example.com")
     text, final = reply_events(ada, cluster.b.url, chat_id, reply["id"])
     assert text == stored(cluster, "events@example.com", reply["id"]).content
     assert final and "status-complete" in final
 
 
 def test_a_stop_through_instance_b_stops_a_reply_written_on_a(cluster):
-    ada = User(cluster, "stop@example.com")
-    chat_id = ada.new_chat()
-    on_a = ada.open(chat_id, via=cluster.a.url)
-    on_a.send(QUESTION)
-    reply = streaming_reply(on_a)
+    ada, chat_id, on_a, reply = ask_on_a(cluster, "stop@example.com")
     on_a.wait(lambda v: len(v.messages[reply["id"]]["text"]) > 5)
     writer = stored(cluster, "stop@example.com", reply["id"]).worker
     asked = time.monotonic()
@@ -201,11 +198,7 @@ def test_a_replys_writer_killed_marks_it_interrupted_once_its_lease_runs_out(bac
     """kill -9 of instance A mid-reply: the reply stays streaming while A's lease runs (a
     restart of B meanwhile leaves it alone), then B marks it interrupted, text kept."""
     with two_instances(backing, tmp_path, OFFLINE_TOKEN_DELAY="0.3") as cluster:
-        ada = User(cluster, "killed@example.com")
-        chat_id = ada.new_chat()
-        on_a = ada.open(chat_id, via=cluster.a.url)
-        on_a.send(QUESTION)
-        reply = streaming_reply(on_a)
+        ada, chat_id, on_a, reply = ask_on_a(cluster, "killed@example.com")
         cluster.b.restart()  # B's start-up sweep must not touch A's live reply
         before = len(on_a.messages[reply["id"]]["text"])
         on_a.wait(lambda v: len(v.messages[reply["id"]]["text"]) > before)  # A is still writing it

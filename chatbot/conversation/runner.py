@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ..live import topics
-from ..live.channel import CLOSED, GAP, Channel, Delivery, Event, announce
+from ..live.channel import Channel, Delivery, Event, announce
 from ..live.events import MessageChanged, ReplyDone, ReplyText, StopReply
 from ..models import ChatModel, ModelError, Usage
 from ..process import this_process

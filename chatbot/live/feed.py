@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 from ..chats import list_chats
 from ..store import STREAMING, Message, Store
 from . import render, topics
-from .channel import CLOSED, GAP, Channel, Delivery, Event
+from .channel import GAP, Channel, Delivery, Event
 from .events import ChatsChanged, MessageChanged, MessageRemoved, ReplyText
 
 
