@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -356,6 +356,12 @@ class Row:
     def service_per_reply(self) -> float | None:
         return self.per_reply(self.service_cpu)
 
+    @property
+    def total_per_reply(self) -> float | None:
+        """The server's CPU per reply and the channel's server's (Redis, PostgreSQL) with it."""
+        cpu = self.cpu_per_reply
+        return None if cpu is None else cpu + (self.service_per_reply or 0)
+
 
 class Bench:
     """The run's shared parts: the stub, the services, the seeded configuration, the
@@ -518,32 +524,36 @@ def print_summary(rows: list[Row], workers: list[int]) -> None:
         return
     more = [w for w in workers if w != 1]
     goals = ", ".join(f"{channel} <= +{goal * 100:.0f} %" for channel, goal in GOALS.items())
-    print(f"\nShared channels: the server's CPU per reply (all its workers; Redis and PostgreSQL not counted) against"
-          f" the memory channel's at 1 worker, and N workers' against 1 worker's on the same channel.\n"
-          f"Goals: {goals}; 2 workers <= {WORKERS_GOAL:.2f}x. 'with svc': adding Redis's or the database backends' CPU.")
+    print(f"\nShared channels: the server's CPU per reply (all its workers; Redis and PostgreSQL not counted)"
+          f" against the memory channel's at 1 worker, and N workers' against 1 worker's on the same channel.\n"
+          f"Goals: {goals}; 2 workers <= {WORKERS_GOAL:.2f}x. 'with svc': with the CPU of redis-server or of the"
+          f" database's backends added to the channel's. 'split': each worker's share of the server's CPU.")
     header = f"{'mode':<5} {'streams':>7} {'channel':<8} {'1w ms':>7} {'vs memory':>10} {'with svc':>9}"
     for w in more:
         header += f" {f'{w}w ms':>7} {f'{w}w/1w':>7} {'with svc':>9} {'split':>8}"
     print(header + "\n" + "-" * len(header))
     for mode, streams in dict.fromkeys((m, s) for m, _, _, s in app):
         memory = app.get((mode, "memory", 1, streams))
-        reference = memory.cpu_per_reply if memory else None
         for channel in CHANNELS:
-            one = app.get((mode, channel, 1, streams))
-            if one is None and not any((mode, channel, w, streams) in app for w in more):
-                continue
-            cpu = one.cpu_per_reply if one else None
-            total = None if one is None else cpu + (one.service_per_reply or 0)
-            line = (f"{mode:<5} {streams:>7} {channel:<8} {cpu_ms(cpu):>7} "
-                    f"{relative(cpu, reference) if channel != 'memory' else '-':>10} "
-                    f"{relative(total, reference) if one and one.service_cpu is not None else '-':>9}")
-            for w in more:
-                row = app.get((mode, channel, w, streams))
-                many = row.cpu_per_reply if row else None
-                many_total = None if row is None else many + (row.service_per_reply or 0)
-                line += (f" {cpu_ms(many):>7} {ratio(many, cpu):>7} "
-                         f"{ratio(many_total, total) if row and row.service_cpu is not None else '-':>9} {split(row):>8}")
-            print(line)
+            one, others = app.get((mode, channel, 1, streams)), [app.get((mode, channel, w, streams)) for w in more]
+            if one or any(others):
+                print(f"{mode:<5} {streams:>7} {channel:<8} {against_memory(one, memory)}"
+                      + "".join(against_one(row, one) for row in others))
+
+
+def against_memory(one: Row | None, memory: Row | None) -> str:
+    cpu, reference = one and one.cpu_per_reply, memory and memory.cpu_per_reply
+    if one is memory:
+        return f"{cpu_ms(cpu):>7} {'-':>10} {'-':>9}"
+    return (f"{cpu_ms(cpu):>7} {relative(cpu, reference):>10} "
+            f"{relative(one.total_per_reply, reference) if one and one.service_cpu is not None else '-':>9}")
+
+
+def against_one(row: Row | None, one: Row | None) -> str:
+    cpu = row and row.cpu_per_reply
+    with_service = row and row.service_cpu is not None and one and ratio(row.total_per_reply, one.total_per_reply)
+    return (f" {cpu_ms(cpu):>7} {ratio(cpu, one and one.cpu_per_reply):>7} {with_service or '-':>9}"
+            f" {split(row):>8}")
 
 
 def run_streams(args, workdir: Path) -> None:
@@ -578,9 +588,10 @@ def run_streams(args, workdir: Path) -> None:
         rows = []
         for streams in args.streams:
             for section in sections:
-                for row in bench.run(section, streams):
-                    rows.append(row)
-                    print_row(row, bench.baseline(streams, Layout.for_workers(section.workers))[0])
+                with closing(bench.run(section, streams)) as section_rows:  # its server stops on any exit
+                    for row in section_rows:
+                        rows.append(row)
+                        print_row(row, bench.baseline(streams, Layout.for_workers(section.workers))[0])
             print()
         print("TTFT and lag in ms; '+' columns are the overhead over the stub alone at the same load and layout;"
               " w: gunicorn workers; RSS MB: the sum of the workers' peaks; CPU ms/reply: the CPU time of all the"

@@ -63,7 +63,11 @@ class Gunicorn:
         raise RuntimeError(f"gunicorn did not start:\n{self.log_path.read_text()}")
 
     def __exit__(self, *exc) -> None:
-        self.process.terminate()
+        self.stop(signal.SIGQUIT)  # at once: a finished test has nothing to wait for
+
+    def stop(self, how: signal.Signals) -> None:
+        """SIGTERM as a deploy stops it (open connections get graceful_timeout), SIGQUIT at once."""
+        self.process.send_signal(how)
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -73,7 +77,7 @@ class Gunicorn:
 
     def restart(self) -> None:
         """Stop as a deploy does (SIGTERM) and start again on the same port."""
-        self.__exit__()
+        self.stop(signal.SIGTERM)
         self.__enter__()
 
     def worker_pids(self) -> list[int]:

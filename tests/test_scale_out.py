@@ -176,6 +176,18 @@ def test_a_stop_through_instance_b_stops_a_reply_written_on_a(cluster):
     assert took < 1.0, f"the stop took {took:.2f} s"
 
 
+def test_sends_into_one_chat_through_both_instances_at_once_never_interleave(cluster):
+    ada = User(cluster, "parallel@example.com")
+    chat_id = ada.new_chat()
+    on_a, on_b = ada.open(chat_id, via=cluster.a.url), ada.open(chat_id, via=cluster.b.url)
+    on_a.send("one")
+    on_b.send("two")
+    refused = [v for v in (on_a, on_b) if v.wait(lambda v: v.composer_updates) and v.composer_error]
+    messages = cluster.store.messages(cluster.store.user_by_email("parallel@example.com").id, chat_id)
+    assert len(refused) == 1 and "still being written" in refused[0].composer_error
+    assert [m.role for m in messages] == ["user", "assistant"]
+
+
 def test_another_user_sees_nothing_on_any_instance(cluster):
     owner = User(cluster, "owner@example.com")
     chat_id = owner.new_chat()
