@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ..live import topics
-from ..live.channel import Channel, Delivery, Event, announce
+from ..live.channel import Channel, ChannelUnavailable, Delivery, Event, announce
 from ..live.events import MessageChanged, ReplyDone, ReplyText, StopReply
 from ..models import ChatModel, ModelError, Usage
 from ..process import this_process
@@ -62,7 +62,6 @@ class ReplyRunner:
     # The replies
     def start(self, store: Store, model: ChatModel, owner_id: str, answer: Message, conversation: list[dict]) -> None:
         """Write ``answer`` (a streaming message of this runner's worker) in the background."""
-        self.start_background()
         self._running[answer.id] = _Running()
         self._spawn(self.generate, store, model, owner_id, answer, conversation)
 
@@ -159,15 +158,26 @@ class ReplyRunner:
     # The lease, the sweep and stop requests from other processes
     def start_background(self) -> None:
         """Hold this process's lease, sweep dead processes' replies now and then, and hear
-        stop requests. Started by the first reply, or by the server for every worker."""
+        stop requests. Started before this process stores its first reply, or by the server
+        for every worker (gunicorn.conf.py)."""
         with self._lock:
             if self._background is not None:
                 return
             self._background = threading.Event()
         self.housekeeping.renew_lease(self.worker, self.lease)  # before any reply names this worker
-        self._stop_requests = self.channel.subscribe(topics.process(self.worker), self._on_stop_request, after=None)
+        self._hear_stop_requests()
         threading.Thread(target=_keep_lease, args=(weakref.ref(self), self._background, self.lease / 3),
                          daemon=True, name="lease").start()
+
+    def _hear_stop_requests(self) -> None:
+        """Follow this process's topic, if the channel can be reached (if not, the lease
+        task tries again: meanwhile a stop from another process waits)."""
+        if self._stop_requests is None:
+            try:
+                self._stop_requests = self.channel.subscribe(topics.process(self.worker), self._on_stop_request,
+                                                             after=None)
+            except ChannelUnavailable:
+                log.warning("live channel unavailable: stop requests from other processes wait")
 
     def sweep(self) -> int:
         """Mark interrupted the replies of processes whose lease ran out (text kept)."""
@@ -180,6 +190,7 @@ class ReplyRunner:
             background.set()
             if self._stop_requests:
                 self._stop_requests()
+                self._stop_requests = None
             try:
                 self.housekeeping.end_lease(self.worker)  # its replies need not wait for the lease to run out
             except Exception:  # noqa: BLE001 - shutting down: the lease runs out by itself
@@ -190,13 +201,6 @@ class ReplyRunner:
             running = self._running.get(item.data.message_id)
             if running is not None:
                 running.request_stop()
-
-    def wait_until_idle(self, timeout: float) -> bool:
-        """True once this process writes no reply (tests, and a graceful shutdown)."""
-        deadline = time.monotonic() + timeout
-        while self._running and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return not self._running
 
 
 def _keep_lease(runner_ref: weakref.ref, stopped: threading.Event, every: float) -> None:
@@ -209,6 +213,7 @@ def _keep_lease(runner_ref: weakref.ref, stopped: threading.Event, every: float)
             return
         try:
             runner.housekeeping.renew_lease(runner.worker, runner.lease)
+            runner._hear_stop_requests()
             if time.monotonic() - last_sweep >= sweep_every:
                 last_sweep = time.monotonic()
                 if swept := runner.sweep():

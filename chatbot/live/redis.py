@@ -15,9 +15,11 @@ from typing import Any, Callable
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from .batch import Batcher
 from .channel import CLOSED, GAP, KEEP, RETENTION, ChannelUnavailable, Delivery, Event, Unsubscribe, deliver
 from .events import LiveEvent, from_json, to_json
 
@@ -78,6 +80,9 @@ class RedisChannel:
                                                    retry=Retry(NoBackoff(), 0))
         self._redis = redis.Redis(connection_pool=self._pool)
         self._script = self._redis.register_script(SCRIPT)
+        # Publishing has a connection of its own, written by one task in batches (batch.py).
+        self._publisher = self._pool.connection_class(**self._pool.connection_kwargs)
+        self._batcher: Batcher[list] = Batcher(self._send, "live-redis-publisher")
         self._lock = threading.RLock()
         self._topics: dict[str, _Topic] = {}
         self._pubsub = _PubSub(self._pool)
@@ -98,11 +103,32 @@ class RedisChannel:
         self._append(topic, "", self.retention)
 
     def _append(self, topic: str, body: str, ttl: float) -> int:
-        args = [body, self.keep, self.prefix + topic, int(ttl * 1000)]
+        return self._batcher.submit([*self._keys(topic), body, self.keep, self.prefix + topic, int(ttl * 1000)])
+
+    def _send(self, batch: list[list], again: bool = True) -> list[int | Exception]:
+        """The script for each of ``batch`` (its keys and arguments), in one pipeline."""
+        connection = self._publisher
+        results: list[int | Exception] = []
         try:
-            return int(self._script(keys=self._keys(topic), args=args))
+            connection.send_packed_command(connection.pack_commands(
+                [("EVALSHA", self._script.sha, 2, *keys_and_args) for keys_and_args in batch]))
+            for _ in batch:
+                try:
+                    results.append(int(connection.read_response()))
+                except ResponseError as error:  # that one failed; the rest still answer
+                    results.append(error)
         except UNREACHABLE as error:
+            connection.disconnect()
             raise ChannelUnavailable(str(error)) from error
+        unknown = [n for n, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if unknown and again:  # a restarted Redis forgot the script: load it, and send those again
+            try:
+                self._redis.script_load(SCRIPT)
+            except UNREACHABLE as error:
+                raise ChannelUnavailable(str(error)) from error
+            for n, result in zip(unknown, self._send([batch[n] for n in unknown], again=False)):
+                results[n] = result
+        return results
 
     def subscribe(self, topic: str, on_event: Callable[[Delivery], None], after: int | None = 0) -> Unsubscribe:
         sub = _Subscriber(on_event)
@@ -290,9 +316,11 @@ class RedisChannel:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self._batcher.shutdown()
         if threading.current_thread() is not self._reader:
             self._reader.join(POLL + 5)
         with self._lock:
             self._topics.clear()
             self._pubsub.close()
         self._pool.disconnect()
+        self._publisher.disconnect()

@@ -85,7 +85,6 @@ def socket(ws, chat_id):
     feed = ChatFeed(b.store, b.channel, current_user.id, chat.id)
     feed.start(int(since) if since.isdigit() else 0)
     threading.Thread(target=_read_commands, args=(ws, feed), daemon=True, name="commands").start()
-    blank_composer: list[str] = []  # rendered once, for every send on this socket
     try:
         renew = renew_at()
         for item in feed.items():
@@ -93,7 +92,7 @@ def socket(ws, chat_id):
                 break  # the page reconnects once an HTTP request has renewed the session
             if item is None:
                 continue
-            frame = _command(feed, item[1], blank_composer) if item[0] == "command" else feed.fragment(item)
+            frame = _command(feed, item[1]) if item[0] == "command" else feed.fragment(item)
             if frame:
                 ws.send(frame)
     except ConnectionClosed:
@@ -132,7 +131,7 @@ def _read_commands(ws, feed: ChatFeed) -> None:
         feed.close()
 
 
-def _command(feed: ChatFeed, raw: str | bytes, blank_composer: list[str]) -> str | None:
+def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
     """A command from the page: {"type": "send" | "stop", "csrf_token", ...}."""
     if len(raw) > MAX_COMMAND_BYTES:
         return None
@@ -164,8 +163,8 @@ def _command(feed: ChatFeed, raw: str | bytes, blank_composer: list[str]) -> str
         # The messages arrive through the chat's topic, like every other view's. The empty
         # composer is the same for every send on this socket (its CSRF token is the
         # connection's): render it once.
-        if not blank_composer:
-            blank_composer.append(render_template("chat/_composer.html", chat=turn.chat, oob=True, draft="",
-                                                  errors={}))
-        return blank_composer[0]
+        if feed.blank_composer is None:
+            feed.blank_composer = render_template("chat/_composer.html", chat=turn.chat, oob=True, draft="",
+                                                  errors={})
+        return feed.blank_composer
     return None
