@@ -383,17 +383,20 @@ class Bench:
         self.redis = self.postgres = None
         if "redis" in args.channels:
             self.redis = stack.enter_context(redis_server())
-        if "postgres" in args.channels:
+        if "postgres" in args.channels or args.store == "postgres":
             self.postgres = Postgres(args.postgres)
             stack.callback(self.postgres.close)
+            if args.store == "postgres":  # every run's store: a channel's cost is then the channel's alone
+                self.config["DATABASE_URL"] = self.postgres.url
+                self.env["DATABASE_URL"] = self.postgres.url
         self.baselines: dict[tuple, dict] = {}
 
     def channel_settings(self, channel: str) -> dict[str, str]:
-        """The app's settings for a channel: the postgres channel's store is its database too."""
+        """The app's settings for a channel (its store is --store's, whatever the channel)."""
         if channel == "redis":
             return {"LIVE_CHANNEL": "redis", "REDIS_URL": self.redis.url}
         if channel == "postgres":
-            return {"LIVE_CHANNEL": "postgres", "DATABASE_URL": self.postgres.url}
+            return {"LIVE_CHANNEL": "postgres", "LIVE_POSTGRES_URL": self.postgres.url}
         return {"LIVE_CHANNEL": "memory"}
 
     def service(self, channel: str | None) -> Meter | None:
@@ -447,7 +450,7 @@ class Bench:
         else:
             settings = self.channel_settings(section.channel)
             server = Server("wsgi:app", ROOT, section.workers, layout, {**self.env, **settings}, self.workdir)
-            config = {**self.config, **{k: v for k, v in settings.items() if k == "DATABASE_URL"}}
+            config = self.config
         service = self.service(section.channel)
         try:
             self.warm_up(section, server, config, layout)
@@ -579,10 +582,10 @@ def run_streams(args, workdir: Path) -> None:
         if skipped:
             print(f"memory channel: 1 worker only (it cannot be shared between processes); "
                   f"no run with {', '.join(map(str, skipped))} workers")
-        store = "SQLite"
+        store = "SQLite" if args.store == "sqlite" else f"the fresh PostgreSQL database {bench.postgres.name}"
         if bench.postgres:
-            store += (f" (memory, redis); postgres channel: the fresh PostgreSQL database {bench.postgres.name} is"
-                      f" the store as well, and its backends run on any core")
+            store += (f"; the postgres channel's tables are in {bench.postgres.name}, and its backends run on any"
+                      f" core (their CPU is 'svc')")
         print(f"store: {store}\n")
         print(HEADER + "\n" + "-" * len(HEADER))
         rows = []
@@ -682,6 +685,8 @@ def main() -> None:
                         help="live channels the app runs on (ws, sse): memory, redis, postgres")
     parser.add_argument("--workers", type=comma_list(int), default=[1],
                         help="gunicorn worker counts the app runs with (more than 1 on shared channels only)")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite",
+                        help="the app's database for every run: SQLite, or a fresh PostgreSQL database")
     parser.add_argument("--sockets", type=int, default=0,
                         help="instead of streaming: memory per open, idle chat socket, with this many")
     parser.add_argument("--seconds", type=float, default=15, help="length of each run")

@@ -1,6 +1,6 @@
 """What the PostgreSQL channel promises beyond the contract: one listening connection per
-process, events past NOTIFY's limit, bounded storage, surviving a lost connection, and
-tables kept out of ``public``."""
+process, events past NOTIFY's limit, bounded storage, surviving a lost connection, tables
+kept out of ``public``, and publishers batched into one statement per round trip."""
 from __future__ import annotations
 
 import logging
@@ -10,8 +10,8 @@ import time
 import psycopg
 import pytest
 
-from chatbot.live.channel import GAP, Event
-from chatbot.live.events import ReplyText
+from chatbot.live.channel import CLOSED, GAP, ChannelUnavailable, Event
+from chatbot.live.events import ReplyText, to_json
 from chatbot.live.postgres import LISTENER, PostgresChannel
 from tests.test_channel_contract import MESSAGE, Inbox, postgres_url, text, topic  # noqa: F401 - a fixture
 
@@ -213,3 +213,97 @@ def test_the_reader_retries_until_the_server_answers_again(open_channel, admin, 
     assert refusals[2] - refusals[1] > refusals[1] - refusals[0]  # backing off
     assert channel.publish(t, text(0)) == 1
     assert inbox.wait_for(1) == [Event(1, text(0))]
+
+
+def test_many_publisher_threads_are_batched_in_order_per_topic(open_channel):
+    publisher, reader = open_channel(), open_channel()
+    topics = [topic(f"batched-{n}") for n in range(10)]
+    inboxes = {t: Inbox() for t in topics}
+    for t in topics:
+        reader.subscribe(t, inboxes[t], after=0)
+    published: dict[str, list[tuple[int, int]]] = {t: [] for t in topics}  # (seq, offset)
+    start = threading.Barrier(20)
+
+    def publish(thread: int) -> None:
+        start.wait()
+        for n in range(50):
+            t = topics[(thread + n) % 10]  # every thread on every topic, interleaved
+            published[t].append((publisher.publish(t, text(thread * 1000 + n)), thread * 1000 + n))
+    threads = [threading.Thread(target=publish, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    closers = [threading.Thread(target=publisher.close, args=(t,)) for t in topics]
+    for closer in closers:
+        closer.start()
+    for closer in closers:
+        closer.join()
+    for t in topics:
+        items = inboxes[t].wait_for(101, timeout=15)
+        assert items[-1] is CLOSED and len(items) == 101
+        assert [e.seq for e in items[:-1]] == list(range(1, 101))
+        assert [(e.seq, e.data.offset) for e in items[:-1]] == sorted(published[t])
+        for thread in range(20):  # each publisher's events in the order it published them
+            mine = [e.data.offset for e in items[:-1] if e.data.offset // 1000 == thread]
+            assert mine == sorted(mine)
+
+
+def test_one_batch_is_one_statement_with_closes_in_place(open_channel, admin):
+    channel, reader = open_channel(keep=3), open_channel()
+    a, b, c = topic("batch-a"), topic("batch-b"), topic("batch-c")
+    channel.publish(a, text(0))
+    inboxes = {t: Inbox() for t in (a, b, c)}
+    for t in (a, b, c):
+        reader.subscribe(t, inboxes[t], after=0)
+    big = ReplyText(MESSAGE.id, 9, "«keeper's log» " * 1000)  # past NOTIFY's limit
+    batch = [(a, to_json(text(1))), (b, to_json(text(1))), (a, to_json(big)), (a, None), (b, to_json(text(2))),
+             (c, None), *[(b, to_json(text(n))) for n in range(3, 7)]]
+    assert channel._send(batch) == [2, 1, 3, 0, 2, 0, 3, 4, 5, 6]
+    assert inboxes[a].wait_for(4) == [Event(1, text(0)), Event(2, text(1)), Event(3, big), CLOSED]
+    assert inboxes[c].wait_for(1) == [CLOSED]
+    assert inboxes[b].wait_for(6) == [Event(n, text(n)) for n in range(1, 7)]  # not closed
+    assert [seq for seq, in admin.execute(
+        "SELECT seq FROM chatbot_live.events WHERE topic = %s ORDER BY seq", (b,))] == [4, 5, 6]  # keep=3
+    again = Inbox()
+    channel.subscribe(a, again, after=0)
+    assert again.wait_for(4) == [Event(1, text(0)), Event(2, text(1)), Event(3, big), CLOSED]
+
+
+def test_concurrent_publishers_share_round_trips(open_channel, monkeypatch):
+    sent = []
+    send = PostgresChannel._send
+
+    def counted(self, batch):
+        sent.append(len(batch))
+        return send(self, batch)
+    monkeypatch.setattr(PostgresChannel, "_send", counted)  # before the channel makes its writer
+    channel = open_channel()
+    t = topic("round-trips")
+    start = threading.Barrier(50)
+    seqs = []
+
+    def publish() -> None:
+        start.wait()
+        seqs.extend(channel.publish(t, text(n)) for n in range(20))
+    threads = [threading.Thread(target=publish) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(seqs) == list(range(1, 1001))
+    assert sum(sent) == 1000
+    assert len(sent) < 1000 and max(sent) > 1
+
+
+def test_a_lost_publishing_connection_fails_its_batch_then_reconnects(open_channel, admin):
+    channel = open_channel()
+    t = topic("republished")
+    assert channel.publish(t, text(0)) == 1
+    admin.execute("SELECT pg_terminate_backend(%s, 5000)", (channel._publisher.info.backend_pid,))  # and wait
+    with pytest.raises(ChannelUnavailable):
+        channel.publish(t, text(1))
+    assert channel.publish(t, text(2)) == 2
+    inbox = Inbox()
+    channel.subscribe(t, inbox, after=0)
+    assert inbox.wait_for(2) == [Event(1, text(0)), Event(2, text(2))]

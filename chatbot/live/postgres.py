@@ -2,15 +2,17 @@
 
 For operators: on Supabase, connect through the pooler in **session mode** (port 5432), never
 transaction mode (6543): LISTEN needs a session of its own. Each process holds one listening
-connection plus a few (POOL_SIZE) for publishing. One reply costs one INSERT+NOTIFY statement
-per published event (a piece of text, the finished message), into UNLOGGED tables (no WAL).
+connection, one publishing connection and a few (POOL_SIZE) for replays and sweeps. Events go
+into UNLOGGED tables (no WAL).
 
 The tables live in a schema of their own (``chatbot_live``, not ``public``, which Supabase
-exposes through its REST API). ``publish`` is one statement: it numbers the event on the
-topic's row (the row lock orders concurrent publishers, so seq order = commit order = NOTIFY
-order), stores it, trims the one event that fell out of ``keep`` and notifies
+exposes through its REST API). A busy process publishes thousands of events a second, so
+``publish`` and ``close`` hand their item to the process's one writer task (batch.py), which
+sends everything waiting as one statement (PUBLISH): it numbers the events on their topics'
+rows (the row lock orders concurrent publishers, so seq order = commit order = NOTIFY order),
+stores them, trims what fell out of ``keep`` and notifies, per event and in order,
 ``topic<TAB>seq<TAB>json``, or ``topic<TAB>seq<TAB>`` when the JSON would pass NOTIFY's 8000
-bytes (the listener then reads the event from the table).
+bytes (the listener then reads the event from the table), and ``topic<TAB>closed`` per close.
 
 Every process LISTENs on one channel and so receives every notification, and one reader
 thread (a greenlet under gevent) dispatches those of topics it has subscribers for, parsing
@@ -31,12 +33,13 @@ from typing import Callable, Iterator
 import psycopg
 from psycopg import sql
 
+from .batch import Batcher
 from .channel import CLOSED, GAP, KEEP, RETENTION, ChannelUnavailable, Delivery, Event, Unsubscribe, deliver
 from .events import LiveEvent, from_json, to_json
 
 log = logging.getLogger(__name__)
 
-POOL_SIZE = 4  # publishing connections per process
+POOL_SIZE = 4  # connections per process for reading (replays, sweeps); publishing has its own
 CLEANUP_EVERY = 60.0  # seconds between sweeps of expired topics
 IDLE = 86400.0  # a never-closed topic idle this long (or ``retention``, if longer) is forgotten
 NOTIFY_ROOM = 7970  # bytes for topic + JSON: NOTIFY refuses 8000, and seq and tabs need some
@@ -50,18 +53,31 @@ CREATE UNLOGGED TABLE IF NOT EXISTS {s}.topics (topic text PRIMARY KEY, last_seq
 CREATE UNLOGGED TABLE IF NOT EXISTS {s}.events (topic text, seq bigint, data text NOT NULL,
     PRIMARY KEY (topic, seq));
 """
+# One statement per batch of items (events, or closes: data NULL), in the batch's order ``n``.
+# Each topic's row is bumped once by its number of events (ON CONFLICT cannot touch a row twice
+# in one statement), in topic order so that two processes' batches never deadlock on them; the
+# row lock still orders concurrent publishers, so seq order = commit order = NOTIFY order. Its
+# events are numbered up to its new last_seq. A close is an item like the others, so its notice
+# keeps its place among the topic's events, but it takes no number and no row: it sets closed_at.
+# Events that fell out of ``keep`` are deleted, or never stored when the batch alone overflows
+# (the statement does not see its own inserts). The notices are made in an outer SELECT over
+# the ordered items, so they go out in the batch's order; each event's seq comes back in it.
 PUBLISH = r"""
-WITH n AS (INSERT INTO {s}.topics AS t (topic, last_seq, touched) VALUES (%(topic)s, 1, now())
-        ON CONFLICT (topic) DO UPDATE SET last_seq = t.last_seq + 1, touched = now() RETURNING last_seq),
-    e AS (INSERT INTO {s}.events (topic, seq, data) SELECT %(topic)s, last_seq, %(data)s FROM n),
-    d AS (DELETE FROM {s}.events WHERE topic = %(topic)s AND seq = (SELECT last_seq FROM n) - %(keep)s)
-SELECT last_seq, pg_notify(%(channel)s, concat_ws(E'\t', %(topic)s::text, last_seq,
-    CASE WHEN octet_length(%(topic)s::text) + octet_length(%(data)s::text) < %(room)s
-    THEN %(data)s::text ELSE '' END)) FROM n"""
-CLOSE = r"""
-WITH n AS (INSERT INTO {s}.topics AS t (topic, last_seq, closed_at, touched) VALUES (%(topic)s, 0, now(), now())
-        ON CONFLICT (topic) DO UPDATE SET closed_at = now(), touched = now() RETURNING topic)
-SELECT pg_notify(%(channel)s, topic || E'\tclosed') FROM n"""
+WITH b AS (SELECT * FROM unnest(%(topics)s::text[], %(datas)s::text[]) WITH ORDINALITY AS b(topic, data, n)),
+    c AS (INSERT INTO {s}.topics AS t (topic, last_seq, closed_at, touched)
+            SELECT topic, count(data), CASE WHEN bool_or(data IS NULL) THEN now() END, now()
+            FROM b GROUP BY topic ORDER BY topic
+        ON CONFLICT (topic) DO UPDATE SET last_seq = t.last_seq + excluded.last_seq,
+            closed_at = coalesce(excluded.closed_at, t.closed_at), touched = now()
+        RETURNING topic, last_seq),
+    e AS (SELECT n, topic, data, last_seq, last_seq - count(*) OVER w + row_number() OVER (w ORDER BY n) AS seq
+        FROM b JOIN c USING (topic) WHERE data IS NOT NULL WINDOW w AS (PARTITION BY topic)),
+    i AS (INSERT INTO {s}.events (topic, seq, data) SELECT topic, seq, data FROM e WHERE seq > last_seq - %(keep)s),
+    d AS (DELETE FROM {s}.events x USING c WHERE x.topic = c.topic AND x.seq <= c.last_seq - %(keep)s)
+SELECT seq, pg_notify(%(channel)s, notice) FROM (
+    SELECT e.seq, CASE WHEN b.data IS NULL THEN b.topic || E'\tclosed' ELSE concat_ws(E'\t', b.topic, e.seq,
+        CASE WHEN octet_length(b.topic) + octet_length(b.data) < %(room)s THEN b.data ELSE '' END) END AS notice
+    FROM b LEFT JOIN e USING (n) ORDER BY b.n) items"""
 READ = """
 SELECT t.last_seq, t.closed_at IS NOT NULL, e.seq, e.data FROM {s}.topics t
     LEFT JOIN {s}.events e ON e.topic = t.topic AND e.seq > coalesce(%(after)s::bigint, t.last_seq)
@@ -90,7 +106,7 @@ class PostgresChannel:
         self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.retention, self.keep, self.schema = retention, keep, schema
         self._sql = {name: sql.SQL(text).format(s=sql.Identifier(schema)).as_string()  # type: ignore[arg-type]
-                     for name, text in (("publish", PUBLISH), ("close", CLOSE), ("read", READ), ("fetch", FETCH),
+                     for name, text in (("publish", PUBLISH), ("read", READ), ("fetch", FETCH),
                                         ("touch", TOUCH), ("expire", EXPIRE))}
         self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(POOL_SIZE)
@@ -98,6 +114,13 @@ class PostgresChannel:
         self._subs: dict[str, list[_Sub]] = {}
         self._epoch, self._started = 0, None
         self._stop = threading.Event()
+        # Publishing: one connection, written by one task in batches (batch.py). Only that task
+        # uses it; ``_publishing`` keeps shutdown from closing it under a statement.
+        self._publisher: psycopg.Connection | None = None
+        self._publishing = threading.Lock()
+        self._stale = False  # the listener reconnected: the publisher may be dead too
+        self._closed = False  # shut down: no new publishing connection
+        self._batcher: Batcher[tuple[str, str | None]] = Batcher(self._send, "live-postgres-publisher")
         with self._connection() as conn, conn.transaction():  # several processes may start at once
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (schema,))
             conn.execute(sql.SQL(SCHEMA).format(s=sql.Identifier(schema)))  # type: ignore[arg-type]
@@ -139,7 +162,9 @@ class PostgresChannel:
             self._slots.release()
 
     def _drain(self) -> None:
-        """Close the idle publishing connections (after a reconnection they may be dead)."""
+        """Close the idle connections (after a reconnection they may be dead), and have the
+        publisher's reopened before its next batch."""
+        self._stale = True
         while True:
             try:
                 self._idle.get_nowait().close()
@@ -147,14 +172,39 @@ class PostgresChannel:
                 return
 
     def publish(self, topic: str, event: LiveEvent) -> int:
-        with self._connection() as conn:
-            row = conn.execute(self._sql["publish"], {"topic": topic, "data": to_json(event), "keep": self.keep,
-                                                      "channel": self.schema, "room": NOTIFY_ROOM}, prepare=True)
-            return row.fetchone()[0]  # type: ignore[index]
+        return self._submit(topic, to_json(event))
 
     def close(self, topic: str) -> None:
-        with self._connection() as conn:
-            conn.execute(self._sql["close"], {"topic": topic, "channel": self.schema}, prepare=True)
+        self._submit(topic, None)
+
+    def _submit(self, topic: str, data: str | None) -> int:
+        try:
+            return self._batcher.submit((topic, data))
+        except RuntimeError as error:  # shut down: to the caller, as if the server were gone
+            raise ChannelUnavailable(str(error)) from error
+
+    def _send(self, batch: list[tuple[str, str | None]]) -> list[int | Exception]:
+        """The writer task: ``batch`` (a close's data is None) in one statement, one round trip.
+        A connection failure fails the whole batch; the next one reconnects."""
+        topics, datas = [topic for topic, _ in batch], [data for _, data in batch]
+        with self._publishing:
+            if self._closed:
+                raise ChannelUnavailable("the live channel is shut down")
+            try:
+                if self._publisher is None or self._stale:
+                    if self._publisher is not None:
+                        self._publisher.close()
+                    self._stale, self._publisher = False, None
+                    self._publisher = self._connect(PUBLISHER)
+                rows = self._publisher.execute(self._sql["publish"], {
+                    "topics": topics, "datas": datas, "keep": self.keep, "channel": self.schema,
+                    "room": NOTIFY_ROOM}, prepare=True).fetchall()
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                if self._publisher is not None:
+                    self._publisher.close()
+                    self._publisher = None
+                raise ChannelUnavailable(str(error)) from error
+        return [seq or 0 for seq, _ in rows]  # a close has no seq
 
     def subscribe(self, topic: str, on_event: Callable[[Delivery], None], after: int | None = 0) -> Unsubscribe:
         """Join first (the reader buffers this subscription's notices), read the table, then
@@ -186,6 +236,11 @@ class PostgresChannel:
 
     def shutdown(self) -> None:
         self._stop.set()
+        self._batcher.shutdown()
+        with self._publishing:  # the batch being sent, if any, goes out first
+            self._closed = True
+            if self._publisher is not None:
+                self._publisher.close()
         try:  # wake the reader from notifies() (an empty notice: no topic, every reader skips it)
             with self._connection() as conn:
                 conn.execute("SELECT pg_notify(%s, '')", (self.schema,))
