@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 from .. import attachments
 from ..attachments import Upload
@@ -37,7 +38,7 @@ class Limits:
 
 
 def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: str, chat_id: str,
-                 content: str, limits: Limits, *, files: FileStore, uploads: list[Upload] = ()) -> Turn:
+                 content: str, limits: Limits, *, files: FileStore, uploads: Sequence[Upload] = ()) -> Turn:
     """Store the user's message (and its attached ``uploads``) and start the reply; return
     the turn, with its chat as it is now (named after the message, if it had no name yet)
     and whether the chat list changed (the chat moved to the top, or was named)."""

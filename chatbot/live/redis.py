@@ -234,7 +234,7 @@ class RedisChannel:
         if connects == self._connects and (self._run_id or self._pubsub.connection is None):
             return
         try:
-            run_id = self._redis.info("server")["run_id"]
+            run_id = self._redis.info("server")["run_id"]  # type: ignore[index]  # the sync client answers a dict
         except UNREACHABLE:
             run_id = None  # cannot tell: say events may be lost
         if connects != self._connects and (run_id is None or run_id != self._run_id):

@@ -6,7 +6,7 @@ through the official client) and ``offline.OfflineResponder`` (built in, no netw
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Protocol, Union
+from typing import Callable, Generator, Optional, Protocol, Union
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,11 @@ class ChatModel(Protocol):
     name: str  # the model name stored with each reply
     offline: bool  # True for the built-in responder, so the UI can say so
 
-    def stream(self, conversation: list[dict], on_open: OnOpen = None) -> Iterator[Piece]:
+    def stream(self, conversation: list[dict], on_open: OnOpen = None) -> Generator[Piece, None, None]:
         """Yield the reply to ``conversation`` ([{"role", "content"}, ...]; a content is text,
         or a list of text and image parts when files are attached) piece by piece.
-        Raise ModelError (possibly after some pieces) when the model fails."""
+        Raise ModelError (possibly after some pieces) when the model fails. Closing the
+        generator early (a stop) ends the request to the model."""
         ...
 
 

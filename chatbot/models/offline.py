@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 import zlib
-from typing import Iterator
+from typing import Generator
 
 from . import OnOpen, Piece, Usage, estimate_tokens, text_of
 
@@ -46,7 +46,7 @@ class OfflineResponder:
     def __init__(self, delay: float = 0.03) -> None:
         self.delay = delay  # seconds between tokens, so it streams like a model
 
-    def stream(self, conversation: list[dict], on_open: OnOpen = None) -> Iterator[Piece]:
+    def stream(self, conversation: list[dict], on_open: OnOpen = None) -> Generator[Piece, None, None]:
         # Nothing to abort: it pauses only briefly between tokens, and a stop is seen at the next.
         said = next((text_of(m["content"]) for m in reversed(conversation) if m["role"] == "user"), "")
         reply = compose_reply(said, turn=sum(m["role"] == "user" for m in conversation))

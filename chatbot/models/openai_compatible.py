@@ -5,7 +5,7 @@ import json
 import time
 import urllib.request
 import weakref
-from typing import Iterator
+from typing import Generator, Iterator
 from urllib.parse import urlsplit
 
 import httpx2
@@ -40,7 +40,7 @@ class OpenAICompatible:
             http_client=http_client,
         )
 
-    def stream(self, conversation: list[dict[str, str]], on_open: OnOpen = None) -> Iterator[Piece]:
+    def stream(self, conversation: list[dict[str, str]], on_open: OnOpen = None) -> Generator[Piece, None, None]:
         # The client's own post(): its auth, base URL, retries and error mapping, but the raw
         # response, parsed here line by line. The typed path validates the request through
         # typed dicts and builds an object per token, which a busy worker cannot afford.
