@@ -230,9 +230,8 @@ def test_a_replys_writer_killed_marks_it_interrupted_once_its_lease_runs_out(bac
         assert "The server stopped while this reply was being written." in page and ">Retry</button>" in page
 
 
+@pytest.mark.parametrize("backing", ["redis"], indirect=True)
 def test_a_reply_survives_redis_restarting_mid_reply_and_open_views_recover(backing, cluster):
-    if backing.redis is None:
-        pytest.skip("Redis only")
     ada = User(cluster, "redis-restart@example.com")
     chat_id = ada.new_chat()
     on_a, on_b = ada.open(chat_id, via=cluster.a.url), ada.open(chat_id, via=cluster.b.url)
