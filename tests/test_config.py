@@ -46,12 +46,42 @@ def test_production_requires_a_secret_key(tmp_path):
     ("OPENAI_MAX_RETRIES", "1.5"),
     ("MESSAGE_MAX_CHARS", "0"),
     ("CONTEXT_TOKENS", "lots"),
+    ("LIVE_CHANNEL", "kafka"),
+    ("REDIS_URL", "http://127.0.0.1:6379/0"),
+    ("REDIS_URL", "redis://127.0.0.1:port/0"),
+    ("LIVE_POSTGRES_URL", "mysql://localhost/live"),
+    ("REPLY_LEASE_SECONDS", "1"),
 ])
 def test_a_malformed_value_names_its_variable(tmp_path, variable, value):
     with pytest.raises(ConfigError) as error:
         create_app(make_config(tmp_path, **{variable: value}))
     assert error.value.variable == variable
     assert str(error.value.code).startswith(f"chatbot: configuration error: {variable}: ")
+
+
+@pytest.mark.parametrize("settings, variable", [
+    ({"LIVE_CHANNEL": "redis"}, "REDIS_URL"),
+    ({"LIVE_CHANNEL": "postgres"}, "LIVE_POSTGRES_URL"),  # the database is SQLite: nothing to share
+])
+def test_a_shared_channel_without_its_server_names_the_missing_variable(tmp_path, settings, variable):
+    with pytest.raises(ConfigError) as error:
+        create_app(make_config(tmp_path, **settings))
+    assert error.value.variable == variable
+
+
+def test_the_live_channel_follows_the_settings(tmp_path):
+    from chatbot.settings import Settings
+
+    def read(**env):
+        return Settings.from_env({"CHATBOT_ENV": "development", "SECRET_KEY": "x", **env}, str(tmp_path))
+    assert read().live_channel == "memory"
+    assert (read(REDIS_URL="redis://cache:6379/0").live_channel, read(REDIS_URL="redis://cache:6379/0").redis_url) \
+        == ("redis", "redis://cache:6379/0")
+    postgres = read(LIVE_CHANNEL="postgres", DATABASE_URL="postgresql://db/chat")
+    assert (postgres.live_channel, postgres.live_postgres_url) == ("postgres", "postgresql://db/chat")
+    assert read(LIVE_CHANNEL="postgres", LIVE_POSTGRES_URL="postgres://pooler:5432/postgres").live_postgres_url \
+        == "postgres://pooler:5432/postgres"
+    assert "cache" not in repr(read(REDIS_URL="redis://:secret@cache:6379/0"))  # a URL may hold a password
 
 
 def test_start_up_stops_with_one_clear_line(tmp_path):

@@ -11,6 +11,7 @@ Built once per app by ``init_app``; two runners can run side by side (a test doe
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 1.0  # seconds: partial text is written to the store this often
 INTERRUPTED_REASON = "The server stopped while this reply was being written."
+_runners = itertools.count(1)  # runners of this process: each has a lease of its own
 
 
 @dataclass
@@ -50,7 +52,7 @@ class ReplyRunner:
         self.channel, self.housekeeping = channel, housekeeping
         self.lease = lease  # seconds another process waits for news of this one before sweeping its replies
         self.pace = pace or Pace()
-        self.worker = this_process()
+        self.worker = f"{this_process()}:{next(_runners)}"  # its replies and its lease carry this
         self._spawn = spawn or _thread
         self._running: dict[str, _Running] = {}  # by message id
         self._coalescers: set[_Coalescer] = set()  # replies whose text the ticker publishes
