@@ -9,9 +9,10 @@ Whose token each call carries:
   started it, so RLS still applies to it. That token is valid long enough: sessions are
   refreshed once less than ``REFRESH_MARGIN`` is left (``chatbot.accounts``), well beyond any
   reply. A reply that still outlived it would fail its final write and be marked
-  interrupted (partial text kept) at the next start, never written as someone else.
-- The secret key serves only the server's own work across users: marking the replies of a
-  dead process interrupted at start-up. It is never sent to a page and never logged.
+  interrupted (partial text kept) by the next sweep, never written as someone else.
+- The secret key serves only the server's own work across users: renewing the leases of its
+  processes and marking the replies of a dead one interrupted. It is never sent to a page
+  and never logged.
 """
 from __future__ import annotations
 
