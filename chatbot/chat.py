@@ -78,14 +78,18 @@ def update_settings(chat_id):
     return redirect(url_for("chat.show", chat_id=chat_id))
 
 
-@bp.route("/chats/<chat_id>/delete", methods=("GET", "POST"))
-def delete(chat_id):
-    """Ask before deleting (GET), then delete (POST)."""
+@bp.get("/chats/<chat_id>/delete")
+def confirm_delete(chat_id):
+    """Ask before deleting. (A GET, and so a HEAD, only ever asks.)"""
     store = backends().store
-    if request.method == "GET":
-        chat = chats.get_chat(store, current_user.id, chat_id)
-        return render_template("chat/delete.html", chat=chat, chats=chats.list_chats(store, current_user.id))
-    chats.delete_chat(store, backends().channel, current_user.id, chat_id, backends().files)
+    chat = chats.get_chat(store, current_user.id, chat_id)
+    return render_template("chat/delete.html", chat=chat, chats=chats.list_chats(store, current_user.id))
+
+
+@bp.post("/chats/<chat_id>/delete")
+def delete(chat_id):
+    """Delete the chat, its messages and their files."""
+    chats.delete_chat(backends().store, backends().channel, current_user.id, chat_id, backends().files)
     return redirect(url_for("chat.index"))
 
 

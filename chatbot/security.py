@@ -1,4 +1,4 @@
-"""Response headers that hold for every page: CSP, no sniffing, no framing, caching."""
+"""Response headers that hold for every page: CSP, no sniffing, no framing, no opener, caching."""
 from __future__ import annotations
 
 from flask import Flask, Response
@@ -26,6 +26,9 @@ def secure_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    # A page this one opens (a link in a reply) gets no handle on it, and another site's
+    # window cannot reach into ours.
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if response.mimetype == "text/html":
         # Pages hold private chats: never let a shared cache keep them. And the same URL
         # answers a page or an htmx fragment, so caches must key on HX-Request.

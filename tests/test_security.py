@@ -92,6 +92,42 @@ def test_other_protective_headers(client):
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["Cache-Control"] == "private, no-store"
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in):
+    """Every route that answers GET (and so HEAD, which CSRF does not cover) is walked
+    with both, as the signed-in owner: the database is the same afterwards."""
+    import sqlalchemy as sa
+
+    from chatbot.backends import backends
+
+    client, token, chat_id = signed_in
+    client.post(f"/chats/{chat_id}/messages", data={"content": "hello", "csrf_token": token})  # waits for the reply
+    store = backends(csrf_app).store
+    owner = store.user_by_email("ada@example.com").id
+    question, answer = store.messages(owner, chat_id)
+    values = {"chat_id": chat_id, "message_id": answer.id, "attachment_id": question.id, "token": "x" * 40,
+              "filename": "app.css"}
+
+    def everything():
+        with store.engine.connect() as db:
+            return {table: sorted(map(tuple, db.execute(sa.text(f"select * from {table}"))))
+                    for table in ("users", "chats", "messages", "attachments")}
+    before = everything()
+    walked = []
+    for rule in csrf_app.url_map.iter_rules():
+        if "GET" not in rule.methods:
+            continue
+        path = rule.build({name: values[name] for name in rule.arguments})[1]
+        for method in ("HEAD", "GET"):
+            response = client.open(path, method=method)
+            response.close()
+            assert response.status_code < 500, (method, path)
+        walked.append(rule.endpoint)
+    assert {"chat.confirm_delete", "chat.show", "live.reply_events", "auth.logout"} - set(walked) == {"auth.logout"}
+    assert everything() == before
+    assert client.get(f"/chats/{chat_id}").status_code == 200
 
 
 @pytest.mark.parametrize("env, secure", [("development", False), ("production", True)])
