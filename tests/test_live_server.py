@@ -1,7 +1,10 @@
 """Live replies against the real server: gunicorn + gevent, real WebSocket clients."""
+import base64
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
 import time
 
@@ -266,6 +269,28 @@ def test_stop_aborts_a_model_that_has_gone_quiet(tmp_path_factory, stub):
         assert time.monotonic() - asked < 3  # not the 60 s read timeout, nor the stub's 5 s stall
         message = stored(server, "quiet@example.com", reply["id"])
         assert (message.status, message.content, message.error) == (STOPPED, "".join(REPLY[:2]), None)
+
+
+def test_a_client_that_drops_right_after_the_handshake_is_no_error(tmp_path_factory):
+    with start(tmp_path_factory) as server:
+        ada = User(server, "dropper@example.com")
+        chat_id = ada.new_chat()
+        owner = server.store.user_by_email("dropper@example.com").id
+        for _ in range(20):  # a catch-up big enough to need several writes
+            turn = server.store.add_turn(owner, chat_id, "lighthouse keepers " * 500, "offline", "seed")
+            server.store.update_message(owner, turn.answer.id, content="keepers " * 500, status=COMPLETE, worker=None)
+        cookies = "; ".join(f"{k}={v}" for k, v in ada.http.cookies.items())
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", server.port)) as raw:
+                raw.sendall((f"GET /chats/{chat_id}/live?since=1 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                             "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                             f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+                             f"Origin: {server.url}\r\nCookie: {cookies}\r\n\r\n").encode())
+                assert raw.recv(12) == b"HTTP/1.1 101"
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, not a close
+        ada.open(chat_id).wait(lambda v: len(v.messages) == 40)  # the server goes on serving
+        log = server.output()
+        assert '/live?since=1 HTTP/1.1" 500' not in log and "Traceback" not in log, log[-2000:]
 
 
 def test_a_slow_reader_gets_every_frame_whole(server):

@@ -95,8 +95,8 @@ def socket(ws, chat_id):
             frame = _command(feed, item[1]) if item[0] == "command" else feed.fragment(item)
             if frame:
                 ws.send(frame)
-    except ConnectionClosed:
-        pass
+    except (ConnectionClosed, OSError):
+        pass  # the page left (a connection dropped under a write fails it with OSError)
     finally:
         feed.close()
 
