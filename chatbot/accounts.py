@@ -147,6 +147,13 @@ def check_new_credentials(email: str, password: str) -> str:
     return email
 
 
+
+def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
 class LocalAccounts:
     """Accounts in the app's own database."""
 
@@ -196,10 +203,9 @@ class LocalAccounts:
         self.store.set_password_hash(user.user_id, offload(self.hasher.hash, password))
 
     def _matches(self, password_hash: str, password: str) -> bool:
-        try:
-            return offload(self.hasher.verify, password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
+        # The answer, not an exception, crosses the thread pool: gevent's pool logs the
+        # traceback of every exception it hands back, and a wrong password is no error.
+        return offload(_verify, self.hasher, password_hash, password)
 
     # Password resets. A token names the account and a fingerprint of its password hash:
     # it expires after RESET_VALID_FOR seconds and dies once the password changes, so it

@@ -115,3 +115,14 @@ def test_another_users_stream_is_not_found(server):
     intruder = sign_up(server, "intruder@example.com")
     assert intruder.get(url, timeout=10).status_code == 404
     assert requests.get(url, timeout=10, allow_redirects=False).status_code == 401  # not signed in
+
+
+def test_a_wrong_password_is_an_answer_not_an_error_in_the_log(tmp_path_factory):
+    with embedded_server(tmp_path_factory.mktemp("wrong-password")) as server:
+        User(server, "careful@example.com")
+        guest = requests.Session()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', guest.get(server.url + "/login").text).group(1)
+        response = guest.post(server.url + "/login",
+                              data={"email": "careful@example.com", "password": "not the password", "csrf_token": token})
+        assert response.status_code == 422
+        assert "Traceback" not in server.output() and "VerifyMismatchError" not in server.output()
