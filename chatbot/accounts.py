@@ -147,12 +147,12 @@ def check_new_credentials(email: str, password: str) -> str:
     return email
 
 
-
 def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
     try:
         return hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
 
 class LocalAccounts:
     """Accounts in the app's own database."""
