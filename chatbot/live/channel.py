@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Iterator, Protocol, Union
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 RETENTION = 300.0  # seconds a closed or idle topic is kept
 KEEP = 2000  # events kept per topic; long-lived topics (a chat, a user) lose the oldest
+RETRY = 1.0  # seconds between attempts to follow a topic while the channel is away
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,17 @@ def announce(channel: Channel, topic: str, event: LiveEvent, *, last: bool = Fal
 def follow(channel: Channel, topic: str, after: int | None = 0, timeout: float = 15.0) -> Iterator[Delivery | None]:
     """The subscription as a blocking iterator, for a task that has nothing else to wait
     for (an event stream, a form post waiting for its reply): events in order, GAP when
-    some may be lost, None after ``timeout`` seconds of quiet; it ends when the topic closes."""
+    some may be lost, None after ``timeout`` seconds of quiet; it ends when the topic closes.
+    While the channel cannot be reached it yields GAP every RETRY seconds (the caller reads
+    the store) and tries again."""
     inbox: queue.Queue[Delivery] = queue.Queue()
-    stop = channel.subscribe(topic, inbox.put, after)
+    while True:
+        try:
+            stop = channel.subscribe(topic, inbox.put, after)
+            break
+        except ChannelUnavailable:
+            yield GAP
+            time.sleep(min(timeout, RETRY))
     try:
         while True:
             try:

@@ -12,7 +12,7 @@ from typing import Iterator
 
 from ..store import STREAMING, Message, Store
 from . import render, topics
-from .channel import Channel, Event, follow
+from .channel import GAP, Channel, Event, follow
 from .events import ReplyDone, ReplyText
 
 KEEPALIVE = 15.0  # seconds: a comment on an idle stream tells us if the browser left
@@ -38,12 +38,16 @@ def reply_stream(store: Store, channel: Channel, owner_id: str, message: Message
                     yield _text(message.id, text.text[start - text.offset:], text.end)
                     start = text.end
                 continue
-            # Quiet (or a gap): the reply may have finished where this stream could not hear it.
+            # Quiet, or a gap: the reply may have finished where this stream could not hear it.
             current = store.message(owner_id, message.id)
             if current is None or current.status != STREAMING:
                 final = current
                 break
-            yield ": ping\n\n"
+            if item is GAP and len(current.content) > start:  # the channel is away: the checkpoint is the news
+                yield _text(message.id, current.content[start:], len(current.content))
+                start = len(current.content)
+            elif item is None:
+                yield ": ping\n\n"
     if final is None:
         final = store.message(owner_id, message.id)
     if final is not None:

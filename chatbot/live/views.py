@@ -24,6 +24,7 @@ from ..chat import limits, refusal
 from ..conversation import turns
 from ..errors import Busy, InvalidInput, NotFound
 from ..signin import credentials_due, renew_at
+from .channel import ChannelUnavailable
 from .feed import ChatFeed
 from .sse import reply_stream
 
@@ -83,9 +84,9 @@ def socket(ws, chat_id):
         return
     since = request.args.get("since", "0")
     feed = ChatFeed(b.store, b.channel, current_user.id, chat.id)
-    feed.start(int(since) if since.isdigit() else 0)
-    threading.Thread(target=_read_commands, args=(ws, feed), daemon=True, name="commands").start()
     try:
+        feed.start(int(since) if since.isdigit() else 0)
+        threading.Thread(target=_read_commands, args=(ws, feed), daemon=True, name="commands").start()
         renew = renew_at()
         for item in feed.items():
             if time.time() >= renew:
@@ -97,6 +98,10 @@ def socket(ws, chat_id):
                 ws.send(frame)
     except (ConnectionClosed, OSError):
         pass  # the page left (a connection dropped under a write fails it with OSError)
+    except ChannelUnavailable:
+        # 1013, try again later: the page reconnects with backoff and catches up from the
+        # store; meanwhile its forms still work over plain requests.
+        ws.close(reason=1013, message="live updates are unavailable for a moment")
     finally:
         feed.close()
 
