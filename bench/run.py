@@ -302,7 +302,7 @@ def seed(config: dict, users: int, chats_per_user: int = 1) -> list[dict]:
             login_user(SignedInUser(user.id, email))
             csrf = generate_csrf()
             cookie = serializer.dumps(dict(session))
-        sessions.append({"cookie": f"session={cookie}", "csrf": csrf, "chat": chat.id, "user_agent": USER_AGENT})
+        sessions.append({"cookie": f"{app.config['SESSION_COOKIE_NAME']}={cookie}", "csrf": csrf, "chat": chat.id, "user_agent": USER_AGENT})
     store.engine.dispose()  # no idle connections of ours among the database's backends
     return sessions
 

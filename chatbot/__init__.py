@@ -30,6 +30,11 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         # A message (UTF-8 worst case) with its most and largest files, and the form around them.
         MAX_CONTENT_LENGTH=settings.message_max_chars * 4 + MAX_FILES * settings.attachment_max_bytes + 64 * 1024,
+        # "__Host-": the browser takes these cookies only from this very host over HTTPS, for
+        # the whole site, so no subdomain (or a plain-HTTP network attacker) can plant or
+        # overwrite one. Development serves plain HTTP, which the prefix forbids.
+        SESSION_COOKIE_NAME="__Host-session" if settings.is_production else "session",
+        REMEMBER_COOKIE_NAME="__Host-remember_token" if settings.is_production else "remember_token",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,

@@ -130,11 +130,15 @@ def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in):
     assert client.get(f"/chats/{chat_id}").status_code == 200
 
 
-@pytest.mark.parametrize("env, secure", [("development", False), ("production", True)])
-def test_session_cookies_are_strict(tmp_path, env, secure):
+@pytest.mark.parametrize("env, secure, prefix", [("development", False, ""), ("production", True, "__Host-")])
+def test_session_cookies_are_strict(tmp_path, env, secure, prefix):
     app = create_app(make_config(tmp_path, CHATBOT_ENV=env))
     client = app.test_client()
-    response = client.post("/signup", data={"email": "ada@example.com", "password": "correct horse"})
-    cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    assert ("Secure" in cookie) is secure
+    client.post("/signup", data={"email": "ada@example.com", "password": "correct horse"})
+    client.post("/logout")
+    response = client.post("/login", data={"email": "ada@example.com", "password": "correct horse", "remember": "on"})
+    cookies = response.headers.getlist("Set-Cookie")
+    assert {cookie.split("=", 1)[0] for cookie in cookies} == {f"{prefix}session", f"{prefix}remember_token"}
+    for cookie in cookies:
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+        assert ("Secure" in cookie) is secure and "Domain=" not in cookie
