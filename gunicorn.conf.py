@@ -6,12 +6,14 @@ command line or with GUNICORN_CMD_ARGS).
 import multiprocessing
 import os
 
+from chatbot.settings import live_channel_named  # settings only: the app itself loads in each worker
+
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 worker_class = "gevent"
 # One gevent worker is an event loop serving thousands of connections, on one core. With a
 # shared live channel (Redis or PostgreSQL) workers see each other's replies: one per core.
 # The embedded in-process channel cannot be shared, so it runs one (on_starting refuses more).
-_shared_channel = os.environ.get("LIVE_CHANNEL", "redis" if os.environ.get("REDIS_URL") else "memory") != "memory"
+_shared_channel = live_channel_named(os.environ) != "memory"
 workers = int(os.environ.get("WEB_CONCURRENCY") or (multiprocessing.cpu_count() if _shared_channel else 1))
 # A hard cap on open connections per worker, streams and sockets included; past it new
 # clients hang in the handshake. ~145 kB per idle socket: 2000 is ~300 MB per worker.

@@ -114,11 +114,17 @@ AUTH_PROVIDERS = ("github", "google")
 LIVE_CHANNELS = ("memory", "redis", "postgres")
 
 
+def live_channel_named(environ: Mapping[str, str]) -> str:
+    """The live channel the environment asks for (unchecked): ``REDIS_URL`` alone picks Redis.
+    gunicorn.conf.py asks too, to size its workers before any setting is checked."""
+    return (environ.get("LIVE_CHANNEL") or "").strip() or ("redis" if (environ.get("REDIS_URL") or "").strip()
+                                                          else "memory")
+
+
 def _live(read: _Reader) -> dict[str, object]:
-    """How processes share live events: in memory (one process), Redis, or PostgreSQL.
-    ``REDIS_URL`` alone picks Redis."""
+    """How processes share live events: in memory (one process), Redis, or PostgreSQL."""
     redis_url = read.url("REDIS_URL", ("redis", "rediss"), None)
-    channel = read.choice("LIVE_CHANNEL", LIVE_CHANNELS, "redis" if redis_url else "memory")
+    channel = read.choice("LIVE_CHANNEL", LIVE_CHANNELS, live_channel_named(read.environ))
     database_url = read.str("DATABASE_URL") or ""
     postgres_url = read.url("LIVE_POSTGRES_URL", ("postgres", "postgresql", "postgresql+psycopg"), None) or (
         database_url if database_url.startswith(("postgres:", "postgresql:", "postgresql+psycopg:")) else None)

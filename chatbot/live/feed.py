@@ -118,15 +118,19 @@ class ChatFeed:
         return None
 
     def _message(self, message: Message, again: bool = False) -> str | None:
+        return render.messages([message]) if self._track(message, again) else None
+
+    def _track(self, message: Message, again: bool = False) -> bool:
+        """Follow a reply shown as streaming, stop following a finished one; False when the
+        view shows and follows it already (``again``: it is shown anew from the store)."""
         if message.status != STREAMING:
             self._unfollow(message.id)
-            return render.messages([message])
+            return True
         if message.id in self._shown and not again:
-            return None  # shown and followed already: its text comes on its own topic
+            return False  # its text comes on its own topic
         self._shown[message.id] = len(message.content)
-        fragment = render.messages([message])
         self._follow(message.id)
-        return fragment
+        return True
 
     def _text(self, text: ReplyText) -> str | None:
         shown = self._shown.get(text.message_id)
@@ -148,11 +152,10 @@ class ChatFeed:
         return self._message(message, again=True)
 
     def _catch_up(self) -> str:
+        """The messages the page may lack, in one fragment, and the chat list."""
         shown = [m for m in self.store.messages(self.owner_id, self.chat_id)
-                 if m.seq >= self.since or m.status == STREAMING]
-        frames = [self._message(m, again=True) for m in shown]
-        frames.append(self.fragment(("chats",)))
-        return "".join(f for f in frames if f)
+                 if (m.seq >= self.since or m.status == STREAMING) and self._track(m, again=True)]
+        return (render.messages(shown) if shown else "") + (self.fragment(("chats",)) or "")
 
     def _follow(self, message_id: str) -> None:
         """Follow a reply's topic from its start: what was shown already is skipped."""
