@@ -1,14 +1,20 @@
 """A self-hostable AI chat server: Flask pages enhanced by htmx, replies streamed live."""
 from __future__ import annotations
 
+import logging
 import os
 from typing import Mapping
 
 from flask import Flask, render_template
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import backends, security
+from .accounts import limits
+from .accounts.sessions import ServerSessionInterface
 from .attachments import MAX_FILES
+from .errors import TooMany
 from .extensions import csrf, login_manager
 from .rendering import render_markdown
 from .settings import Settings
@@ -34,12 +40,13 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
         # the whole site, so no subdomain (or a plain-HTTP network attacker) can plant or
         # overwrite one. Development serves plain HTTP, which the prefix forbids.
         SESSION_COOKIE_NAME="__Host-session" if settings.is_production else "session",
-        REMEMBER_COOKIE_NAME="__Host-remember_token" if settings.is_production else "remember_token",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,
-        REMEMBER_COOKIE_HTTPONLY=True,
-        REMEMBER_COOKIE_SAMESITE="Lax",
+        # flask-login's remember-me cookie is never set ("remember me" is a longer idle time
+        # of the server-side session) and never honoured (see extensions.load_user); under
+        # this name it is deleted from browsers that still have one.
+        REMEMBER_COOKIE_NAME="__Host-remember_token" if settings.is_production else "remember_token",
         REMEMBER_COOKIE_SECURE=settings.is_production,
         # Tokens live as long as the session: a chat tab left open for hours must still send.
         WTF_CSRF_TIME_LIMIT=None,
@@ -47,14 +54,25 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     if test_config:
         app.config.update({k: v for k, v in test_config.items() if k.isupper()})
     app.extensions["chatbot.settings"] = settings
+    # The app's own log lines (sign-ins, limits, provider failures) at INFO, to Flask's
+    # handler on stderr, which gunicorn's log collects; unless the host configured otherwise.
+    if app.logger.level == logging.NOTSET:
+        app.logger.setLevel(logging.INFO)
 
     backends.init_app(app, settings)
+    app.session_interface = ServerSessionInterface(backends.backends(app).sessions, settings.session_policy)
+    if settings.trusted_proxies:
+        # The client's address (for limits and the log) from X-Forwarded-For, as set by
+        # that many proxies of ours in front; never believed without them, as anyone can send it.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=settings.trusted_proxies)
+    limits.init_app(app, settings)
     csrf.init_app(app)
     login_manager.init_app(app)
     security.init_app(app)
     app.jinja_env.filters["markdown"] = render_markdown
 
-    from . import auth, chat
+    from . import account, admin, auth, chat
     from .live import views as live
 
     app.config.setdefault("SOCK_SERVER_OPTIONS", {
@@ -62,6 +80,8 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
         "max_message_size": live.MAX_COMMAND_BYTES,
     })
     app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(chat.bp)
     app.register_blueprint(live.bp)
     live.sock.init_app(app)
@@ -73,6 +93,16 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     @app.errorhandler(413)
     def too_large(_error):
         return render_template("errors/too_large.html", limit=settings.attachment_max_bytes, files=MAX_FILES), 413
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(error):
+        return too_many(TooMany(limits.retry_after(error)))
+
+    @app.errorhandler(TooMany)
+    def too_many(error):
+        response = app.make_response((render_template("errors/too_many.html", error=error), 429))
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):

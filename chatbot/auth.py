@@ -4,21 +4,39 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from .accounts import RESET_LINK_INVALID, Pending, SignedIn
+import hashlib
+import logging
+import re
+
+from .accounts import RESET_LINK_INVALID, Pending, SignedIn, normalise_email
+from .accounts.limits import limiter
+from .accounts.sessions import end_user_sessions
+from .accounts import signup as registration
 from .backends import backends, settings
 from .errors import InvalidInput
-from .signin import (current_credentials, end_recovery, keep_fresh, recovering, remember_pending, sign_in, sign_out,
-                     start_recovery, take_pending)
+from .signin import (client_address, current_credentials, current_session_id, end_recovery, keep_fresh, recovering, remember_pending,
+                     sign_in, sign_out, start_recovery, take_pending)
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger("chatbot.auth")
 
 
 @bp.before_app_request
 def _keep_session_fresh():
     keep_fresh(backends().accounts)
+
+
+@bp.after_app_request
+def _forget_remember_me_cookie(response):
+    """flask-login's remember-me cookie is no credential here (see extensions.load_user):
+    browsers that kept one from an earlier version lose it."""
+    name = current_app.config["REMEMBER_COOKIE_NAME"]
+    if name in request.cookies:
+        response.delete_cookie(name, path="/", secure=current_app.config["REMEMBER_COOKIE_SECURE"])
+    return response
 
 
 @bp.context_processor
@@ -27,31 +45,57 @@ def _sign_in_providers():
 
 
 @bp.route("/signup", methods=("GET", "POST"))
+@limiter.limit(lambda: settings().limits.signup_per_address, methods=["POST"])
 def signup():
-    """Create an account and sign in (or, when the email must be confirmed, say so)."""
+    """Create an account as the sign-up policy allows, and sign in (or say what comes next:
+    a confirmation email, an admin's approval)."""
+    b = backends()
+    invitation = request.values.get("invitation") or None
+    policy = signup_policy()
     if request.method == "POST":
         try:
-            result = backends().accounts.sign_up(request.form.get("email", ""), request.form.get("password", ""),
-                                                 _link("auth.finish"))
+            result = registration.sign_up(b.accounts, b.directory, policy, request.form.get("email", ""),
+                                          request.form.get("password", ""), _link("auth.finish"), invitation)
         except InvalidInput as error:
-            return render_template("auth/signup.html", errors={error.field: error.message}), 422
+            log.info("sign-up refused (%s) from %s", error.field, client_address())
+            return _signup_page(policy, invitation, {error.field: error.message}, 422)
+        if isinstance(result, registration.AwaitingApproval):
+            log.info("sign-up awaiting approval from %s", client_address())
+            return render_template("auth/awaiting.html")
         if isinstance(result, Pending):
             remember_pending(result)
             return render_template("auth/check_email.html", email=request.form.get("email", ""))
+        log.info("signed up: user %s%s from %s", result.user_id, " (admin)" if result.role == "admin" else "",
+                 client_address())
         sign_in(result)
         return redirect(url_for("chat.index"))
     if current_user.is_authenticated:
         return redirect(url_for("chat.index"))
-    return render_template("auth/signup.html", errors={})
+    return _signup_page(policy, invitation)
+
+
+def signup_policy() -> str:
+    return registration.policy(backends().directory, settings().signup_policy)
+
+
+def _signup_page(policy: str, invitation: str | None, errors: dict | None = None, status: int = 200):
+    refusal = registration.can_sign_up(backends().directory, policy, invitation)
+    return render_template("auth/signup.html", errors=errors or {}, refusal=refusal, invitation=invitation,
+                           approval=policy == "approval"), status
 
 
 @bp.route("/login", methods=("GET", "POST"))
+@limiter.limit(lambda: settings().limits.login_per_address, methods=["POST"])
+@limiter.limit(lambda: settings().limits.login_per_account, methods=["POST"], key_func=lambda: _login_account(),
+               deduct_when=lambda response: response.status_code != 302)  # failures count, not successes
 def login():
     """Sign in with email and password."""
     if request.method == "POST":
+        email = request.form.get("email", "")
         try:
-            signed_in = backends().accounts.log_in(request.form.get("email", ""), request.form.get("password", ""))
+            signed_in = backends().accounts.log_in(email, request.form.get("password", ""))
         except InvalidInput as error:
+            log.warning("log-in refused (%s): %s from %s", error.message, _loggable(email), client_address())
             return render_template("auth/login.html", errors={error.field: error.message}), 422
         sign_in(signed_in, remember=request.form.get("remember") == "on")
         return redirect(_safe_next(request.args.get("next")) or url_for("chat.index"))
@@ -105,6 +149,7 @@ def logout():
 
 
 @bp.route("/forgot", methods=("GET", "POST"))
+@limiter.limit(lambda: settings().limits.reset_per_address, methods=["POST"])
 def forgot():
     """Ask for a password-reset link by email. The answer is the same whether or not the
     email has an account."""
@@ -127,6 +172,9 @@ def reset(token):
         except InvalidInput as error:
             status = 400 if error.field == "token" else 422
             return render_template("auth/reset.html", action=action, errors={error.field: error.message}), status
+        # Whoever knew the old password is out, everywhere; this browser signs in anew.
+        ended = end_user_sessions(backends().sessions, backends().channel, signed_in.user_id)
+        log.info("password reset: user %s from %s; %d sessions ended", signed_in.user_id, client_address(), ended)
         sign_in(signed_in)
         flash("Your password has been changed.")
         return redirect(url_for("chat.index"))
@@ -148,10 +196,24 @@ def new_password():
             backends().accounts.set_password(user, request.form.get("password", ""))
         except InvalidInput as error:
             return render_template("auth/reset.html", action=action, errors={error.field: error.message}), 422
+        ended = end_user_sessions(backends().sessions, backends().channel, user.user_id, keep=current_session_id())
+        log.info("password reset: user %s from %s; %d other sessions ended", user.user_id, client_address(), ended)
         end_recovery()
         flash("Your password has been changed.")
         return redirect(url_for("chat.index"))
     return render_template("auth/reset.html", action=action, errors={})
+
+
+def _loggable(email: str) -> str:
+    """The email a log-in named, for the log, if it is one: people type passwords into the
+    wrong field, and a password must never reach the log."""
+    email = normalise_email(email)
+    return email[:320] if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email) else "(not an email address)"
+
+
+def _login_account() -> str:
+    """The account a log-in tries to open: its limit holds whatever address the tries come from."""
+    return "account:" + hashlib.sha256(normalise_email(request.form.get("email", "")).encode()).hexdigest()
 
 
 def _reset_link(token: str) -> str:

@@ -10,6 +10,8 @@ from typing import Callable
 from flask import Flask, current_app, g
 
 from .accounts import Accounts, Credentials, LocalAccounts
+from .accounts.directory import Directory
+from .accounts.sessions import Sessions
 from .conversation.pacing import Pace
 from .conversation.runner import ReplyRunner
 from .database import make_engine, migrate
@@ -29,10 +31,11 @@ class Backends:
     and file store on the embedded and SQL backends; on Supabase, a pair bound to the
     user's own access token, made once per request (so RLS applies to everything it does)."""
 
-    def __init__(self, accounts: Accounts, model: ChatModel, runner: ReplyRunner, *,
-                 store: Store | None = None, files: FileStore | None = None,
+    def __init__(self, accounts: Accounts, sessions: Sessions, directory: Directory, model: ChatModel,
+                 runner: ReplyRunner, *, store: Store | None = None, files: FileStore | None = None,
                  per_user: Callable[[Credentials], tuple[Store, FileStore]] | None = None) -> None:
-        self.accounts, self.model, self.runner = accounts, model, runner
+        self.accounts, self.sessions, self.directory = accounts, sessions, directory
+        self.model, self.runner = model, runner
         self._store, self._files, self._per_user = store, files, per_user
 
     @property
@@ -67,19 +70,36 @@ def init_app(app: Flask, settings: Settings) -> None:
 
         project = SupabaseProject(settings.supabase_url, settings.supabase_publishable_key,
                                   settings.supabase_secret_key)
-        runner = _runner(channel, project.housekeeping(), settings, pace)
-        app.extensions["chatbot"] = Backends(SupabaseAccounts(project, settings.supabase_auth_providers), model,
-                                             runner, per_user=project.for_user)
+        housekeeping = project.housekeeping()
+        runner = _runner(channel, housekeeping, settings, pace)
+        directory = project.directory()
+        directory.keep_default_policy(settings.signup_policy)  # for accounts made outside the app
+        app.extensions["chatbot"] = Backends(SupabaseAccounts(project, settings.supabase_auth_providers),
+                                             _sessions(settings) or project.sessions(), directory, model, runner,
+                                             per_user=project.for_user)
         return
 
+    from .accounts.sqldirectory import SQLDirectory
+    from .accounts.sqlsessions import SQLSessions
     from .sqlstore import SQLStore
 
     engine = make_engine(settings.database_url)
     migrate(engine, app.instance_path)
     store = SQLStore(engine)
     accounts = LocalAccounts(store, settings.secret_key, _mailer(settings))
-    app.extensions["chatbot"] = Backends(accounts, model, _runner(channel, store, settings, pace), store=store,
-                                         files=LocalFiles(Path(app.instance_path) / "files"))
+    files = LocalFiles(Path(app.instance_path) / "files")
+    app.extensions["chatbot"] = Backends(accounts, _sessions(settings) or SQLSessions(engine),
+                                         SQLDirectory(engine, files), model, _runner(channel, store, settings, pace),
+                                         store=store, files=files)
+
+
+def _sessions(settings: Settings) -> Sessions | None:
+    """Session records in Redis when asked for; otherwise (None) beside the accounts."""
+    if settings.session_store == "redis":
+        from .accounts.redissessions import RedisSessions
+
+        return RedisSessions(settings.redis_url)
+    return None
 
 
 def _runner(channel: Channel, housekeeping, settings: Settings, pace: Pace) -> ReplyRunner:

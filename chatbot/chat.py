@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from . import attachments, chats
 from .attachments import Upload
 from .backends import backends, settings
 from .conversation import turns
-from .errors import Busy, InvalidInput, NotFound
+from .accounts.limits import rate_limits
+from .errors import Busy, InvalidInput, NotFound, TooMany
 from .live.feed import catch_up_from
 from .htmx import is_htmx
 
@@ -101,9 +102,10 @@ def send(chat_id):
     content = request.form.get("content", "")
     uploads = [Upload(f.filename or "", f.read()) for f in request.files.getlist("files")]
     try:
+        rate_limits().sent(current_user.id)
         turn = turns.send_message(b.store, b.model, b.runner, current_user.id, chat_id,
                                   content, limits(), files=b.files, uploads=uploads)
-    except (InvalidInput, Busy) as error:
+    except (InvalidInput, Busy, TooMany) as error:
         return _refused(chat_id, content, error)
     if is_htmx():
         return render_template("chat/sent.html", chat=turn.chat, messages=[turn.question, turn.answer],
@@ -113,7 +115,8 @@ def send(chat_id):
 
 
 def limits() -> turns.Limits:
-    return turns.Limits(settings().message_max_chars, settings().context_tokens, settings().attachment_max_bytes)
+    s = settings()
+    return turns.Limits(s.message_max_chars, s.context_tokens, s.attachment_max_bytes, s.limits.replies_per_user)
 
 
 @bp.get("/attachments/<attachment_id>")
@@ -144,9 +147,10 @@ def regenerate(chat_id):
     """Write the last reply again (or retry one that failed)."""
     b = backends()
     try:
+        rate_limits().sent(current_user.id)
         old, answer = turns.regenerate(b.store, b.model, b.runner, current_user.id, chat_id, limits(),
                                        files=b.files)
-    except (InvalidInput, Busy) as error:
+    except (InvalidInput, Busy, TooMany) as error:
         return _refused(chat_id, "", error)
     if is_htmx():
         return render_template("chat/regenerated.html", messages=[answer], removed=old.id)
@@ -163,22 +167,26 @@ def _chat_page(chat, messages, errors=None, status=200, draft=""):
     ), status
 
 
-def refusal(error: InvalidInput | Busy) -> str:
-    if isinstance(error, InvalidInput):
+def refusal(error: InvalidInput | Busy | TooMany) -> str:
+    if isinstance(error, (InvalidInput, TooMany)):
         return error.message
     return "A reply is still being written. Wait for it to finish, or stop it, then send again."
 
 
 def _refused(chat_id, content, error):
-    """The message was not stored: show why beside the composer, keeping the draft."""
+    """The message was not stored: show why beside the composer, keeping the draft (and,
+    over a limit, say when to come back: 429 with Retry-After)."""
     errors = {error.field if isinstance(error, InvalidInput) else "content": refusal(error)}
-    status = 422 if isinstance(error, InvalidInput) else 409
+    status = 422 if isinstance(error, InvalidInput) else 429 if isinstance(error, TooMany) else 409
     if is_htmx():
         chat = chats.get_chat(backends().store, current_user.id, chat_id)
         response = Response(render_template("chat/_composer.html", chat=chat, errors=errors, draft=content),
                             status=status)
         response.headers["HX-Retarget"] = "#composer"
         response.headers["HX-Reswap"] = "outerHTML"
-        return response
-    chat, messages = chats.open_chat(backends().store, current_user.id, chat_id)
-    return _chat_page(chat, messages, errors=errors, status=status, draft=content)
+    else:
+        chat, messages = chats.open_chat(backends().store, current_user.id, chat_id)
+        response = make_response(_chat_page(chat, messages, errors=errors, status=status, draft=content))
+    if isinstance(error, TooMany):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response

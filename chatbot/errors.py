@@ -1,6 +1,8 @@
 """Errors that services raise and views turn into responses."""
 from __future__ import annotations
 
+import math
+
 
 class InvalidInput(Exception):
     """Input a form should show next to ``field``."""
@@ -17,3 +19,20 @@ class NotFound(Exception):
 
 class Busy(Exception):
     """The chat is already generating a reply."""
+
+
+class TooMany(Exception):
+    """Over a limit: come back in ``retry_after`` seconds (a 429 with Retry-After)."""
+
+    def __init__(self, retry_after: float, message: str = "") -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.message = message or f"Too many requests. Try again in {wait_words(self.retry_after)}."
+
+
+def wait_words(seconds: float) -> str:
+    """"5 seconds", "3 minutes": how long to wait, in words."""
+    seconds = max(1, math.ceil(seconds))
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"

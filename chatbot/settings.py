@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from .accounts.directory import APPROVAL, OPEN, SIGNUP_POLICIES
+from .accounts.sessions import SessionPolicy
+
 
 class ConfigError(SystemExit):
     """A bad setting. A SystemExit so that every entry point (``flask run``,
@@ -52,6 +55,13 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)  # may hold a password
     live_postgres_url: str | None = field(default=None, repr=False)
     reply_lease: float = 30.0  # seconds a process's replies outlive its last sign of life
+    session_idle_hours: float = 12.0  # a session ends this long after its last request...
+    remember_me_days: float = 30.0  # ...or this long, when "remember me" was ticked...
+    session_max_days: float = 30.0  # ...and in any case this long after signing in
+    session_store: str = "database"  # "database" or "redis": where session records live
+    signup_policy: str = "open"  # until an admin chooses: "open", "approval", "invite" or "closed"
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For is believed
+    limits: RateLimitSettings = field(default_factory=lambda: RateLimitSettings())
 
     @property
     def uses_offline_responder(self) -> bool:
@@ -93,6 +103,12 @@ class Settings:
             smtp_from=read.str("SMTP_FROM"),
             **_supabase(read, environ),
             **_live(read),
+            **_sessions(read),
+            # Production waits for an admin's approval by default: a server anyone reaches
+            # must not let strangers spend its model budget.
+            signup_policy=read.choice("SIGNUP_POLICY", SIGNUP_POLICIES, APPROVAL if env == "production" else OPEN),
+            trusted_proxies=read.number("TRUSTED_PROXIES", 0, int, minimum=0),
+            limits=_limits(read),
         )
         if settings.smtp_host and not settings.smtp_from:
             raise ConfigError("SMTP_FROM", "is required with SMTP_HOST (the sender of password-reset emails)")
@@ -108,6 +124,11 @@ class Settings:
     @property
     def uses_supabase(self) -> bool:
         return self.supabase_url is not None
+
+    @property
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(idle=self.session_idle_hours * 3600, remembered_idle=self.remember_me_days * 86400,
+                             absolute=self.session_max_days * 86400)
 
 
 AUTH_PROVIDERS = ("github", "google")
@@ -135,6 +156,43 @@ def _live(read: _Reader) -> dict[str, object]:
                                                "PostgreSQL URL (on Supabase: the session pooler's connection string)")
     return dict(live_channel=channel, redis_url=redis_url, live_postgres_url=postgres_url,
                 reply_lease=read.number("REPLY_LEASE_SECONDS", 30.0, float, minimum=3))
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """How much of anything one client may ask for (``limits`` notation: "5 per minute; 20 per hour")."""
+    login_per_account: str = "5 per minute; 20 per hour"  # failed log-ins to one account
+    login_per_address: str = "20 per minute; 200 per hour"  # log-in attempts from one address
+    signup_per_address: str = "5 per hour"
+    reset_per_address: str = "5 per hour"  # password-reset emails asked for
+    sends_per_user: str = "20 per minute"  # messages sent and replies regenerated
+    socket_commands: str = "10 per second"  # per user, over all their sockets
+    replies_per_user: int = 3  # replies being written at once
+    sockets_per_user: int = 20  # live views open at once
+
+
+def _limits(read: _Reader) -> RateLimitSettings:
+    defaults = RateLimitSettings()
+    return RateLimitSettings(
+        login_per_account=read.rate("LOGIN_LIMIT_PER_ACCOUNT", defaults.login_per_account),
+        login_per_address=read.rate("LOGIN_LIMIT_PER_ADDRESS", defaults.login_per_address),
+        signup_per_address=read.rate("SIGNUP_LIMIT_PER_ADDRESS", defaults.signup_per_address),
+        reset_per_address=read.rate("RESET_LIMIT_PER_ADDRESS", defaults.reset_per_address),
+        sends_per_user=read.rate("SEND_LIMIT_PER_USER", defaults.sends_per_user),
+        socket_commands=read.rate("SOCKET_COMMAND_LIMIT", defaults.socket_commands),
+        replies_per_user=read.number("MAX_REPLIES_PER_USER", defaults.replies_per_user, int, minimum=1),
+        sockets_per_user=read.number("MAX_SOCKETS_PER_USER", defaults.sockets_per_user, int, minimum=1),
+    )
+
+
+def _sessions(read: _Reader) -> dict[str, object]:
+    store = read.choice("SESSION_STORE", ("database", "redis"), "database")
+    if store == "redis" and not read.str("REDIS_URL"):
+        raise ConfigError("REDIS_URL", "is required with SESSION_STORE=redis (like redis://127.0.0.1:6379/0)")
+    return dict(session_idle_hours=read.number("SESSION_IDLE_HOURS", 12.0, float),
+                remember_me_days=read.number("REMEMBER_ME_DAYS", 30.0, float),
+                session_max_days=read.number("SESSION_MAX_DAYS", 30.0, float),
+                session_store=store)
 
 
 def _supabase(read: _Reader, environ: Mapping[str, str]) -> dict[str, object]:
@@ -217,6 +275,17 @@ class _Reader:
             raise ConfigError(name, f"must be a {'whole ' if kind is int else ''}number, not {raw!r}") from None
         if value < minimum:
             raise ConfigError(name, f"must be at least {minimum}, not {raw!r}")
+        return value
+
+    def rate(self, name: str, default: str) -> str:
+        """A rate limit such as "5 per minute; 20 per hour" (or "5/minute")."""
+        from limits import parse_many
+
+        value = self.str(name) or default
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ConfigError(name, f"must be a rate like \"5 per minute; 20 per hour\", not {value!r}") from None
         return value
 
     def url(self, name: str, schemes: tuple[str, ...], default: str | None) -> str | None:

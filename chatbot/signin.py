@@ -1,14 +1,20 @@
-"""Who is signed in, kept in the session cookie: flask-login's user id and, with an identity
-provider (Supabase Auth), the credentials that data requests carry, renewed before they
-expire."""
+"""Who is signed in, kept in the server-side session (``accounts.sessions``): flask-login's
+user id and, with an identity provider (Supabase Auth), the credentials that data requests
+carry, renewed before they expire."""
 from __future__ import annotations
 
 from dataclasses import asdict
+
+import logging
 
 from flask import flash, request, session
 from flask_login import UserMixin, login_user, logout_user
 
 from .accounts import Accounts, Credentials, Pending, SessionEnded, SignedIn
+from .accounts import sessions as server_sessions
+from .backends import backends, settings
+
+log = logging.getLogger("chatbot.auth")
 
 _CREDENTIALS = "credentials"
 _PENDING = "pending_sign_in"
@@ -16,29 +22,49 @@ _RECOVERING = "recovering"
 
 
 class SignedInUser(UserMixin):
-    """What flask-login keeps for the request: the id and the email to show."""
+    """What flask-login keeps for the request: the id, the email to show, the role."""
 
-    def __init__(self, user_id: str, email: str) -> None:
+    def __init__(self, user_id: str, email: str, role: str = "user") -> None:
         self.id = user_id
         self.email = email
+        self.role = role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 def sign_in(signed_in: SignedIn, remember: bool = False) -> None:
+    """Start a new server-side session for the user ("remember me": a longer idle time)."""
+    server_sessions.begin(session, backends().sessions, signed_in.user_id, remember=remember,
+                          policy=settings().session_policy, user_agent=request.user_agent.string,
+                          address=client_address())
     if signed_in.credentials:
         session[_CREDENTIALS] = asdict(signed_in.credentials)
-        # The provider's session lives in this cookie, so "remember me" keeps the cookie.
-        session.permanent = remember
-        remember = False
-    login_user(SignedInUser(signed_in.user_id, signed_in.email), remember=remember)
+    login_user(SignedInUser(signed_in.user_id, signed_in.email, signed_in.role))
+    log.info("signed in: user %s from %s", signed_in.user_id, client_address())
 
 
 def sign_out() -> Credentials | None:
-    """Forget the signed-in user here; the credentials, for the provider to forget too."""
+    """End this session here; the credentials, for the provider to forget too."""
     credentials = current_credentials()
-    session.pop(_CREDENTIALS, None)
-    session.pop(_RECOVERING, None)
+    user_id = session.get("_user_id")
+    ended = server_sessions.finish(session, backends().sessions)
     logout_user()
+    if ended and user_id:
+        server_sessions.announce_ended(backends().channel, user_id, [ended])
+        log.info("signed out: user %s from %s", user_id, client_address())
     return credentials
+
+
+def current_session_id() -> str | None:
+    """The public id of the signed-in session (None when not signed in)."""
+    return getattr(session, "public_id", None)
+
+
+def client_address() -> str:
+    """The client's address: the real peer, or what trusted proxies say it is (ProxyFix)."""
+    return request.remote_addr or ""
 
 
 def start_recovery() -> None:

@@ -43,6 +43,8 @@ users = sa.Table(
     sa.Column("email", sa.String(320), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False, server_default="user"),  # accounts.directory
+    sa.Column("status", sa.String(20), nullable=False, server_default="active"),
 )
 
 chats = sa.Table(
@@ -74,6 +76,8 @@ messages = sa.Table(
     sa.Column("worker", sa.String(255)),  # the process writing a streaming reply
     sa.UniqueConstraint("chat_id", "seq", name="messages_chat_seq"),
     sa.Index("messages_one_streaming_per_chat", "chat_id", unique=True,
+             sqlite_where=sa.text("status = 'streaming'"), postgresql_where=sa.text("status = 'streaming'")),
+    sa.Index("messages_streaming_by_owner", "owner_id",
              sqlite_where=sa.text("status = 'streaming'"), postgresql_where=sa.text("status = 'streaming'")),
 )
 
@@ -135,6 +139,8 @@ _CHAT_ATTACHMENTS = (attachments.select().where(attachments.c.chat_id == _p("cha
 _MESSAGE_ATTACHMENTS = (attachments.select()
                         .where(attachments.c.message_id == _p("message"), attachments.c.owner_id == _p("owner"))
                         .order_by(attachments.c.created_at, attachments.c.id))
+_STREAMING_REPLIES = (sa.select(sa.func.count()).select_from(messages)
+                      .where(messages.c.owner_id == _p("owner"), messages.c.status == STREAMING))
 _OWNED_MESSAGE = sa.select(messages.c.chat_id).where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
 
 
@@ -155,7 +161,7 @@ def _aware(value: datetime) -> datetime:
 
 
 def _user(row) -> User:
-    return User(row.id, row.email, row.password_hash, _aware(row.created_at))
+    return User(row.id, row.email, row.password_hash, _aware(row.created_at), row.role, row.status)
 
 
 def _chat(row) -> Chat:
@@ -180,8 +186,9 @@ class SQLStore:
         self.engine = engine
 
     # Users
-    def add_user(self, email: str, password_hash: str) -> User:
-        values = dict(id=str(uuid.uuid4()), email=email, password_hash=password_hash, created_at=now())
+    def add_user(self, email: str, password_hash: str, status: str = "active") -> User:
+        values = dict(id=str(uuid.uuid4()), email=email, password_hash=password_hash, created_at=now(),
+                      role="user", status=status)
         try:
             with self.engine.begin() as db:
                 db.execute(users.insert().values(**values))
@@ -330,6 +337,10 @@ class SQLStore:
                 return None
             files = db.execute(_MESSAGE_ATTACHMENTS, {"message": message_id, "owner": owner_id})
             return _message(row, tuple(_attachment(f) for f in files))
+
+    def streaming_replies(self, owner_id: str) -> int:
+        with self.engine.connect() as db:
+            return db.execute(_STREAMING_REPLIES, {"owner": owner_id}).scalar_one()
 
     def update_message(self, owner_id: str, message_id: str, **changes: object) -> None:
         statement = _update_message(tuple(sorted(changes)))

@@ -8,6 +8,7 @@ import pytest
 
 from chatbot import create_app
 from chatbot.backends import backends
+from tests.servers import ONE_ADDRESS_MANY_USERS
 
 # Variables a developer may have set that would change what the tests see.
 _OUTSIDE = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "DATABASE_URL", "SECRET_KEY",
@@ -29,6 +30,7 @@ def make_config(tmp_path, **overrides):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'test.sqlite3'}",
         "OFFLINE_TOKEN_DELAY": "0",
         "WTF_CSRF_ENABLED": False,
+        **ONE_ADDRESS_MANY_USERS,
     }
     config.update(overrides)
     return config

@@ -19,13 +19,24 @@ class User:
     """A signed-in browser session: cookies and the page's CSRF token."""
 
     def __init__(self, server, email: str) -> None:
-        self.server = server
+        self.server, self.email = server, email
         self.http = requests.Session()
         token = csrf_token(self.http.get(server.url + "/signup").text)
         response = self.http.post(server.url + "/signup",
                                   data={"email": email, "password": "correct horse", "csrf_token": token})
         assert response.status_code == 200, response.text
         self.token = csrf_token(response.text)
+
+    def another_browser(self) -> User:
+        """The same account, signed in again from a second browser (a session of its own)."""
+        other = object.__new__(User)
+        other.server, other.email, other.http = self.server, self.email, requests.Session()
+        token = csrf_token(other.http.get(self.server.url + "/login").text)
+        response = other.http.post(self.server.url + "/login",
+                                   data={"email": self.email, "password": "correct horse", "csrf_token": token})
+        assert response.status_code == 200, response.text
+        other.token = csrf_token(response.text)
+        return other
 
     def post(self, path: str, **data) -> requests.Response:
         return self.http.post(self.server.url + path, data={**data, "csrf_token": self.token})
@@ -55,6 +66,7 @@ class LiveView:
         # websockets sends Host with its port, as browsers do (the server compares Origin to it)
         self.socket = connect(url, additional_headers={"Cookie": cookies}, origin=origin or base, open_timeout=10)
         self.closed = False
+        self.close_code: int | None = None
         threading.Thread(target=self._read, daemon=True).start()
 
     def send(self, content: str, token: str | None = None) -> None:
@@ -91,9 +103,10 @@ class LiveView:
                     self.frames.append(frame)
                     self._apply(frame)
                     self.changed.notify_all()
-        except ConnectionClosed:
+        except ConnectionClosed as closed:
             with self.changed:
                 self.closed = True
+                self.close_code = closed.rcvd.code if closed.rcvd else None
                 self.changed.notify_all()
 
     def _apply(self, frame: str) -> None:

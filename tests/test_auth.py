@@ -83,17 +83,6 @@ def test_logout_needs_a_post(client, auth):
     assert client.get("/logout").status_code == 405
 
 
-def test_remember_me_sets_a_lasting_cookie_only_when_asked(client, auth):
-    auth.signup()
-    auth.logout()
-    auth.login(remember=False)
-    assert client.get_cookie("remember_token") is None
-    auth.logout()
-    auth.login(remember=True)
-    cookie = client.get_cookie("remember_token")
-    assert cookie is not None and cookie.http_only and cookie.expires is not None
-
-
 @pytest.mark.parametrize("path", ["/", "/chats/00000000-0000-4000-8000-000000000000"])
 def test_chat_pages_require_login(client, path):
     response = client.get(path)

@@ -16,7 +16,7 @@ from typing import Sequence
 from .. import attachments
 from ..attachments import Upload
 from ..chats import DEFAULT_TITLE, announce_chats, get_chat, title_from
-from ..errors import Busy, InvalidInput, NotFound
+from ..errors import Busy, InvalidInput, NotFound, TooMany
 from ..files import FileStore
 from ..live import topics
 from ..live.channel import Channel, Event, announce, follow
@@ -26,6 +26,7 @@ from ..store import STOPPED, STREAMING, Chat, Message, ReplyInProgress, Store, T
 from .runner import ReplyRunner
 
 
+REPLY_WAIT_HINT = 5  # seconds to come back in when too many replies are being written
 HISTORY_PAGE = 100  # messages first read from a chat's newest end for the model's conversation
 HISTORY_PAGE_MAX = 999  # a bigger page reads the whole chat (a PostgREST server caps pages at 1,000 rows)
 
@@ -35,6 +36,7 @@ class Limits:
     message_max_chars: int
     context_tokens: int
     attachment_max_bytes: int = 10 * 1024 * 1024
+    replies_per_user: int = 3  # replies being written at once, over all the user's chats
 
 
 def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: str, chat_id: str,
@@ -49,6 +51,7 @@ def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: 
     if len(content) > limits.message_max_chars:
         raise InvalidInput("content", f"Messages can be at most {limits.message_max_chars:,} characters; "
                                       f"this one has {len(content):,}.")
+    _check_replies_running(store, owner_id, limits)
     runner.start_background()  # the lease first: the reply names this process
     try:
         turn = store.add_turn(owner_id, chat_id, content, model.name, runner.worker, history=HISTORY_PAGE + 1)
@@ -84,6 +87,7 @@ def regenerate(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: st
     old = history[-1]
     if old.status == STREAMING:
         raise Busy(chat.id)
+    _check_replies_running(store, owner_id, limits)
     runner.start_background()
     try:
         answer = store.replace_reply(owner_id, chat.id, old.id, model.name, runner.worker)
@@ -94,6 +98,15 @@ def regenerate(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: st
     announce(runner.channel, topics.chat(chat.id), MessageRemoved(old.id))
     announce(runner.channel, topics.chat(chat.id), MessageChanged(answer))
     return old, answer
+
+
+def _check_replies_running(store: Store, owner_id: str, limits: Limits) -> None:
+    """At most ``replies_per_user`` replies written at once for one user, in all their chats
+    (counted just before; two sends at the same instant may both pass)."""
+    if store.streaming_replies(owner_id) >= limits.replies_per_user:
+        count = limits.replies_per_user
+        raise TooMany(REPLY_WAIT_HINT, f"You already have {count} {'reply' if count == 1 else 'replies'} being "
+                                       f"written. Wait for one to finish, or stop one, then send again.")
 
 
 def stop(store: Store, runner: ReplyRunner, owner_id: str, chat_id: str, message_id: str) -> None:

@@ -60,8 +60,20 @@ class StopReply:
     kind: ClassVar[str] = "stop"
 
 
-LiveEvent = Union[MessageChanged, MessageRemoved, ChatsChanged, ReplyText, ReplyDone, StopReply]
-_KINDS = {cls.kind: cls for cls in (MessageChanged, MessageRemoved, ChatsChanged, ReplyText, ReplyDone, StopReply)}
+@dataclass(frozen=True)
+class SessionsEnded:
+    """On a user's topic: these sessions of theirs ended (log-out, a password change, an
+    admin's hand); the live views they opened close."""
+    session_ids: tuple[str, ...]
+    kind: ClassVar[str] = "sessions-ended"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "session_ids", tuple(self.session_ids))  # JSON gives a list back
+
+
+LiveEvent = Union[MessageChanged, MessageRemoved, ChatsChanged, ReplyText, ReplyDone, StopReply, SessionsEnded]
+_KINDS = {cls.kind: cls for cls in (MessageChanged, MessageRemoved, ChatsChanged, ReplyText, ReplyDone, StopReply,
+                                    SessionsEnded)}
 
 
 def to_json(event: LiveEvent) -> str:

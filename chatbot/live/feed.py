@@ -24,7 +24,7 @@ from ..chats import list_chats
 from ..store import STREAMING, Message, Store
 from . import render, topics
 from .channel import GAP, Channel, Delivery, Event
-from .events import ChatsChanged, MessageChanged, MessageRemoved, ReplyText
+from .events import ChatsChanged, MessageChanged, MessageRemoved, ReplyText, SessionsEnded
 
 
 def catch_up_from(messages: list[Message]) -> int:
@@ -90,6 +90,8 @@ class ChatFeed:
                 self.put("removed", data.message_id)
             elif isinstance(data, ChatsChanged):
                 self.put("chats")
+            elif isinstance(data, SessionsEnded):
+                self.put("sessions-ended", data.session_ids)  # the view knows which session it serves
 
     def _on_reply_event(self, message_id: str, item: Delivery) -> None:
         if item is GAP:

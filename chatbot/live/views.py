@@ -12,18 +12,20 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask import Blueprint, Response, abort, g, render_template, request, session, stream_with_context
 from flask_login import current_user
 from flask_sock import ConnectionClosed, Sock
 from flask_wtf.csrf import validate_csrf
 from wtforms.validators import ValidationError
 
 from .. import chats
-from ..backends import backends
+from ..accounts.limits import rate_limits
+from ..accounts.sessions import Sessions, hash_token
+from ..backends import backends, settings
 from ..chat import limits, refusal
 from ..conversation import turns
-from ..errors import Busy, InvalidInput, NotFound
-from ..signin import credentials_due, renew_at
+from ..errors import Busy, InvalidInput, NotFound, TooMany
+from ..signin import credentials_due, current_session_id, renew_at
 from .channel import ChannelUnavailable
 from .feed import ChatFeed
 from .sse import reply_stream
@@ -32,6 +34,7 @@ bp = Blueprint("live", __name__)
 sock = Sock()
 
 MAX_COMMAND_BYTES = 256 * 1024  # a message of MESSAGE_MAX_CHARS plus its JSON envelope fits
+SESSION_ENDED = 4401  # a close code of the application's range (4000-4999): "log in again"
 
 
 @bp.before_request
@@ -51,6 +54,18 @@ def check_caller():
             # A handshake cannot renew the session cookie: the page works over HTTP, whose
             # next request renews it, and then the socket reconnects.
             abort(401)
+        # One slot per open socket, so one user cannot hold the server's connections; the
+        # page retries with backoff and its forms still work over plain requests meanwhile.
+        g.socket_slot = rate_limits().sockets.take(current_user.id, settings().limits.sockets_per_user)
+        if g.socket_slot is None:
+            raise TooMany(30, "Too many live views are open for this account: close some tabs.")
+
+
+@bp.teardown_request
+def give_back_socket_slot(_error):
+    slot = g.pop("socket_slot", None)
+    if slot is not None:
+        rate_limits().sockets.give_back(current_user.id, slot)
 
 
 @bp.get("/chats/<chat_id>/messages/<message_id>/events")
@@ -84,6 +99,7 @@ def socket(ws, chat_id):
         return
     since = request.args.get("since", "0")
     feed = ChatFeed(b.store, b.channel, current_user.id, chat.id)
+    session_ended = SessionCheck(b.sessions)
     try:
         feed.start(int(since) if since.isdigit() else 0)
         threading.Thread(target=_read_commands, args=(ws, feed), daemon=True, name="commands").start()
@@ -91,7 +107,14 @@ def socket(ws, chat_id):
         for item in feed.items():
             if time.time() >= renew:
                 break  # the page reconnects once an HTTP request has renewed the session
+            if session_ended(item):
+                # The page goes to the log-in page rather than reconnect (chat.js).
+                ws.close(reason=SESSION_ENDED, message="your session has ended")
+                break
             if item is None:
+                rate_limits().sockets.renew(current_user.id, g.socket_slot)
+                continue
+            if item[0] == "sessions-ended":
                 continue
             frame = _command(feed, item[1]) if item[0] == "command" else feed.fragment(item)
             if frame:
@@ -104,6 +127,32 @@ def socket(ws, chat_id):
         ws.close(reason=1013, message="live updates are unavailable for a moment")
     finally:
         feed.close()
+
+
+def _composer_refusal(b, feed: ChatFeed, content: str, error: InvalidInput | Busy | TooMany) -> str | None:
+    """The composer again, with the draft kept and why it was not sent beside it."""
+    chat = b.store.chat(feed.owner_id, feed.chat_id)
+    if chat is None:
+        return None
+    return render_template("chat/_composer.html", chat=chat, oob=True, draft=content,
+                           errors={"content": refusal(error)})
+
+
+class SessionCheck:
+    """Whether the socket's session has ended: told at once by a "sessions-ended" event
+    (log-out, a password change, an admin, from any process), and read again from the
+    session store on every quiet keep-alive and after a channel gap, for what no event
+    announces (an idle or absolute timeout, an event lost while the channel was away)."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+        # As of the handshake: the session's token (to read its record) and public id.
+        self.token, self.session_id = getattr(session, "token", None), current_session_id()
+
+    def __call__(self, item: tuple | None) -> bool:
+        if item is None or item[0] == "catch-up":
+            return self.token is None or self.sessions.load(hash_token(self.token)) is None
+        return item[0] == "sessions-ended" and self.session_id in item[1]
 
 
 class WholeWrites:
@@ -146,6 +195,11 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
     except (ValueError, AttributeError, ValidationError):
         return None  # not JSON, or not from our page: ignore it
     b = backends()
+    try:
+        rate_limits().socket_command(feed.owner_id)
+    except TooMany as error:
+        return _composer_refusal(b, feed, str(command.get("content", "")), error) if command.get("type") == "send" \
+            else None
     if command.get("type") == "stop":
         try:
             turns.stop(b.store, b.runner, feed.owner_id, feed.chat_id, str(command.get("message_id", "")))
@@ -155,16 +209,13 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
     if command.get("type") == "send":
         content = str(command.get("content", ""))
         try:
+            rate_limits().sent(feed.owner_id)
             turn = turns.send_message(b.store, b.model, b.runner, feed.owner_id, feed.chat_id, content, limits(),
                                       files=b.files)
         except NotFound:
             return None  # deleted a moment ago: the chat-list update says so
-        except (InvalidInput, Busy) as error:
-            chat = b.store.chat(feed.owner_id, feed.chat_id)
-            if chat is None:
-                return None
-            return render_template("chat/_composer.html", chat=chat, oob=True, draft=content,
-                                   errors={"content": refusal(error)})
+        except (InvalidInput, Busy, TooMany) as error:
+            return _composer_refusal(b, feed, content, error)
         # The messages arrive through the chat's topic, like every other view's. The empty
         # composer is the same for every send on this socket (its CSRF token is the
         # connection's): render it once.

@@ -36,8 +36,10 @@ let liveSocket = null;
 document.addEventListener("htmx:ws:after:connection", (event) => {
   liveSocket = event.detail.connection.socket;
 });
-document.addEventListener("htmx:ws:close", () => {
+document.addEventListener("htmx:ws:close", (event) => {
   liveSocket = null;
+  // 4401: this session was ended (logged out here or elsewhere): reloading shows the log-in page.
+  if (event.detail.code === 4401) window.location.reload();
 });
 document.addEventListener("htmx:before:request", (event) => {
   const form = event.target.closest && event.target.closest("form[data-live]");

@@ -15,10 +15,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from .errors import InvalidInput
-from .mail import Mailer
-from .offload import offload
-from .store import DuplicateEmail, User, Users
+from ..errors import InvalidInput
+from ..mail import Mailer
+from ..offload import offload
+from ..store import DuplicateEmail, User, Users
+from .passwords import weakness
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # One message for both cases, so the form never tells which emails have accounts.
 SIGNUP_REFUSED = "We couldn't create an account with these details. If you already have one, log in instead."
 LOGIN_REFUSED = "That email and password don't match an account."
+# Said only to whoever gives the right password.
+AWAITING_APPROVAL = "Your account is waiting for an administrator's approval. Try again once you hear from them."
+ACCOUNT_DISABLED = "This account has been disabled. Ask the administrator of this site."
 RESET_LINK_INVALID = "This link has expired or has been used already. Ask for a new one."
 RESET_VALID_FOR = 3600  # seconds
 # Access tokens are renewed once less than this is left (or half their life, if shorter):
@@ -61,6 +65,7 @@ class SignedIn:
     user_id: str
     email: str
     credentials: Credentials | None = None  # local accounts need none
+    role: str = "user"  # "admin" may open the admin pages
 
 
 @dataclass(frozen=True)
@@ -72,14 +77,26 @@ class Pending:
     purpose: str  # "signup", "recovery" or "oauth"
 
 
+class EmailTaken(InvalidInput):
+    """Sign-up with the email of an existing account (shown as the same refusal as others)."""
+
+    def __init__(self) -> None:
+        super().__init__("email", SIGNUP_REFUSED)
+
+
+class AccountClosed(InvalidInput):
+    """The right password, for an account that may not sign in (pending or disabled)."""
+
+
 class SessionEnded(Exception):
     """The provider no longer honours this session (signed out elsewhere, revoked)."""
 
 
 class Accounts(Protocol):
-    def sign_up(self, email: str, password: str, return_to: str) -> SignedIn | Pending:
-        """Create an account and sign in, or Pending when the email must be confirmed first
-        (the link leads to ``return_to``); InvalidInput (with the field to blame) if it cannot be."""
+    def sign_up(self, email: str, password: str, return_to: str, status: str = "active") -> SignedIn | Pending:
+        """Create an account (``status``: "active", or "pending" an admin's approval) and sign
+        in, or Pending when the email must be confirmed first (the link leads to
+        ``return_to``); EmailTaken, or InvalidInput (with the field to blame) if it cannot be."""
         ...
 
     def log_in(self, email: str, password: str) -> SignedIn:
@@ -91,7 +108,7 @@ class Accounts(Protocol):
         ...
 
     def user(self, user_id: str, credentials: Credentials | None) -> SignedIn | None:
-        """The account behind a session, if it still stands."""
+        """The account behind a session, if it still stands and may sign in."""
         ...
 
     def refresh(self, credentials: Credentials) -> Credentials:
@@ -113,6 +130,14 @@ class Accounts(Protocol):
 
     def set_password(self, user: SignedIn, password: str) -> None:
         """Change the signed-in user's password; InvalidInput("password") if unfit."""
+        ...
+
+    def check_password(self, user: SignedIn, password: str) -> bool:
+        """Whether ``password`` is the user's (before a change of password or a deletion)."""
+        ...
+
+    def delete_user(self, user: SignedIn) -> None:
+        """Delete the account itself (its data is the directory's and the stores' to delete)."""
         ...
 
     @property
@@ -144,6 +169,9 @@ def check_new_credentials(email: str, password: str) -> str:
         raise InvalidInput("password", f"Use at least {MIN_PASSWORD} characters.")
     if len(password) > MAX_PASSWORD:
         raise InvalidInput("password", f"Use at most {MAX_PASSWORD} characters.")
+    problem = weakness(password, email)
+    if problem:
+        raise InvalidInput("password", problem)
     return email
 
 
@@ -165,19 +193,24 @@ class LocalAccounts:
         # Verified when the email is unknown, so a wrong email takes as long as a wrong password.
         self._dummy_hash = self.hasher.hash("not a real password")
 
-    def sign_up(self, email: str, password: str, return_to: str = "") -> SignedIn:
+    def sign_up(self, email: str, password: str, return_to: str = "", status: str = "active") -> SignedIn:
         email = check_new_credentials(email, password)
+        # Hashed whether or not the email is taken: both answers take as long.
         password_hash = offload(self.hasher.hash, password)
         try:
-            return _signed_in(self.store.add_user(email, password_hash))
+            return _signed_in(self.store.add_user(email, password_hash, status))
         except DuplicateEmail:
-            raise InvalidInput("email", SIGNUP_REFUSED) from None
+            raise EmailTaken() from None
 
     def log_in(self, email: str, password: str) -> SignedIn:
         user = self.store.user_by_email(normalise_email(email))
         matches = self._matches(user.password_hash if user else self._dummy_hash, password[:MAX_PASSWORD])
         if not (matches and user):
             raise InvalidInput("password", LOGIN_REFUSED)
+        if user.status == "pending":
+            raise AccountClosed("email", AWAITING_APPROVAL)
+        if user.status != "active":
+            raise AccountClosed("email", ACCOUNT_DISABLED)
         return _signed_in(user)
 
     def log_out(self, credentials: Credentials | None) -> None:
@@ -185,7 +218,7 @@ class LocalAccounts:
 
     def user(self, user_id: str, credentials: Credentials | None = None) -> SignedIn | None:
         user = self.store.user_by_id(user_id)
-        return _signed_in(user) if user else None
+        return _signed_in(user) if user and user.status == "active" else None
 
     def refresh(self, credentials: Credentials) -> Credentials:
         raise SessionEnded("local accounts issue no credentials")
@@ -201,6 +234,13 @@ class LocalAccounts:
     def set_password(self, user: SignedIn, password: str) -> None:
         check_new_credentials(user.email, password)
         self.store.set_password_hash(user.user_id, offload(self.hasher.hash, password))
+
+    def check_password(self, user: SignedIn, password: str) -> bool:
+        stored = self.store.user_by_id(user.user_id)
+        return stored is not None and self._matches(stored.password_hash, password[:MAX_PASSWORD])
+
+    def delete_user(self, user: SignedIn) -> None:
+        pass  # the directory deletes the row with everything the account owns
 
     def _matches(self, password_hash: str, password: str) -> bool:
         # The answer, not an exception, crosses the thread pool: gevent's pool logs the
@@ -227,6 +267,8 @@ class LocalAccounts:
                          daemon=True, name="mail").start()
 
     def _send(self, to: str, subject: str, body: str) -> None:
+        if self.mailer is None:
+            return
         try:
             self.mailer.send(to, subject, body)
         except Exception as error:  # noqa: BLE001 - logged; the user can ask again
@@ -253,7 +295,7 @@ class LocalAccounts:
 
 
 def _signed_in(user: User) -> SignedIn:
-    return SignedIn(user.id, user.email)
+    return SignedIn(user.id, user.email, role=user.role)
 
 
 def _fingerprint(password_hash: str) -> str:
