@@ -6,7 +6,10 @@ Every check runs on PostgreSQL 15 (the machine's own server) and on 17, the vers
 Supabase runs (a throwaway server from tests/postgres17.py).
 Each check runs as PostgREST runs a request: inside a transaction, ``set local role`` to the
 request's role and its JWT claims in ``request.jwt.claims``. For every table and every
-operation, the owner can; another signed-in user and the anon role cannot.
+operation, the owner can; another signed-in user and the anon role cannot. (Session records
+are the server's: their owner may only list them, never seeing the token hashes or data,
+and end them. A profile, role and standing, its owner may only read; settings, invitations
+and the directory's functions are the server's alone.)
 """
 from __future__ import annotations
 
@@ -200,7 +203,10 @@ def test_anon_cannot_create_anything(db):
             db.execute("insert into storage.objects (bucket_id, name) values ('attachments', %s)", (f"{ADA}/x",))
 
 
-SERVER_ONLY = {"reply_leases"}  # the server's own bookkeeping: no user has any business there
+# Tables users may not do everything with: the server's own bookkeeping, where no user has
+# any business, and session records, which users may list and end but only the server makes.
+LIMITED_POLICIES = {"reply_leases": set(), "sessions": {"SELECT", "DELETE"}, "profiles": {"SELECT"},
+                    "app_settings": set(), "invitations": set()}
 
 
 def test_every_table_has_rls_and_a_policy_per_operation(db):
@@ -209,7 +215,7 @@ def test_every_table_has_rls_and_a_policy_per_operation(db):
     for table, _ in tables:
         commands = {row[0] for row in db.execute(
             "select cmd from pg_policies where schemaname = 'public' and tablename = %s", (table,))}
-        assert commands == (set() if table in SERVER_ONLY else {"SELECT", "INSERT", "UPDATE", "DELETE"}), table
+        assert commands == LIMITED_POLICIES.get(table, {"SELECT", "INSERT", "UPDATE", "DELETE"}), table
 
 
 @pytest.mark.parametrize("user", [ADA, None], ids=["a user", "anon"])
@@ -223,6 +229,205 @@ def test_users_can_neither_see_nor_touch_the_servers_leases(db, user, statement)
     with pytest.raises(InsufficientPrivilege):
         with acting(db, user):
             db.execute(statement)
+
+
+# Session records (server-side sessions): their token hashes and data (which holds the
+# user's Supabase refresh token) are the server's alone; a user lists and ends their own.
+
+SESSION_COLUMNS = "id, user_id, created_at, last_seen_at, expires_at, remember, user_agent, address"
+
+
+@pytest.fixture
+def sessions(db):
+    """A running session each for Ada and Bob, made as the server makes them."""
+    made = {}
+    with db.transaction():
+        db.execute("set local role service_role")
+        for name, user in (("ada", ADA), ("bob", BOB)):
+            made[name] = str(db.execute(
+                "select id from create_session(%s, %s, %s, 3600, 86400, false, 'Firefox', '192.0.2.7')",
+                (f"hash-{uuid.uuid4()}", user, '{"credentials": "secret"}')).fetchone()[0])
+    yield made
+    db.execute("delete from sessions where id = any(%s)", (list(made.values()),))
+
+
+def test_a_user_lists_only_their_own_sessions(db, sessions):
+    with acting(db, ADA):
+        rows = db.execute(f"select {SESSION_COLUMNS} from sessions").fetchall()
+        assert [(str(row[0]), str(row[1])) for row in rows] == [(sessions["ada"], ADA)]
+
+
+@pytest.mark.parametrize("statement", [
+    "select * from sessions",
+    "select token_hash from sessions",
+    "select data from sessions",
+    "select absolute_at from sessions",
+    "select id from sessions where token_hash like 'hash-%%'",  # no probing by the hidden columns either
+    "select id from sessions where data <> ''",
+    "delete from sessions where id = %(ada)s returning data",
+])
+def test_a_user_never_reads_a_sessions_token_hash_or_data(db, sessions, statement):
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, ADA):
+            db.execute(statement, sessions)
+
+
+@pytest.mark.parametrize("statement", [
+    "insert into sessions (token_hash, user_id, expires_at, absolute_at) "
+    "values ('planted', %(ada_user)s, now() + interval '1 day', now() + interval '1 day')",
+    "update sessions set expires_at = now() + interval '1 year' where id = %(ada)s",
+    "update sessions set user_agent = 'changed' where id = %(ada)s",
+])
+def test_a_user_can_neither_create_nor_change_sessions(db, sessions, statement):
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, ADA):
+            db.execute(statement, {**sessions, "ada_user": ADA})
+
+
+def test_a_user_ends_their_own_session_and_no_one_elses(db, sessions):
+    with acting(db, ADA):
+        assert db.execute("delete from sessions where id = %s", (sessions["bob"],)).rowcount == 0
+        assert db.execute("delete from sessions where user_id = %s", (BOB,)).rowcount == 0
+        assert db.execute("delete from sessions where id = %s", (sessions["ada"],)).rowcount == 1
+    assert db.execute("select count(*) from sessions where id = %s", (sessions["bob"],)).fetchone() == (1,)
+
+
+@pytest.mark.parametrize("statement", [
+    f"select {SESSION_COLUMNS} from sessions",
+    "delete from sessions where id = %(ada)s",
+    "insert into sessions (token_hash, user_id, expires_at, absolute_at) "
+    "values ('planted', %(ada_user)s, now() + interval '1 day', now() + interval '1 day')",
+])
+def test_anon_can_do_nothing_with_sessions(db, sessions, statement):
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, None):
+            db.execute(statement, {**sessions, "ada_user": ADA})
+
+
+@pytest.mark.parametrize("user", [ADA, None], ids=["a user", "anon"])
+@pytest.mark.parametrize("statement", [
+    "select * from create_session('planted', %(user)s, '', 3600, 86400, true, 'x', 'x')",
+    "select * from find_session('hash')",
+    "select touch_session('hash', 86400, null)",
+    "select * from delete_session('hash')",
+    "select * from user_sessions(%(user)s)",
+])
+def test_users_cannot_call_the_servers_session_functions(db, sessions, user, statement):
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, user):
+            db.execute(statement, {"user": ADA})
+
+
+# The directory: a user reads their own profile (the app checks role and standing with the
+# user's own token) and changes nothing of it; settings, invitations and the directory's
+# functions are the server's (the secret key's) alone.
+
+@contextmanager
+def serving(db):
+    """A transaction as the server's secret key runs one (service_role), rolled back."""
+    with db.transaction(force_rollback=True):
+        db.execute("set local role service_role")
+        yield db
+
+
+def test_every_new_user_gets_a_profile(db):
+    profiles = db.execute("select user_id::text, role, status from profiles where user_id = any(%s::uuid[])"
+                          " order by user_id", ([ADA, BOB],)).fetchall()
+    assert profiles == sorted([(ADA, "user", "active"), (BOB, "user", "active")])
+
+
+def test_a_new_users_standing_follows_the_sign_up_policy(db):
+    """Whoever makes the user (Supabase Auth's open sign-up included): active only while
+    sign-up is open, by the policy an admin chose, else the configured default."""
+    def standing_of_a_new_user():
+        user = str(uuid.uuid4())
+        db.execute("insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@example.com"))
+        return db.execute("select status from profiles where user_id = %s", (user,)).fetchone()[0]
+
+    with db.transaction(force_rollback=True):
+        db.execute("insert into app_settings values ('signup_policy_default', 'approval')")
+        assert standing_of_a_new_user() == "pending"
+        db.execute("insert into app_settings values ('signup_policy', 'open')")
+        assert standing_of_a_new_user() == "active"
+        db.execute("update app_settings set value = 'invite' where name = 'signup_policy'")
+        assert standing_of_a_new_user() == "pending"
+
+
+def test_a_user_reads_only_their_own_profile(db):
+    with acting(db, ADA):
+        assert db.execute("select user_id::text, role, status from profiles").fetchall() == [(ADA, "user", "active")]
+
+
+@pytest.mark.parametrize("statement", [
+    "update profiles set role = 'admin' where user_id = %(ada)s",
+    "update profiles set status = 'active' where user_id = %(ada)s",
+    "insert into profiles (user_id, role) values (%(stranger)s, 'admin')",
+    "delete from profiles where user_id = %(ada)s",
+])
+def test_a_user_cannot_change_any_profile_their_own_included(db, statement):
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, ADA):
+            db.execute(statement, {"ada": ADA, "stranger": str(uuid.uuid4())})
+
+
+def test_anon_cannot_read_profiles(db):
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, None):
+            db.execute("select * from profiles")
+
+
+@pytest.mark.parametrize("user", [ADA, None], ids=["a user", "anon"])
+@pytest.mark.parametrize("statement", [
+    "select * from app_settings",
+    "insert into app_settings values ('signup_policy', 'open')",
+    "update app_settings set value = 'open' where name = 'signup_policy'",
+    "select * from invitations",
+    "insert into invitations (token_hash, expires_at) values ('planted', now() + interval '1 day')",
+    "update invitations set used_at = null where true",
+    "delete from invitations where true",
+])
+def test_users_can_neither_see_nor_touch_settings_or_invitations(db, user, statement):
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, user):
+            db.execute(statement)
+
+
+@pytest.mark.parametrize("user", [ADA, None], ids=["a user", "anon"])
+@pytest.mark.parametrize("statement", [
+    "select * from list_members('', 50, 0, null)",
+    "select * from member_usage(%(user)s, 30)",
+    "select claim_first_admin(%(user)s)",
+    "select save_setting('signup_policy', 'open')",
+    "select * from add_invitation('hash', %(user)s, 3600)",
+    "select * from running_invitations()",
+    "select invitation_valid('hash')",
+    "select use_invitation('hash', %(user)s)",
+    "select create_profile()",
+])
+def test_users_cannot_call_the_directorys_functions(db, user, statement):
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, user):
+            db.execute(statement, {"user": ADA})
+
+
+def test_the_server_lists_members_and_claims_the_first_admin_once(db):
+    with serving(db):
+        members = db.execute("select id::text, email, role, status from list_members('', 50, 0, null)").fetchall()
+        assert {(m[0], m[1]) for m in members} >= {(ADA, f"{ADA}@example.com"), (BOB, f"{BOB}@example.com")}
+        assert db.execute("select claim_first_admin(%s)", (ADA,)).fetchone() == (True,)
+        assert db.execute("select claim_first_admin(%s)", (BOB,)).fetchone() == (False,)
+        assert db.execute("select role from profiles where user_id = %s", (ADA,)).fetchone() == ("admin",)
+
+
+def test_an_invitation_is_used_once(db):
+    with serving(db):
+        db.execute("select * from add_invitation('one-use', %s, 3600)", (ADA,))
+        db.execute("select * from add_invitation('expired', %s, -1)", (ADA,))
+        assert db.execute("select invitation_valid('one-use'), invitation_valid('expired')").fetchone() == (True, False)
+        assert db.execute("select use_invitation('expired', %s)", (BOB,)).fetchone() == (False,)
+        assert db.execute("select use_invitation('one-use', %s)", (BOB,)).fetchone() == (True,)
+        assert db.execute("select use_invitation('one-use', %s)", (BOB,)).fetchone() == (False,)
+        assert db.execute("select count(*) from running_invitations()").fetchone() == (0,)
 
 
 def test_the_attachments_bucket_is_private(db):

@@ -199,6 +199,18 @@ def test_one_streaming_reply_per_chat(store, owner):
     assert [m.seq for m in store.messages(owner, chat.id)] == [1, 2, 3, 4]
 
 
+def test_streaming_replies_counts_the_owners_replies_being_written_in_all_chats(store, owner, stranger):
+    first, second = store.add_chat(owner, "First", "m"), store.add_chat(owner, "Second", "m")
+    assert store.streaming_replies(owner) == 0
+    answer = store.add_turn(owner, first.id, "one", "m", "w").answer
+    store.add_turn(owner, second.id, "two", "m", "w")
+    theirs = store.add_chat(stranger, "Theirs", "m")
+    store.add_turn(stranger, theirs.id, "three", "m", "w")
+    assert (store.streaming_replies(owner), store.streaming_replies(stranger)) == (2, 1)
+    store.update_message(owner, answer.id, content="done", status=COMPLETE)
+    assert store.streaming_replies(owner) == 1
+
+
 def test_messages_keep_their_order_and_content(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
     text = "Ünïcode ✓ and `code`\n\n" + "long " * 20_000

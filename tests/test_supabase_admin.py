@@ -290,3 +290,27 @@ def test_streaming_replies_are_counted_as_their_owner_under_rls(site, standin):
 def test_the_secret_key_stays_out_of_the_directory(site, standin):
     app, _ = site
     assert standin.project.secret_key not in repr(backends(app).directory)
+
+
+def test_with_email_confirmation_the_first_account_is_the_admin_and_an_invitation_is_used(tmp_path, standin):
+    """A sign-up that waits for its confirmation link still claims the admin role (the
+    first) or spends its invitation (later ones): the policy holds before anyone confirms."""
+    with psycopg.connect(standin.project.database_url, autocommit=True) as db:
+        db.execute("update public.profiles set role = 'user'")
+        db.execute("delete from public.app_settings")
+    app = supabase_app(tmp_path, standin)
+    standin.auth.autoconfirm = False
+    try:
+        first = app.test_client()
+        assert "Check your email" in signup(first, root := email("confirm-root")).text
+        assert member(app, root).is_admin
+        backends(app).directory.set_setting("signup_policy", "invite")
+        from chatbot.accounts import signup as registration
+
+        token = registration.new_invitation(backends(app).directory, member(app, root).id)
+        invited = signup(app.test_client(), guest := email("confirm-guest"), invitation=token)
+        assert "Check your email" in invited.text and member(app, guest).role == "user"
+        again = signup(app.test_client(), email("confirm-second"), invitation=token)
+        assert again.status_code == 422 and "expired or has been used" in again.text
+    finally:
+        standin.auth.autoconfirm = True

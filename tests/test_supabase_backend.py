@@ -7,21 +7,28 @@ The store contract itself runs on the adapter in test_store_contract.py."""
 from __future__ import annotations
 
 import io
+import logging
+import socket
 import threading
 import time
 import uuid
+from dataclasses import asdict
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 import requests
+from postgrest.exceptions import APIError
 from websockets.exceptions import InvalidStatus
 
 from chatbot import create_app
 from chatbot.accounts import Credentials, SessionEnded
+from chatbot.accounts.sessions import hash_token, new_token
 from chatbot.backends import backends
 from chatbot.supabase_backend import SupabaseProject
 from chatbot.supabase_backend import store as supabase_store
+from chatbot.supabase_backend.accounts import SupabaseAccounts
+from chatbot.supabase_backend.sessions import SupabaseSessions
 from chatbot.supabase_backend.store import SupabaseStore
 from tests.conftest import make_config, new_chat
 from tests.live_client import User
@@ -350,3 +357,121 @@ def test_the_secret_key_never_reaches_a_page_or_the_log(app, standin, caplog):
     secret = standin.project.secret_key
     assert not any(secret in page for page in pages)
     assert secret not in caplog.text and secret not in repr(backends(app).accounts.project)
+
+
+# Server-side session records, and the Supabase sessions they hold
+
+def supabase_sign_in(standin, email=None) -> Credentials:
+    """A new user signed in at the stand-in's Auth: the credentials a session record holds."""
+    email = email or f"{uuid.uuid4().hex[:10]}@example.com"
+    return SupabaseAccounts(project_of(standin)).sign_up(email, PASSWORD, PUBLIC_URL).credentials
+
+
+def record_holding(sessions, credentials: Credentials) -> str:
+    """A session record holding ``credentials``, as sign-in leaves one; its token's hash."""
+    token_hash = hash_token(new_token())
+    sessions.create(token_hash, credentials.user_id, {"_user_id": credentials.user_id,
+                                                      "credentials": asdict(credentials)},
+                    idle=3600, absolute=86400, remember=False, user_agent="Firefox", address="192.0.2.7")
+    return token_hash
+
+
+def refresh_fails(standin, credentials: Credentials) -> bool:
+    try:
+        SupabaseAccounts(project_of(standin))._refresh_now(credentials.refresh_token)
+    except SessionEnded:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("how", ["end", "end_user_sessions", "end_session"])
+def test_ending_a_session_record_signs_its_supabase_session_out(standin, how):
+    sessions = project_of(standin).sessions()
+    credentials = supabase_sign_in(standin)
+    token_hash = record_holding(sessions, credentials)
+    record = sessions.load(token_hash)
+    user = credentials.user_id
+    ended = {"end": lambda: sessions.end(token_hash) == record.id,
+             "end_user_sessions": lambda: sessions.end_user_sessions(user) == [record.id],
+             "end_session": lambda: sessions.end_session(user, record.id)}[how]()
+    assert ended
+    assert refresh_fails(standin, credentials)  # the refresh token died with the record
+
+
+def test_only_the_ended_records_supabase_sessions_are_signed_out(standin):
+    """Scope "local": the same user's other devices, and their records, stay signed in."""
+    sessions = project_of(standin).sessions()
+    email = f"{uuid.uuid4().hex[:10]}@example.com"
+    laptop = supabase_sign_in(standin, email)
+    phone = SupabaseAccounts(project_of(standin)).log_in(email, PASSWORD).credentials
+    tablet = SupabaseAccounts(project_of(standin)).log_in(email, PASSWORD).credentials
+    kept = sessions.load(record_holding(sessions, laptop))
+    record_holding(sessions, phone)
+    tablet_hash = record_holding(sessions, tablet)
+    assert len(sessions.end_user_sessions(laptop.user_id, keep=kept.id)) == 2
+    assert refresh_fails(standin, phone) and refresh_fails(standin, tablet)
+    assert not refresh_fails(standin, laptop)
+    assert sessions.load(tablet_hash) is None and [r.id for r in sessions.user_sessions(laptop.user_id)] == [kept.id]
+
+
+def test_an_access_token_that_ran_out_is_refreshed_to_sign_the_session_out(standin):
+    standin.project.access_token_lifetime = 1
+    sessions = project_of(standin).sessions()
+    credentials = supabase_sign_in(standin)
+    token_hash = record_holding(sessions, credentials)
+    time.sleep(1.2)  # Supabase refuses the access token now; the refresh token still works
+    refreshes = len(standin.auth.refresh_requests)
+    assert sessions.end(token_hash) is not None
+    assert standin.auth.refresh_requests[refreshes:] == [credentials.refresh_token]
+    assert refresh_fails(standin, credentials)
+
+
+def test_a_supabase_session_already_over_is_logged_never_raised(standin, caplog):
+    sessions = project_of(standin).sessions()
+    credentials = supabase_sign_in(standin)
+    SupabaseAccounts(project_of(standin)).log_out(credentials)  # signed out at Supabase already
+    token_hash = record_holding(sessions, credentials)
+    with caplog.at_level(logging.INFO, logger="chatbot.supabase_backend.sessions"):
+        assert sessions.end(token_hash) is not None
+    assert "Supabase sign-out of an ended session" in caplog.text
+    assert credentials.access_token not in caplog.text and credentials.refresh_token not in caplog.text
+
+
+def test_supabase_auth_out_of_reach_does_not_keep_a_session_from_ending(standin, caplog):
+    with socket.socket() as probe:  # a loopback port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    unreachable = SupabaseProject(nowhere, standin.project.publishable_key, "unused")
+    sessions = SupabaseSessions(project_of(standin).sessions().db, unreachable.user_client)
+    credentials = supabase_sign_in(standin)
+    token_hash = record_holding(sessions, credentials)
+    with caplog.at_level(logging.INFO, logger="chatbot.supabase_backend.sessions"):
+        assert sessions.end(token_hash) is not None
+    assert sessions.load(token_hash) is None and "Supabase sign-out of an ended session failed" in caplog.text
+    assert {record.levelno for record in caplog.records} == {logging.WARNING}
+    assert credentials.access_token not in caplog.text and credentials.refresh_token not in caplog.text
+    assert standin.project.secret_key not in caplog.text and standin.project.secret_key not in repr(sessions)
+
+
+def test_a_user_reads_their_own_session_list_but_never_its_secrets_through_the_api(standin):
+    sessions = project_of(standin).sessions()
+    ada, bob = supabase_sign_in(standin), supabase_sign_in(standin)
+    adas = sessions.load(record_holding(sessions, ada))
+    bobs = sessions.load(record_holding(sessions, bob))
+    api = project_of(standin).user_client(ada.access_token)
+    listed = api.table("sessions").select("id,user_agent,address,last_seen_at").execute().data
+    assert [row["id"] for row in listed] == [adas.id]
+    for hidden in ("*", "data", "token_hash"):
+        with pytest.raises(APIError) as refused:
+            api.table("sessions").select(hidden).execute()
+        assert refused.value.code == "42501"
+    assert api.table("sessions").delete().eq("id", bobs.id).select("id").execute().data == []
+    with pytest.raises(APIError):
+        api.table("sessions").update({"expires_at": "2100-01-01T00:00:00+00:00"}).eq("id", adas.id).execute()
+    with pytest.raises(APIError):
+        api.rpc("find_session", {"token_hash": "anything"}).execute()
+    anon = project_of(standin).user_client()
+    with pytest.raises(APIError):
+        anon.table("sessions").select("id").execute()
+    assert api.table("sessions").delete().eq("id", adas.id).select("id").execute().data == [{"id": adas.id}]
+    assert sessions.user_sessions(bob.user_id) == [bobs]

@@ -75,6 +75,7 @@ class Pending:
     (PKCE). The verifier waits in the user's session meanwhile."""
     verifier: str
     purpose: str  # "signup", "recovery" or "oauth"
+    user_id: str | None = None  # a sign-up's new account, which waits for the link
 
 
 class EmailTaken(InvalidInput):

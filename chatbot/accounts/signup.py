@@ -70,13 +70,18 @@ def sign_up(accounts: Accounts, directory: Directory, current_policy: str, email
         raise
     if waits:
         return AwaitingApproval()
-    if isinstance(result, SignedIn):
-        if first and directory.claim_first_admin(result.user_id):
+    # The new account's id: signed in at once, or waiting for its confirmation link (None
+    # when the email had an account already, which the answer must not tell).
+    user_id = result.user_id
+    if user_id is None:
+        return result
+    if first and directory.claim_first_admin(user_id):
+        if isinstance(result, SignedIn):
             result = SignedIn(result.user_id, result.email, result.credentials, role=ADMIN)
-        elif current_policy == INVITE and not first and not directory.use_invitation(hash_token(invitation or ""),
-                                                                                        result.user_id):
-            directory.delete_member(result.user_id)  # someone used it a moment before
-            raise InvalidInput("invitation", INVITATION_INVALID)
+    elif current_policy == INVITE and not first and not directory.use_invitation(hash_token(invitation or ""),
+                                                                                    user_id):
+        directory.delete_member(user_id)  # someone used it a moment before
+        raise InvalidInput("invitation", INVITATION_INVALID)
     return result
 
 

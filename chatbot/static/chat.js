@@ -35,9 +35,11 @@ document.addEventListener("DOMContentLoaded", () => {
 let liveSocket = null;
 document.addEventListener("htmx:ws:after:connection", (event) => {
   liveSocket = event.detail.connection.socket;
+  document.body.dataset.live = "open";  // for tests and styles: the page is live
 });
 document.addEventListener("htmx:ws:close", (event) => {
   liveSocket = null;
+  delete document.body.dataset.live;
   // 4401: this session was ended (logged out here or elsewhere): reloading shows the log-in page.
   if (event.detail.code === 4401) window.location.reload();
 });

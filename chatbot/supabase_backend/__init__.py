@@ -11,8 +11,11 @@ Whose token each call carries:
   reply. A reply that still outlived it would fail its final write and be marked
   interrupted (partial text kept) by the next sweep, never written as someone else.
 - The secret key serves only the server's own work across users: renewing the leases of its
-  processes and marking the replies of a dead one interrupted. It is never sent to a page
-  and never logged.
+  processes, marking the replies of a dead one interrupted, keeping the server-side
+  session records (which hold each browser's Supabase refresh token, so no user may read
+  them back), and the operator's directory (the admin pages, and the standing the app's
+  own sign-up gives a new account). It is never sent to a page and never logged.
+- A user's role and standing are read with that user's own token (``profiles``).
 """
 from __future__ import annotations
 
@@ -22,7 +25,10 @@ from supabase.lib.client_options import DEFAULT_HEADERS
 from supabase_auth import SyncMemoryStorage
 
 from ..accounts import Credentials
+from .directory import SupabaseDirectory
 from .files import SupabaseFiles
+from .profiles import Profiles
+from .sessions import SupabaseSessions
 from .store import SupabaseHousekeeping, SupabaseStore
 
 
@@ -35,6 +41,9 @@ class SupabaseProject:
         self._secret_key = secret_key
         self.http = httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0),
                                  limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        # Roles and standings read lately, shared by the accounts (which read them) and the
+        # directory (which forgets those it changes).
+        self.profiles = Profiles()
 
     def __repr__(self) -> str:  # never the keys
         return f"SupabaseProject({self.url!r})"
@@ -51,5 +60,18 @@ class SupabaseProject:
         return SupabaseStore(client, credentials.user_id), SupabaseFiles(client)
 
     def housekeeping(self) -> SupabaseHousekeeping:
-        return SupabaseHousekeeping(Client(self.url, self._secret_key, ClientOptions(
-            httpx_client=self.http, auto_refresh_token=False, persist_session=False)))
+        return SupabaseHousekeeping(self._service_client())
+
+    def sessions(self) -> SupabaseSessions:
+        """Session records, kept with the secret key; the Supabase sessions of ended ones are
+        signed out with their own tokens, through clients that carry no secret."""
+        return SupabaseSessions(self._service_client(), self.user_client)
+
+    def directory(self) -> SupabaseDirectory:
+        """The operator's directory, kept with the secret key."""
+        return SupabaseDirectory(self._service_client(), self.profiles)
+
+    def _service_client(self) -> Client:
+        """A client with the secret key: the server itself, past RLS. Only for the above."""
+        return Client(self.url, self._secret_key, ClientOptions(
+            httpx_client=self.http, auto_refresh_token=False, persist_session=False))

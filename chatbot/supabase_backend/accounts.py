@@ -5,11 +5,13 @@ Google, all through supabase-py.
 The redirect flows are PKCE: the step that sends the user away (a confirmation or recovery
 email, a provider's sign-in page) makes a code verifier, which waits in the user's own
 session (``Pending``) until the link brings them back with a code that only it redeems.
+
+Whether an account may sign in, and its role, is its profile's (``profiles``): checked with
+the new session's token at every sign-in, and with the request's token at every request.
 """
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Callable
 
@@ -17,18 +19,18 @@ from supabase_auth import SyncMemoryStorage
 from supabase_auth.errors import AuthApiError, AuthError, AuthRetryableError, AuthWeakPasswordError
 from supabase_auth.types import Session
 
-from ..accounts import (LOGIN_REFUSED, RESET_LINK_INVALID, SIGNUP_REFUSED, Credentials, Pending, SessionEnded,
-                        SignedIn, check_new_credentials, normalise_email)
+from ..accounts import (ACCOUNT_DISABLED, AWAITING_APPROVAL, LOGIN_REFUSED, MAX_PASSWORD, RESET_LINK_INVALID,
+                        SIGNUP_REFUSED, AccountClosed, Credentials, EmailTaken, Pending, SessionEnded, SignedIn,
+                        check_new_credentials, normalise_email)
+from ..accounts.directory import ACTIVE, PENDING
 from ..errors import InvalidInput
 from . import SupabaseProject
+from .profiles import NotReadable
+from .refreshes import SharedRefreshes
 
 log = logging.getLogger(__name__)
 
 PROVIDERS = ("github", "google")
-# A refresh token rotates when used. Requests of one session that find it due at the same
-# moment share one refresh, and the result stays on hand this long for any that come late.
-# (Across processes, Supabase's own reuse interval, 10 s by default, does the same.)
-REFRESH_SHARED_FOR = 30  # seconds
 LINK_INVALID = "This link has expired or has been used already. Try again."
 TOO_MANY = "Too many attempts. Wait a few minutes and try again."
 
@@ -38,9 +40,9 @@ def _credentials(session: Session) -> Credentials:
                        session.expires_at or int(time.time()) + session.expires_in, session.expires_in)
 
 
-def _signed_in(session: Session) -> SignedIn:
+def _signed_in(session: Session, role: str = "user") -> SignedIn:
     credentials = _credentials(session)
-    return SignedIn(credentials.user_id, credentials.email, credentials)
+    return SignedIn(credentials.user_id, credentials.email, credentials, role)
 
 
 def _verifier(storage: SyncMemoryStorage) -> str:
@@ -54,21 +56,33 @@ class SupabaseAccounts:
     def __init__(self, project: SupabaseProject, providers: tuple[str, ...] = ()) -> None:
         self.project = project
         self.sign_in_providers = providers
-        self._refreshes = _SharedRefreshes(self._refresh_now)
+        self._refreshes = SharedRefreshes(self._refresh_now)
+        self._directory = project.directory()  # to give a new account the standing the app decided
 
-    def sign_up(self, email: str, password: str, return_to: str) -> SignedIn | Pending:
+    def sign_up(self, email: str, password: str, return_to: str, status: str = ACTIVE) -> SignedIn | Pending:
         email = check_new_credentials(email, password)
         storage = SyncMemoryStorage()
         try:
             answer = self.project.user_client(storage=storage).auth.sign_up(
                 {"email": email, "password": password, "options": {"email_redirect_to": return_to}})
         except (AuthApiError, AuthWeakPasswordError) as error:
+            if error.code in ("user_already_exists", "email_exists"):
+                raise EmailTaken() from None
             raise _form_error(error, "email", SIGNUP_REFUSED) from None
+        # The profile Supabase's trigger just made has the database's default standing: set
+        # the one the app decided. (For an address that has an account, with confirmations on,
+        # Supabase answers a made-up user without identities: nothing to set.)
+        if answer.user is not None and answer.user.identities:
+            self._directory.set_status(answer.user.id, status)
+        if answer.session and status != ACTIVE:
+            self.log_out(_credentials(answer.session))  # it waits for an admin: no session yet
+            return SignedIn(answer.session.user.id, email)
         if answer.session:
             return _signed_in(answer.session)
         # Confirmation is on: a link is on its way. (For an email that already has an
         # account, Supabase answers the same and sends nothing, so nobody learns which.)
-        return Pending(_verifier(storage), "signup")
+        new = answer.user.id if answer.user is not None and answer.user.identities else None
+        return Pending(_verifier(storage), "signup", new)
 
     def log_in(self, email: str, password: str) -> SignedIn:
         try:
@@ -78,7 +92,21 @@ class SupabaseAccounts:
             if error.code == "email_not_confirmed":
                 raise InvalidInput("email", "Confirm your email address first: follow the link we sent you.") from None
             raise _form_error(error, "password", LOGIN_REFUSED) from None
-        return _signed_in(answer.session)
+        return self._admitted(answer.session)
+
+    def _admitted(self, session: Session | None) -> SignedIn:
+        """A new session's account, if its profile lets it sign in; otherwise the session
+        ends again and AccountClosed says why (to whoever gave the right password only)."""
+        if session is None:  # Supabase answers a sign-in with a session, or an error
+            raise InvalidInput("password", LOGIN_REFUSED)
+        credentials = _credentials(session)
+        profile = self.project.profiles.get(credentials.user_id, lambda: self.project.user_client(
+            credentials.access_token), fresh=True)
+        if profile is None or not profile.active:
+            self.log_out(credentials)
+            pending = profile is not None and profile.status == PENDING
+            raise AccountClosed("email", AWAITING_APPROVAL if pending else ACCOUNT_DISABLED)
+        return _signed_in(session, profile.role)
 
     def log_out(self, credentials: Credentials | None) -> None:
         if credentials is None:
@@ -89,9 +117,19 @@ class SupabaseAccounts:
             log.info("Supabase sign-out: %s", error.code)
 
     def user(self, user_id: str, credentials: Credentials | None) -> SignedIn | None:
+        """Run on every request: the profile is read with the request's own token, and kept
+        a few seconds (see ``profiles`` for what that costs)."""
         if credentials is None or credentials.user_id != user_id:
             return None
-        return SignedIn(credentials.user_id, credentials.email, credentials)
+        try:
+            profile = self.project.profiles.get(user_id, lambda: self.project.user_client(credentials.access_token))
+        except NotReadable:
+            # A token Supabase no longer takes (a socket's, past its end): not signed in for
+            # this request; the next HTTP request renews it, or signs the session out.
+            return None
+        if profile is None or not profile.active:
+            return None
+        return SignedIn(credentials.user_id, credentials.email, credentials, profile.role)
 
     def refresh(self, credentials: Credentials) -> Credentials:
         try:
@@ -123,7 +161,7 @@ class SupabaseAccounts:
                 {"auth_code": code, "code_verifier": pending.verifier})
         except AuthApiError:
             raise InvalidInput("code", LINK_INVALID) from None
-        return _signed_in(answer.session)
+        return self._admitted(answer.session)
 
     def set_password(self, user: SignedIn, password: str) -> None:
         check_new_credentials(user.email, password)
@@ -133,6 +171,23 @@ class SupabaseAccounts:
             auth.update_user({"password": password})
         except (AuthApiError, AuthWeakPasswordError) as error:
             raise _form_error(error, "password", "Choose another password.") from None
+
+    def check_password(self, user: SignedIn, password: str) -> bool:
+        """Signs in with the password: only Supabase knows it. That session ends at once."""
+        try:
+            answer = self.project.user_client().auth.sign_in_with_password(
+                {"email": normalise_email(user.email), "password": password[:MAX_PASSWORD]})
+        except AuthApiError as error:
+            if error.status == 429 or (error.code or "").startswith("over_"):
+                raise InvalidInput("current_password", TOO_MANY) from None
+            return False
+        if answer.session is None:
+            return False
+        self.log_out(_credentials(answer.session))
+        return answer.session.user.id == user.user_id
+
+    def delete_user(self, user: SignedIn) -> None:
+        pass  # the directory's delete_member deletes the user at Supabase Auth, with its data
 
     # Recovery goes through Supabase's own email and link, so there are no tokens of ours.
     can_reset_passwords = True
@@ -163,37 +218,3 @@ def _form_error(error: AuthApiError | AuthWeakPasswordError, field: str, fallbac
     if error.code in ("email_address_invalid", "validation_failed"):
         return InvalidInput("email", "Enter a valid email address.")
     return InvalidInput(field, fallback)
-
-
-class _SharedRefreshes:
-    """One refresh at a time per refresh token in this process, its result shared."""
-
-    def __init__(self, refresh: Callable[[str], Credentials]) -> None:
-        self._refresh = refresh
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
-        self._done: dict[str, tuple[float, Credentials]] = {}
-
-    def get(self, refresh_token: str) -> Credentials:
-        with self._guard:
-            self._forget_old()
-            lock = self._locks.setdefault(refresh_token, threading.Lock())
-        with lock:
-            done = self._done.get(refresh_token)
-            if done:
-                return done[1]
-            try:
-                renewed = self._refresh(refresh_token)
-            except Exception:
-                with self._guard:
-                    self._locks.pop(refresh_token, None)
-                raise
-            with self._guard:
-                self._done[refresh_token] = (time.monotonic(), renewed)
-            return renewed
-
-    def _forget_old(self) -> None:
-        cutoff = time.monotonic() - REFRESH_SHARED_FOR
-        for token in [t for t, (at, _) in self._done.items() if at < cutoff]:
-            del self._done[token]
-            self._locks.pop(token, None)

@@ -164,6 +164,14 @@ class SupabaseStore:
                  .order("created_at").order("id").execute().data)
         return _message(rows[0], tuple(_attachment(f) for f in files))
 
+    def streaming_replies(self, owner_id: str) -> int:
+        if not self._mine(owner_id):
+            return 0
+        # Compared with a limit of a few: their ids are a small answer (an index finds them),
+        # and any number past one page is past every limit.
+        return len(self.db.table("messages").select("id").eq("owner_id", owner_id).eq("status", STREAMING)
+                   .limit(PAGE).execute().data)
+
     def update_message(self, owner_id: str, message_id: str, **changes: object) -> None:
         if self._mine(owner_id, message_id):
             self.db.table("messages").update(changes).eq("id", message_id).eq("owner_id", owner_id).execute()
@@ -204,9 +212,10 @@ class SupabaseStore:
 
 
 class SupabaseHousekeeping:
-    """Leases and recovery, across users: the one use of the secret key's client, which
-    bypasses RLS. Through SQL functions (supabase/migrations/*_leases.sql) that only ever
-    renew a lease and mark the streaming replies of expired ones interrupted."""
+    """Leases and recovery, across users: one of the two uses of the secret key's client,
+    which bypasses RLS (the other: session records, ``sessions.py``). Through SQL functions
+    (supabase/migrations/*_leases.sql) that only ever renew a lease and mark the streaming
+    replies of expired ones interrupted."""
 
     def __init__(self, service_client: Client) -> None:
         self.db = service_client

@@ -9,7 +9,11 @@ Names are checked against the catalog; every value is a bind parameter.
 Supported: ``select`` (``*`` or columns), filters ``eq neq gt gte lt lte in is`` (each with
 ``not.``), ``order``, ``limit``, ``offset``, ``columns``, ``Prefer: return=...``, singular
 responses (``.single()``), and ``POST /rpc/<function>`` with named arguments, for functions
-returning a set of rows. Not supported: embedding, ``or``/``and``, upserts, counts.
+returning a set of rows or a scalar. Not supported: embedding, ``or``/``and``, upserts, counts.
+
+A write returns (RETURNING) only the columns its ``select`` names, and nothing with
+``return=minimal``, as PostgREST's does: on a table whose columns are granted one by one
+(sessions), a user may delete a row while reading back only what they may see.
 """
 from __future__ import annotations
 
@@ -22,8 +26,10 @@ from werkzeug.wrappers import Request, Response
 
 from .project import ApiError, Project
 
-TABLES = ("chats", "messages", "attachments")
-FUNCTIONS = ("append_messages", "renew_lease", "end_lease", "sweep_replies")
+TABLES = ("chats", "messages", "attachments", "sessions", "profiles", "app_settings", "invitations")
+FUNCTIONS = ("append_messages", "renew_lease", "end_lease", "sweep_replies", "create_session", "find_session",
+             "touch_session", "delete_session", "user_sessions", "list_members", "member_usage", "claim_first_admin",
+             "save_setting", "add_invitation", "running_invitations", "invitation_valid", "use_invitation")
 OPERATORS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 IS_VALUES = ("null", "true", "false", "unknown")
 NOT_FILTERS = ("select", "order", "limit", "offset", "columns")
@@ -47,9 +53,11 @@ class RestApi:
             self.columns = {table: set() for table in TABLES}
             for row in rows:
                 self.columns[row["table_name"]].add(row["column_name"])
-            # Each function's argument names and declared types, and how many have no default.
+            # Each function's argument names (the input ones: a RETURNS TABLE function lists its
+            # columns after them) and declared types, and how many have no default.
             self.functions = {f["proname"]: f for f in db.execute(
-                "select proname, proargnames as names, pronargs - pronargdefaults as required, proretset as rows,"
+                "select proname, coalesce(proargnames[1:pronargs], '{}') as names,"
+                " pronargs - pronargdefaults as required, proretset as rows,"
                 " array(select format_type(t, null) from unnest(proargtypes) t) as types"
                 " from pg_proc where pronamespace = 'public'::regnamespace"
                 " and proname = any(%s)", (list(FUNCTIONS),))}
@@ -120,8 +128,8 @@ class RestApi:
             names = list(dict.fromkeys(key for row in rows if isinstance(row, dict) for key in row))
         target, columns = sql.Identifier("public", table), self.payload_columns(table, names)
         insert = sql.SQL("insert into {t} ({c}) select {c} from json_populate_recordset(null::{t}, %s)"
-                         " returning *").format(t=target, c=columns)
-        return as_json(self.returned(request, table), insert), [json.dumps(rows)]
+                         " returning {r}").format(t=target, c=columns, r=self.returning(request, table))
+        return as_json(CHANGED, insert), [json.dumps(rows)]
 
     def patch(self, request: Request, table: str) -> tuple[sql.Composable, list]:
         body = request_json(request)
@@ -129,13 +137,15 @@ class RestApi:
         columns = self.payload_columns(table, list(body) if isinstance(body, dict) else [])
         conditions, params = self.filters(request, table, required="UPDATE")
         update = sql.SQL("update {t} set ({c}) = (select {c} from json_populate_record(null::{t}, %s))"
-                         " where {w} returning {t}.*").format(t=target, c=columns, w=conditions)
-        return as_json(self.returned(request, table), update), [json.dumps(body), *params]
+                         " where {w} returning {r}").format(t=target, c=columns, w=conditions,
+                                                            r=self.returning(request, table))
+        return as_json(CHANGED, update), [json.dumps(body), *params]
 
     def delete(self, request: Request, table: str) -> tuple[sql.Composable, list]:
         conditions, params = self.filters(request, table, required="DELETE")
-        delete = sql.SQL("delete from {} where {} returning *").format(sql.Identifier("public", table), conditions)
-        return as_json(self.returned(request, table), delete), params
+        delete = sql.SQL("delete from {} where {} returning {}").format(
+            sql.Identifier("public", table), conditions, self.returning(request, table))
+        return as_json(CHANGED, delete), params
 
     def call(self, request: Request, name: str) -> tuple[sql.Composable, list]:
         """``POST /rpc/<name>``: the function called with the body's named arguments, read
@@ -152,6 +162,8 @@ class RestApi:
         types = dict(zip(function["names"], function["types"]))  # from the catalog, not the request
         record = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(arg), sql.SQL(types[arg])) for arg in given)
         named = sql.SQL(", ").join(sql.SQL("{a} => args.{a}").format(a=sql.Identifier(arg)) for arg in given)
+        if not given:  # no arguments: no record to read them from (an empty one is no SQL)
+            record, arguments = sql.SQL("unused int"), {}
         if not function["rows"]:  # a scalar (or void) function: PostgREST answers its bare value
             value = sql.SQL("select coalesce(to_json({}({}))::text, 'null') as body from json_to_record(%s) as args({})")
             return value.format(sql.Identifier("public", name), named, record), [json.dumps(arguments)]
@@ -179,9 +191,13 @@ class RestApi:
             return sql.SQL("*")
         return sql.SQL(", ").join(sql.Identifier(self.checked(table, name)) for name in names)
 
-    def returned(self, request: Request, table: str) -> sql.Composable:
-        """The written rows (``changed``) as the ``select`` parameter shapes them."""
-        return sql.SQL("select {} from changed").format(self.selected(request, table))
+    def returning(self, request: Request, table: str) -> sql.Composable:
+        """A write's RETURNING list, as PostgREST's ``returningF``: the selected columns when
+        the rows are asked back, else a constant (no column read, so no column privilege or
+        SELECT policy needed), which still counts them."""
+        if "return=representation" in request.headers.get("Prefer", ""):
+            return self.selected(request, table)
+        return sql.SQL("1")
 
     def filters(self, request: Request, table: str, required: str = "") -> tuple[sql.Composable, list]:
         """The query string's filters (``column=[not.]operator.value``) as one condition and
@@ -221,6 +237,9 @@ class RestApi:
             words = sql.SQL(" ".join(modifier.replace("nulls", "nulls ") for modifier in modifiers))
             terms.append(sql.SQL("{} {}").format(sql.Identifier(table, self.checked(table, name)), words))
         return sql.SQL(", ").join(terms)
+
+
+CHANGED = sql.SQL("select * from changed")  # the rows a write returned, as RETURNING shaped them
 
 
 def as_json(rows: sql.Composable, change: sql.Composable | None = None) -> sql.Composable:

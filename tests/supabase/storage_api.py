@@ -1,5 +1,5 @@
-"""The Storage part of the stand-in (``/storage/v1``): uploading, downloading and removing
-objects as storage3's ``storage.from_(bucket)`` calls do.
+"""The Storage part of the stand-in (``/storage/v1``): uploading, downloading, listing and
+removing objects as storage3's ``storage.from_(bucket)`` calls do.
 
 As Supabase Storage does, each object is a row of ``storage.objects`` written and read as
 the request's role, so the project's policies on that table decide who may upload, read or
@@ -59,6 +59,8 @@ class StorageApi:
             raise ApiError(404, "not_found", "Route not found")
         if request.method == "DELETE" and len(parts) == 2:
             return self.remove(role, claims, parts[1], request)
+        if request.method == "POST" and parts[1] == "list" and len(parts) == 3:
+            return self.list(role, claims, parts[2], request)
         if request.method == "GET" and parts[1] == "authenticated":
             parts = parts[1:]
         if len(parts) < 3:
@@ -118,6 +120,37 @@ class StorageApi:
                               " select coalesce(json_agg(gone), '[]')::text as body from gone",
                               (bucket, names)).fetchone()["body"]
         return Response(body, content_type="application/json")
+
+
+    def list(self, role: str, claims: dict, bucket: str, request: Request) -> Response:
+        """``POST /object/list/{bucket}`` with ``{prefix, limit, offset, search}``: what lies
+        directly in the folder ``prefix`` (files, and folders with a null id), among the
+        objects the role may see, by name, as Supabase's ``storage.search`` answers. Sorting
+        by anything but the name is not supported."""
+        body = request.get_json(silent=True) or {}
+        prefix = str(body.get("prefix") or "")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"  # as Supabase: a prefix is a folder
+        with self.project.acting_as(role, claims) as db:
+            objects = db.execute("select id, name, created_at, updated_at, metadata from storage.objects"
+                                 " where bucket_id = %s and left(name, length(%s)) = %s",
+                                 (bucket, prefix, prefix)).fetchall()
+        entries: dict[str, dict] = {}
+        for found in objects:
+            entry, _, rest = found["name"][len(prefix):].partition("/")
+            if rest:  # deeper down: a folder here
+                entries.setdefault(entry, {"name": entry, "id": None, "updated_at": None, "created_at": None,
+                                           "last_accessed_at": None, "metadata": None})
+            else:
+                entries[entry] = {"name": entry, "id": str(found["id"]), "updated_at": found["updated_at"].isoformat(),
+                                  "created_at": found["created_at"].isoformat(),
+                                  "last_accessed_at": found["created_at"].isoformat(), "metadata": found["metadata"]}
+        search = str(body.get("search") or "").lower()
+        listed = sorted((e for name, e in entries.items() if name.lower().startswith(search)), key=lambda e: e["name"])
+        if (body.get("sortBy") or {}).get("order") == "desc":
+            listed.reverse()
+        offset, limit = int(body.get("offset") or 0), int(body.get("limit") or 100)
+        return Response(json.dumps(listed[offset:offset + limit]), content_type="application/json")
 
 
 def object_not_found() -> ApiError:
