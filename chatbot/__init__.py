@@ -96,7 +96,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(error):
-        return too_many(TooMany(limits.retry_after(error)))
+        return too_many(limits.refusal(error))
 
     @app.errorhandler(TooMany)
     def too_many(error):

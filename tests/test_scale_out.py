@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from chatbot.live.views import SESSION_ENDED
 from chatbot.sqlstore import SQLStore
 from chatbot.store import COMPLETE, INTERRUPTED, STOPPED, STREAMING
 from tests.conftest import require_service
@@ -186,6 +187,22 @@ def test_sends_into_one_chat_through_both_instances_at_once_never_interleave(clu
     messages = cluster.store.messages(cluster.store.user_by_email("parallel@example.com").id, chat_id)
     assert len(refused) == 1 and "still being written" in refused[0].composer_error
     assert [m.role for m in messages] == ["user", "assistant"]
+
+
+def test_logging_out_through_one_instance_closes_the_sessions_sockets_on_both(cluster):
+    ada = User(cluster, "logout@example.com")
+    phone = ada.another_browser()  # a second session, which stays
+    chat_id = ada.new_chat()
+    mine = [ada.open(chat_id, via=instance.url) for instance in (cluster.a, cluster.b)]
+    theirs = [phone.open(chat_id, via=instance.url) for instance in (cluster.a, cluster.b)]
+    asked = time.monotonic()
+    ada.http.post(f"{cluster.b.url}/logout", data={"csrf_token": ada.token})
+    for view in mine:
+        view.wait(lambda v: v.closed, timeout=5)
+        assert view.close_code == SESSION_ENDED
+    took = time.monotonic() - asked
+    assert not any(view.closed for view in theirs)
+    assert took < 2.0, f"closing took {took:.2f} s"
 
 
 def test_another_user_sees_nothing_on_any_instance(cluster):

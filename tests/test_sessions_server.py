@@ -77,3 +77,27 @@ def test_an_admin_disabling_an_account_closes_its_sockets(server):
     assert closed_for_session_end(view)
     with pytest.raises(InvalidStatus):
         bob.open(bob.new_chat())
+
+
+def test_sessions_kept_in_redis_end_alike(tmp_path):
+    """SESSION_STORE=redis: the records live in Redis (none in the database), and ending one
+    closes its sockets the same way."""
+    import redis as redis_client
+
+    from tests.conftest import require_service
+    from tests.redis_server import RedisServer
+
+    if not RedisServer.available():
+        require_service("redis-server is not installed")
+    with RedisServer() as redis, embedded_server(tmp_path, REDIS_URL=redis.url, SESSION_STORE="redis") as server:
+        ada = User(server, "redis-session@example.com")
+        phone = ada.another_browser()
+        keys = redis_client.Redis.from_url(redis.url).keys("chatbot:session:*")
+        assert len(keys) == 2
+        with server.store.engine.connect() as db:
+            assert db.exec_driver_sql("SELECT count(*) FROM sessions").scalar() == 0
+        view = phone.open(phone.new_chat())
+        ada.post("/account/sessions/end-others")
+        assert closed_for_session_end(view)
+        assert phone.http.get(server.url + "/account", allow_redirects=False).status_code == 302
+        assert ada.http.get(server.url + "/account", allow_redirects=False).status_code == 200

@@ -43,10 +43,18 @@ def rate_limits() -> RateLimits:
     return current_app.extensions["chatbot.limits"]
 
 
-def retry_after(error: RateLimitExceeded) -> float:
-    """Seconds until the limit a request broke lets it through again."""
+# What a refused request was, in words, by endpoint.
+_LIMITED = {"auth.login": "log-in attempts", "auth.signup": "sign-ups from your network",
+            "auth.forgot": "password-reset requests from your network"}
+
+
+def refusal(error: RateLimitExceeded) -> TooMany:
+    """A request over one of Flask-Limiter's limits, as the app's TooMany: how long until
+    the limit lets it through again, and what was refused, in words."""
     current = limiter.current_limit
-    return (current.reset_at - time.time()) if current else 60.0
+    wait = (current.reset_at - time.time()) if current else 60.0
+    what = _LIMITED.get(request.endpoint or "", "requests")
+    return TooMany(wait, f"Too many {what}. Try again in {wait_words(wait)}.")
 
 
 class RateLimits:
