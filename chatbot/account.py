@@ -49,7 +49,8 @@ def end_session(session_id):
     """Log out one other device or browser."""
     b = backends()
     if session_id == current_session_id():
-        return _log_out_here()
+        sign_out()
+        return redirect(url_for("auth.login"))
     if b.sessions.end_session(current_user.id, session_id):
         announce_ended(b.channel, current_user.id, [session_id])
         flash("That session has been logged out.")
@@ -70,7 +71,7 @@ def logout_everywhere():
     """Log out everywhere, this browser too."""
     b = backends()
     user_id = current_user.id
-    b.accounts.log_out(sign_out())
+    sign_out()
     end_user_sessions(b.sessions, b.channel, user_id)
     flash("You have been logged out everywhere.")
     return redirect(url_for("auth.login"))
@@ -124,12 +125,6 @@ def ago(moment: datetime) -> str:
             count = int(seconds // size)
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
     return "just now"
-
-
-def _log_out_here():
-    b = backends()
-    b.accounts.log_out(sign_out())
-    return redirect(url_for("auth.login"))
 
 
 def _me() -> SignedIn:

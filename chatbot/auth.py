@@ -17,8 +17,8 @@ from .accounts.sessions import end_user_sessions
 from .accounts import signup as registration
 from .backends import backends, settings
 from .errors import InvalidInput
-from .signin import (client_address, current_credentials, current_session_id, end_recovery, keep_fresh, recovering, remember_pending,
-                     sign_in, sign_out, start_recovery, take_pending)
+from .signin import (client_address, current_credentials, current_session_id, end_recovery, keep_fresh, recovering,
+                     remember_pending, sign_in, sign_out, start_recovery, take_pending)
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("chatbot.auth")
@@ -55,7 +55,8 @@ def signup():
     if request.method == "POST":
         try:
             result = registration.sign_up(b.accounts, b.directory, policy, request.form.get("email", ""),
-                                          request.form.get("password", ""), _link("auth.finish"), invitation)
+                                          request.form.get("password", ""), _link("auth.finish"), invitation,
+                                          confirm_link=lambda token: _link("auth.confirm", token=token))
         except InvalidInput as error:
             log.info("sign-up refused (%s) from %s", error.field, client_address())
             return _signup_page(policy, invitation, {error.field: error.message}, 422)
@@ -72,6 +73,27 @@ def signup():
     if current_user.is_authenticated:
         return redirect(url_for("chat.index"))
     return _signup_page(policy, invitation)
+
+
+@bp.route("/confirm/<token>", methods=("GET", "POST"))
+def confirm(token):
+    """Confirm an email address with the emailed link. The GET only asks (mail scanners
+    open links); the button confirms and signs in."""
+    b = backends()
+    action = url_for("auth.confirm", token=token)
+    if request.method == "POST":
+        try:
+            user = registration.confirm(b.accounts, b.directory, token)
+        except InvalidInput as error:
+            return render_template("auth/confirm.html", action=action, errors={"token": error.message}), 400
+        log.info("email confirmed: user %s from %s", user.user_id, client_address())
+        sign_in(user)
+        flash("Your email address is confirmed. Welcome!")
+        return redirect(url_for("chat.index"))
+    if b.accounts.confirmed_user(token) is None:
+        return render_template("auth/confirm.html", action=action,
+                               errors={"token": registration.CONFIRM_LINK_INVALID}), 400
+    return render_template("auth/confirm.html", action=action, errors={})
 
 
 def signup_policy() -> str:
@@ -144,7 +166,7 @@ def finish():
 @bp.post("/logout")
 def logout():
     """Sign out, at the identity provider too (a POST, so no link or image can sign anyone out)."""
-    backends().accounts.log_out(sign_out())
+    sign_out()
     return redirect(url_for("auth.login"))
 
 

@@ -9,9 +9,10 @@ from typing import Callable
 
 from flask import Flask, current_app, g
 
-from .accounts import Accounts, Credentials, LocalAccounts
+from .accounts import Accounts, Credentials
+from .accounts.local import LocalAccounts
 from .accounts.directory import Directory
-from .accounts.sessions import Sessions
+from .accounts.sessions import Sessions, SignOutAtProvider
 from .conversation.pacing import Pace
 from .conversation.runner import ReplyRunner
 from .database import make_engine, migrate
@@ -74,9 +75,10 @@ def init_app(app: Flask, settings: Settings) -> None:
         runner = _runner(channel, housekeeping, settings, pace)
         directory = project.directory()
         directory.keep_default_policy(settings.signup_policy)  # for accounts made outside the app
-        app.extensions["chatbot"] = Backends(SupabaseAccounts(project, settings.supabase_auth_providers),
-                                             _sessions(settings) or project.sessions(), directory, model, runner,
-                                             per_user=project.for_user)
+        accounts = SupabaseAccounts(project, settings.supabase_auth_providers)
+        # Records hold Supabase's refresh tokens: ending one signs that Supabase session out too.
+        sessions = SignOutAtProvider(_sessions(settings) or project.sessions(), accounts.log_out)
+        app.extensions["chatbot"] = Backends(accounts, sessions, directory, model, runner, per_user=project.for_user)
         return
 
     from .accounts.sqldirectory import SQLDirectory
@@ -86,7 +88,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     migrate(engine, app.instance_path)
     store = SQLStore(engine)
-    accounts = LocalAccounts(store, settings.secret_key, _mailer(settings))
+    # With a real mail server, new accounts confirm their address (development's log of
+    # emails would only slow the first sign-up down).
+    accounts = LocalAccounts(store, settings.secret_key, _mailer(settings), confirm_by_email=bool(settings.smtp_host))
     files = LocalFiles(Path(app.instance_path) / "files")
     app.extensions["chatbot"] = Backends(accounts, _sessions(settings) or SQLSessions(engine),
                                          SQLDirectory(engine, files), model, _runner(channel, store, settings, pace),

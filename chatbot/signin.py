@@ -3,9 +3,8 @@ user id and, with an identity provider (Supabase Auth), the credentials that dat
 carry, renewed before they expire."""
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import logging
+from dataclasses import asdict
 
 from flask import flash, request, session
 from flask_login import UserMixin, login_user, logout_user
@@ -45,16 +44,14 @@ def sign_in(signed_in: SignedIn, remember: bool = False) -> None:
     log.info("signed in: user %s from %s", signed_in.user_id, client_address())
 
 
-def sign_out() -> Credentials | None:
-    """End this session here; the credentials, for the provider to forget too."""
-    credentials = current_credentials()
+def sign_out() -> None:
+    """End this session (and, through the session store, the provider's session it holds)."""
     user_id = session.get("_user_id")
     ended = server_sessions.finish(session, backends().sessions)
     logout_user()
     if ended and user_id:
         server_sessions.announce_ended(backends().channel, user_id, [ended])
         log.info("signed out: user %s from %s", user_id, client_address())
-    return credentials
 
 
 def current_session_id() -> str | None:
@@ -117,7 +114,9 @@ def is_websocket_handshake() -> bool:
 
 
 def remember_pending(pending: Pending | None) -> None:
-    if pending is not None:
+    """Keep a link's PKCE verifier in this session until the link comes back (our own
+    confirmation links carry their proof in the link itself: nothing to keep)."""
+    if pending is not None and pending.verifier:
         session[_PENDING] = asdict(pending)
 
 

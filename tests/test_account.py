@@ -82,7 +82,7 @@ def test_log_out_other_sessions_and_everywhere(app, user):
 
 
 def test_a_password_reset_ends_every_session(app, user):
-    from chatbot.accounts import _fingerprint
+    from chatbot.accounts.local import _fingerprint
 
     other = second_browser(app)
     accounts = backends(app).accounts

@@ -165,3 +165,43 @@ def test_mail_settings_are_checked_at_start_up(tmp_path, environ, variable):
     with pytest.raises(ConfigError) as error:
         Settings.from_env({"CHATBOT_ENV": "production", "SECRET_KEY": "k", **environ}, str(tmp_path))
     assert error.value.variable == variable
+
+
+# With a real mail server, an open sign-up confirms its email first, so that its answer is
+# the same for an email that has an account already (whose owner gets a note instead).
+
+CONFIRM_LINK = re.compile(r"https://chat\.example\.com/confirm/(\S+)")
+
+
+def test_with_a_mail_server_sign_up_answers_the_same_whether_or_not_the_email_is_taken(mail_app, inbox):
+    first = mail_app.test_client()  # the first account: the admin, signed in at once
+    assert first.post("/signup", data={"email": "root@example.com", "password": "correct horse"}).status_code == 302
+    new = mail_app.test_client().post("/signup", data={"email": "ada@example.com", "password": "correct horse"})
+    taken = mail_app.test_client().post("/signup", data={"email": "root@example.com", "password": "battery staple"})
+    assert new.status_code == taken.status_code == 200
+    strip = lambda html: re.sub(r'value="[^"]*"|<strong>[^<]*</strong>', "", html)  # noqa: E731
+    assert "Check your email" in new.text and strip(new.text) == strip(taken.text)
+    messages = dict(inbox.wait(2))
+    assert CONFIRM_LINK.search(messages["ada@example.com"])
+    assert "has an account already" in messages["root@example.com"]
+    assert "https://chat.example.com/forgot" in messages["root@example.com"]
+    login = mail_app.test_client().post("/login", data={"email": "root@example.com", "password": "correct horse"})
+    assert login.status_code == 302  # the account that exists is untouched
+
+
+def test_an_unconfirmed_account_cannot_sign_in_until_its_link_is_followed(mail_app, inbox):
+    mail_app.test_client().post("/signup", data={"email": "root@example.com", "password": "correct horse"})
+    mail_app.test_client().post("/signup", data={"email": "ada@example.com", "password": "correct horse"})
+    token = CONFIRM_LINK.search(dict(inbox.wait(1))["ada@example.com"]).group(1)
+    client = mail_app.test_client()
+    refused = client.post("/login", data={"email": "ada@example.com", "password": "correct horse"})
+    assert refused.status_code == 422 and "Confirm your email address first" in refused.text
+    page = client.get(f"/confirm/{token}")  # a mail scanner opening the link confirms nothing
+    assert page.status_code == 200 and "Confirm and sign in" in page.text
+    assert backends(mail_app).store.user_by_email("ada@example.com").status == "unconfirmed"
+    response = client.post(f"/confirm/{token}")
+    assert response.status_code == 302 and client.get("/").status_code == 200
+    assert backends(mail_app).store.user_by_email("ada@example.com").status == "active"
+    again = mail_app.test_client().post(f"/confirm/{token}")
+    assert again.status_code == 400 and "expired or has been used" in again.text
+    assert mail_app.test_client().get("/confirm/not-a-token").status_code == 400

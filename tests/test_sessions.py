@@ -4,14 +4,12 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-import pytest
-from itsdangerous import URLSafeTimedSerializer
 from flask.sessions import SecureCookieSessionInterface
 
+from chatbot import create_app
 from chatbot.accounts.sessions import hash_token
 from chatbot.backends import backends
 from tests.conftest import make_config, owner_id
-from chatbot import create_app
 
 
 def session_cookie(client):

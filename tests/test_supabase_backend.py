@@ -28,7 +28,7 @@ from chatbot.backends import backends
 from chatbot.supabase_backend import SupabaseProject
 from chatbot.supabase_backend import store as supabase_store
 from chatbot.supabase_backend.accounts import SupabaseAccounts
-from chatbot.supabase_backend.sessions import SupabaseSessions
+from chatbot.accounts.sessions import SignOutAtProvider
 from chatbot.supabase_backend.store import SupabaseStore
 from tests.conftest import make_config, new_chat
 from tests.live_client import User
@@ -376,6 +376,12 @@ def record_holding(sessions, credentials: Credentials) -> str:
     return token_hash
 
 
+def signing_out(project) -> SignOutAtProvider:
+    """The session store as the app assembles it on Supabase: ending a record signs its
+    Supabase session out."""
+    return SignOutAtProvider(project.sessions(), SupabaseAccounts(project).log_out)
+
+
 def refresh_fails(standin, credentials: Credentials) -> bool:
     try:
         SupabaseAccounts(project_of(standin))._refresh_now(credentials.refresh_token)
@@ -386,7 +392,7 @@ def refresh_fails(standin, credentials: Credentials) -> bool:
 
 @pytest.mark.parametrize("how", ["end", "end_user_sessions", "end_session"])
 def test_ending_a_session_record_signs_its_supabase_session_out(standin, how):
-    sessions = project_of(standin).sessions()
+    sessions = signing_out(project_of(standin))
     credentials = supabase_sign_in(standin)
     token_hash = record_holding(sessions, credentials)
     record = sessions.load(token_hash)
@@ -400,7 +406,7 @@ def test_ending_a_session_record_signs_its_supabase_session_out(standin, how):
 
 def test_only_the_ended_records_supabase_sessions_are_signed_out(standin):
     """Scope "local": the same user's other devices, and their records, stay signed in."""
-    sessions = project_of(standin).sessions()
+    sessions = signing_out(project_of(standin))
     email = f"{uuid.uuid4().hex[:10]}@example.com"
     laptop = supabase_sign_in(standin, email)
     phone = SupabaseAccounts(project_of(standin)).log_in(email, PASSWORD).credentials
@@ -415,11 +421,12 @@ def test_only_the_ended_records_supabase_sessions_are_signed_out(standin):
 
 
 def test_an_access_token_that_ran_out_is_refreshed_to_sign_the_session_out(standin):
-    standin.project.access_token_lifetime = 1
-    sessions = project_of(standin).sessions()
+    lifetime, standin.project.access_token_lifetime = standin.project.access_token_lifetime, 1
+    sessions = signing_out(project_of(standin))
     credentials = supabase_sign_in(standin)
     token_hash = record_holding(sessions, credentials)
     time.sleep(1.2)  # Supabase refuses the access token now; the refresh token still works
+    standin.project.access_token_lifetime = lifetime  # the renewed one lasts (a busy machine is slow)
     refreshes = len(standin.auth.refresh_requests)
     assert sessions.end(token_hash) is not None
     assert standin.auth.refresh_requests[refreshes:] == [credentials.refresh_token]
@@ -427,13 +434,13 @@ def test_an_access_token_that_ran_out_is_refreshed_to_sign_the_session_out(stand
 
 
 def test_a_supabase_session_already_over_is_logged_never_raised(standin, caplog):
-    sessions = project_of(standin).sessions()
+    sessions = signing_out(project_of(standin))
     credentials = supabase_sign_in(standin)
     SupabaseAccounts(project_of(standin)).log_out(credentials)  # signed out at Supabase already
     token_hash = record_holding(sessions, credentials)
-    with caplog.at_level(logging.INFO, logger="chatbot.supabase_backend.sessions"):
+    with caplog.at_level(logging.INFO, logger="chatbot.supabase_backend.accounts"):
         assert sessions.end(token_hash) is not None
-    assert "Supabase sign-out of an ended session" in caplog.text
+    assert "Supabase sign-out: " in caplog.text
     assert credentials.access_token not in caplog.text and credentials.refresh_token not in caplog.text
 
 
@@ -442,12 +449,12 @@ def test_supabase_auth_out_of_reach_does_not_keep_a_session_from_ending(standin,
         probe.bind(("127.0.0.1", 0))
         nowhere = f"http://127.0.0.1:{probe.getsockname()[1]}"
     unreachable = SupabaseProject(nowhere, standin.project.publishable_key, "unused")
-    sessions = SupabaseSessions(project_of(standin).sessions().db, unreachable.user_client)
+    sessions = SignOutAtProvider(project_of(standin).sessions(), SupabaseAccounts(unreachable).log_out)
     credentials = supabase_sign_in(standin)
     token_hash = record_holding(sessions, credentials)
-    with caplog.at_level(logging.INFO, logger="chatbot.supabase_backend.sessions"):
+    with caplog.at_level(logging.INFO, logger="chatbot.supabase_backend.accounts"):
         assert sessions.end(token_hash) is not None
-    assert sessions.load(token_hash) is None and "Supabase sign-out of an ended session failed" in caplog.text
+    assert sessions.load(token_hash) is None and "Supabase sign-out failed" in caplog.text
     assert {record.levelno for record in caplog.records} == {logging.WARNING}
     assert credentials.access_token not in caplog.text and credentials.refresh_token not in caplog.text
     assert standin.project.secret_key not in caplog.text and standin.project.secret_key not in repr(sessions)

@@ -1,27 +1,14 @@
-"""The accounts seam: who may sign in. ``LocalAccounts`` keeps them in our own store,
-passwords hashed with argon2 off the event loop; ``SupabaseAccounts`` (in
-``chatbot.supabase_backend``) leaves them to Supabase Auth."""
+"""The accounts seam: who may sign in. ``LocalAccounts`` (``local``) keeps them in our own
+store; ``SupabaseAccounts`` (in ``chatbot.supabase_backend``) leaves them to Supabase Auth."""
 from __future__ import annotations
 
-import hashlib
-import logging
 import re
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from itsdangerous import BadData, URLSafeTimedSerializer
-
 from ..errors import InvalidInput
-from ..mail import Mailer
-from ..offload import offload
-from ..store import DuplicateEmail, User, Users
 from .passwords import weakness
-
-log = logging.getLogger(__name__)
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # hashing is deliberately slow; do not let anyone feed it megabytes
@@ -33,6 +20,8 @@ LOGIN_REFUSED = "That email and password don't match an account."
 # Said only to whoever gives the right password.
 AWAITING_APPROVAL = "Your account is waiting for an administrator's approval. Try again once you hear from them."
 ACCOUNT_DISABLED = "This account has been disabled. Ask the administrator of this site."
+CONFIRM_FIRST = "Confirm your email address first: follow the link we sent you."
+CONFIRM_VALID_FOR = 2 * 86400  # seconds
 RESET_LINK_INVALID = "This link has expired or has been used already. Ask for a new one."
 RESET_VALID_FOR = 3600  # seconds
 # Access tokens are renewed once less than this is left (or half their life, if shorter):
@@ -94,10 +83,23 @@ class SessionEnded(Exception):
 
 
 class Accounts(Protocol):
-    def sign_up(self, email: str, password: str, return_to: str, status: str = "active") -> SignedIn | Pending:
-        """Create an account (``status``: "active", or "pending" an admin's approval) and sign
-        in, or Pending when the email must be confirmed first (the link leads to
-        ``return_to``); EmailTaken, or InvalidInput (with the field to blame) if it cannot be."""
+    def sign_up(self, email: str, password: str, return_to: str, status: str = "active",
+                link_for: Callable[[str], str] | None = None) -> SignedIn | Pending:
+        """Create an account and sign in, or Pending when the email must be confirmed first.
+        ``status``: "active"; "pending" (an admin's approval); or "unconfirmed" (where
+        ``confirms_email``: a link to ``link_for(token)`` is emailed, and an email that has an
+        account already gets a note instead, with the same answer). Supabase's own
+        confirmation links lead to ``return_to``. EmailTaken, or InvalidInput (with the field
+        to blame) if it cannot be."""
+        ...
+
+    @property
+    def confirms_email(self) -> bool:
+        """Whether new accounts may be made "unconfirmed", to confirm by a link we email."""
+        ...
+
+    def confirmed_user(self, token: str) -> SignedIn | None:
+        """The unconfirmed account a confirmation token names, while it is valid."""
         ...
 
     def log_in(self, email: str, password: str) -> SignedIn:
@@ -174,130 +176,3 @@ def check_new_credentials(email: str, password: str) -> str:
     if problem:
         raise InvalidInput("password", problem)
     return email
-
-
-def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
-    try:
-        return hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-class LocalAccounts:
-    """Accounts in the app's own database."""
-
-    def __init__(self, store: Users, secret_key: str = "", mailer: Mailer | None = None) -> None:
-        self.store = store
-        self.mailer = mailer
-        self.reset_tokens = URLSafeTimedSerializer(secret_key, salt="password-reset")
-        self.hasher = PasswordHasher()
-        # Verified when the email is unknown, so a wrong email takes as long as a wrong password.
-        self._dummy_hash = self.hasher.hash("not a real password")
-
-    def sign_up(self, email: str, password: str, return_to: str = "", status: str = "active") -> SignedIn:
-        email = check_new_credentials(email, password)
-        # Hashed whether or not the email is taken: both answers take as long.
-        password_hash = offload(self.hasher.hash, password)
-        try:
-            return _signed_in(self.store.add_user(email, password_hash, status))
-        except DuplicateEmail:
-            raise EmailTaken() from None
-
-    def log_in(self, email: str, password: str) -> SignedIn:
-        user = self.store.user_by_email(normalise_email(email))
-        matches = self._matches(user.password_hash if user else self._dummy_hash, password[:MAX_PASSWORD])
-        if not (matches and user):
-            raise InvalidInput("password", LOGIN_REFUSED)
-        if user.status == "pending":
-            raise AccountClosed("email", AWAITING_APPROVAL)
-        if user.status != "active":
-            raise AccountClosed("email", ACCOUNT_DISABLED)
-        return _signed_in(user)
-
-    def log_out(self, credentials: Credentials | None) -> None:
-        pass  # the session cookie is all there is
-
-    def user(self, user_id: str, credentials: Credentials | None = None) -> SignedIn | None:
-        user = self.store.user_by_id(user_id)
-        return _signed_in(user) if user and user.status == "active" else None
-
-    def refresh(self, credentials: Credentials) -> Credentials:
-        raise SessionEnded("local accounts issue no credentials")
-
-    sign_in_providers: tuple[str, ...] = ()
-
-    def start_sign_in(self, provider: str, return_to: str) -> tuple[str, Pending]:
-        raise InvalidInput("provider", "Sign-in providers are not available here.")
-
-    def finish(self, code: str, pending: Pending) -> SignedIn:
-        raise InvalidInput("code", RESET_LINK_INVALID)
-
-    def set_password(self, user: SignedIn, password: str) -> None:
-        check_new_credentials(user.email, password)
-        self.store.set_password_hash(user.user_id, offload(self.hasher.hash, password))
-
-    def check_password(self, user: SignedIn, password: str) -> bool:
-        stored = self.store.user_by_id(user.user_id)
-        return stored is not None and self._matches(stored.password_hash, password[:MAX_PASSWORD])
-
-    def delete_user(self, user: SignedIn) -> None:
-        pass  # the directory deletes the row with everything the account owns
-
-    def _matches(self, password_hash: str, password: str) -> bool:
-        # The answer, not an exception, crosses the thread pool: gevent's pool logs the
-        # traceback of every exception it hands back, and a wrong password is no error.
-        return offload(_verify, self.hasher, password_hash, password)
-
-    # Password resets. A token names the account and a fingerprint of its password hash:
-    # it expires after RESET_VALID_FOR seconds and dies once the password changes, so it
-    # works once.
-    @property
-    def can_reset_passwords(self) -> bool:
-        return self.mailer is not None
-
-    def request_password_reset(self, email: str, link_for: Callable[[str], str], return_to: str = "") -> None:
-        user = self.store.user_by_email(normalise_email(email))
-        if user is None or self.mailer is None:
-            return
-        token = self.reset_tokens.dumps({"user": user.id, "hash": _fingerprint(user.password_hash)})
-        body = (f"Someone (we hope you) asked to reset the password of your Chatbot account.\n\n"
-                f"Choose a new password here within the hour:\n{link_for(token)}\n\n"
-                f"If it wasn't you, ignore this email: your password stays as it is.\n")
-        # Sent in the background, so the answer takes as long whether the account exists or not.
-        threading.Thread(target=self._send, args=(user.email, "Reset your Chatbot password", body),
-                         daemon=True, name="mail").start()
-
-    def _send(self, to: str, subject: str, body: str) -> None:
-        if self.mailer is None:
-            return
-        try:
-            self.mailer.send(to, subject, body)
-        except Exception as error:  # noqa: BLE001 - logged; the user can ask again
-            log.error("could not send a password-reset email: %s", error)
-
-    def reset_password(self, token: str, password: str) -> SignedIn:
-        user = self.reset_user(token)
-        if user is None:
-            raise InvalidInput("token", RESET_LINK_INVALID)
-        signed_in = _signed_in(user)
-        self.set_password(signed_in, password)
-        return signed_in
-
-    def reset_user(self, token: str) -> User | None:
-        """The account a valid, unused reset token opens."""
-        try:
-            claims = self.reset_tokens.loads(token, max_age=RESET_VALID_FOR)
-        except BadData:
-            return None
-        user = self.store.user_by_id(str(claims.get("user", ""))) if isinstance(claims, dict) else None
-        if user is None or claims.get("hash") != _fingerprint(user.password_hash):
-            return None
-        return user
-
-
-def _signed_in(user: User) -> SignedIn:
-    return SignedIn(user.id, user.email, role=user.role)
-
-
-def _fingerprint(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]

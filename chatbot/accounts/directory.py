@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-# Roles and standings. A pending account waits for an admin's approval; a disabled one was
-# turned away. Neither can sign in or keep a socket open.
+# Roles and standings. A pending account waits for an admin's approval; an unconfirmed one
+# for its owner to follow the link emailed to them; a disabled one was turned away. None of
+# them can sign in or keep a socket open.
 USER, ADMIN = "user", "admin"
-ACTIVE, PENDING, DISABLED = "active", "pending", "disabled"
+ACTIVE, PENDING, UNCONFIRMED, DISABLED = "active", "pending", "unconfirmed", "disabled"
 ROLES = (USER, ADMIN)
-STATUSES = (ACTIVE, PENDING, DISABLED)
+STATUSES = (ACTIVE, PENDING, UNCONFIRMED, DISABLED)
 
 # Sign-up policies: anyone; anyone, once an admin approves; only with an invitation link; nobody.
 OPEN, APPROVAL, INVITE, CLOSED = "open", "approval", "invite", "closed"

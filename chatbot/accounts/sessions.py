@@ -18,12 +18,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from flask import Flask, Request, Response
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from ..live import topics
+from . import Credentials
 from ..live.channel import Channel, announce
 from ..live.events import SessionsEnded
 
@@ -184,6 +185,59 @@ class ServerSessionInterface(SecureCookieSessionInterface):
                             domain=self.get_cookie_domain(app), path=self.get_cookie_path(app),
                             secure=self.get_cookie_secure(app), httponly=self.get_cookie_httponly(app),
                             samesite=self.get_cookie_samesite(app), partitioned=self.get_cookie_partitioned(app))
+
+
+class SignOutAtProvider:
+    """Session records that hold an identity provider's credentials (Supabase Auth's): ending
+    a record signs its provider session out too, whichever store keeps the records, so a
+    refresh token copied out of a record dies with it. ``sign_out`` is the accounts'
+    ``log_out``: best effort, it never raises (the provider out of reach must not keep
+    anyone from signing out)."""
+
+    def __init__(self, sessions: Sessions, sign_out: Callable[[Credentials | None], None]) -> None:
+        self.sessions = sessions
+        self._sign_out = sign_out
+
+    def create(self, token_hash: str, user_id: str, data: dict[str, Any], *, idle: float, absolute: float,
+               remember: bool, user_agent: str, address: str) -> SessionRecord:
+        return self.sessions.create(token_hash, user_id, data, idle=idle, absolute=absolute, remember=remember,
+                                    user_agent=user_agent, address=address)
+
+    def load(self, token_hash: str) -> SessionRecord | None:
+        return self.sessions.load(token_hash)
+
+    def save(self, token_hash: str, data: dict[str, Any] | None, *, idle: float) -> None:
+        self.sessions.save(token_hash, data, idle=idle)
+
+    def user_sessions(self, user_id: str) -> list[SessionRecord]:
+        return self.sessions.user_sessions(user_id)
+
+    # The records are read before they end: what they hold goes with them.
+    def end(self, token_hash: str) -> str | None:
+        record = self.sessions.load(token_hash)
+        ended = self.sessions.end(token_hash)
+        if record is not None:
+            self._sign_out_of([record])
+        return ended
+
+    def end_user_sessions(self, user_id: str, keep: str | None = None) -> list[str]:
+        running = {record.id: record for record in self.sessions.user_sessions(user_id)}
+        ended = self.sessions.end_user_sessions(user_id, keep)
+        self._sign_out_of([running[i] for i in ended if i in running])
+        return ended
+
+    def end_session(self, user_id: str, session_id: str) -> bool:
+        record = next((r for r in self.sessions.user_sessions(user_id) if r.id == session_id), None)
+        ended = self.sessions.end_session(user_id, session_id)
+        if ended and record is not None:
+            self._sign_out_of([record])
+        return ended
+
+    def _sign_out_of(self, records: list[SessionRecord]) -> None:
+        for record in records:
+            credentials = record.data.get("credentials")
+            if isinstance(credentials, dict):
+                self._sign_out(Credentials(**credentials))
 
 
 def _due_for_touch(record: SessionRecord, idle: float) -> bool:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Callable
 
 from ..errors import InvalidInput
 from . import Accounts, EmailTaken, Pending, SignedIn
-from .directory import ACTIVE, ADMIN, APPROVAL, CLOSED, INVITE, PENDING, SIGNUP_POLICIES, Directory
+from .directory import ACTIVE, ADMIN, APPROVAL, CLOSED, INVITE, PENDING, SIGNUP_POLICIES, UNCONFIRMED, Directory
 from .sessions import hash_token
 
 POLICY_SETTING = "signup_policy"
@@ -21,6 +22,7 @@ INVITATION_VALID_FOR = 7 * 86400  # seconds
 SIGNUPS_CLOSED = "Sign-ups are closed on this site. Ask its administrator for an account."
 INVITATION_NEEDED = "Sign-up here is by invitation. Open the link from your invitation to sign up."
 INVITATION_INVALID = "This invitation has expired or has been used already. Ask for a new one."
+CONFIRM_LINK_INVALID = "This link has expired or has been used already. Sign up again, or log in if you have confirmed."
 
 
 @dataclass(frozen=True)
@@ -55,15 +57,21 @@ def can_sign_up(directory: Directory, current_policy: str, invitation: str | Non
 
 
 def sign_up(accounts: Accounts, directory: Directory, current_policy: str, email: str, password: str,
-            return_to: str, invitation: str | None = None) -> SignedIn | Pending | AwaitingApproval:
-    """Create an account as the policy allows; InvalidInput with the field to blame."""
+            return_to: str, invitation: str | None = None, confirm_link: Callable[[str], str] | None = None
+            ) -> SignedIn | Pending | AwaitingApproval:
+    """Create an account as the policy allows; InvalidInput with the field to blame.
+
+    Where the accounts can email a confirmation link (a real mail server), an open or
+    invited sign-up waits for it, so that its answer ("check your email") is the same for an
+    email that has an account (whose owner is told by email instead)."""
     first = directory.count_admins() == 0
     refusal = can_sign_up(directory, current_policy, invitation)
     if refusal:
         raise InvalidInput("invitation" if current_policy == INVITE else "email", refusal)
     waits = current_policy == APPROVAL and not first
+    status = PENDING if waits else UNCONFIRMED if accounts.confirms_email and not first else ACTIVE
     try:
-        result = accounts.sign_up(email, password, return_to, status=PENDING if waits else ACTIVE)
+        result = accounts.sign_up(email, password, return_to, status=status, link_for=confirm_link)
     except EmailTaken:
         if waits:
             return AwaitingApproval()  # the same answer as for a new email
@@ -83,6 +91,15 @@ def sign_up(accounts: Accounts, directory: Directory, current_policy: str, email
         directory.delete_member(user_id)  # someone used it a moment before
         raise InvalidInput("invitation", INVITATION_INVALID)
     return result
+
+
+def confirm(accounts: Accounts, directory: Directory, token: str) -> SignedIn:
+    """Confirm an account's email address with the emailed link's token: it may sign in."""
+    user = accounts.confirmed_user(token)
+    if user is None:
+        raise InvalidInput("token", CONFIRM_LINK_INVALID)
+    directory.set_status(user.user_id, ACTIVE)
+    return user
 
 
 def new_invitation(directory: Directory, admin_id: str) -> str:

@@ -63,9 +63,8 @@ class SupabaseProject:
         return SupabaseHousekeeping(self._service_client())
 
     def sessions(self) -> SupabaseSessions:
-        """Session records, kept with the secret key; the Supabase sessions of ended ones are
-        signed out with their own tokens, through clients that carry no secret."""
-        return SupabaseSessions(self._service_client(), self.user_client)
+        """Session records, kept with the secret key."""
+        return SupabaseSessions(self._service_client())
 
     def directory(self) -> SupabaseDirectory:
         """The operator's directory, kept with the secret key."""

@@ -31,6 +31,9 @@ from .refreshes import SharedRefreshes
 log = logging.getLogger(__name__)
 
 PROVIDERS = ("github", "google")
+# An access token this close to its end is refreshed before signing out with it, so that a
+# clock a little ahead of Supabase's, or a slow request, does not make the sign-out fail.
+EXPIRY_MARGIN = 60  # seconds
 LINK_INVALID = "This link has expired or has been used already. Try again."
 TOO_MANY = "Too many attempts. Wait a few minutes and try again."
 
@@ -59,7 +62,14 @@ class SupabaseAccounts:
         self._refreshes = SharedRefreshes(self._refresh_now)
         self._directory = project.directory()  # to give a new account the standing the app decided
 
-    def sign_up(self, email: str, password: str, return_to: str, status: str = ACTIVE) -> SignedIn | Pending:
+    # Supabase confirms email addresses itself (a project setting), through ``return_to``.
+    confirms_email = False
+
+    def confirmed_user(self, token: str) -> None:
+        return None
+
+    def sign_up(self, email: str, password: str, return_to: str, status: str = ACTIVE,
+                link_for: Callable[[str], str] | None = None) -> SignedIn | Pending:
         email = check_new_credentials(email, password)
         storage = SyncMemoryStorage()
         try:
@@ -109,12 +119,25 @@ class SupabaseAccounts:
         return _signed_in(session, profile.role)
 
     def log_out(self, credentials: Credentials | None) -> None:
+        """End this Supabase session (scope "local": the user's other devices stay signed in)
+        with its own token, refreshed first if it has run out: Supabase takes no expired
+        token, and the refresh token is the part that lives on. Never raises, never logs a
+        token: Supabase out of reach must not keep anyone from signing out."""
         if credentials is None:
             return
-        try:  # ends this session's refresh tokens at Supabase; other devices stay signed in
-            self.project.user_client().auth.admin.sign_out(credentials.access_token, "local")
-        except AuthError as error:  # already over (expired, revoked): signed out all the same
-            log.info("Supabase sign-out: %s", error.code)
+        auth = self.project.user_client().auth
+        try:
+            access_token = credentials.access_token
+            if credentials.expires_at <= time.time() + EXPIRY_MARGIN:
+                renewed = auth.refresh_session(credentials.refresh_token).session
+                if renewed is None:
+                    return
+                access_token = renewed.access_token
+            auth.admin.sign_out(access_token, "local")
+        except AuthRetryableError as error:
+            log.warning("Supabase sign-out failed: %s", type(error).__name__)
+        except AuthError as error:  # most often: already over (signed out elsewhere, revoked)
+            log.info("Supabase sign-out: %s", error.code or type(error).__name__)
 
     def user(self, user_id: str, credentials: Credentials | None) -> SignedIn | None:
         """Run on every request: the profile is read with the request's own token, and kept
