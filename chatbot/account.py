@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from . import chats, export
 from .accounts import SignedIn
 from .accounts.administration import change_password, delete_own_account
-from .accounts.sessions import announce_ended, end_user_sessions
+from .accounts.sessions import end_one_session, end_user_sessions
 from .backends import backends
 from .errors import InvalidInput
 from .signin import current_credentials, current_session_id, sign_out
@@ -51,8 +51,7 @@ def end_session(session_id):
     if session_id == current_session_id():
         sign_out()
         return redirect(url_for("auth.login"))
-    if b.sessions.end_session(current_user.id, session_id):
-        announce_ended(b.channel, current_user.id, [session_id])
+    if end_one_session(b.sessions, b.channel, current_user.id, session_id):
         flash("That session has been logged out.")
     return redirect(url_for("account.index"))
 

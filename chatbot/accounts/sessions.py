@@ -274,6 +274,14 @@ def end_user_sessions(sessions: Sessions, channel: Channel, user_id: str, keep: 
     return len(ended)
 
 
+def end_one_session(sessions: Sessions, channel: Channel, user_id: str, session_id: str) -> bool:
+    """End one of ``user_id``'s sessions by its public id (someone else's is not found)."""
+    if not sessions.end_session(user_id, session_id):
+        return False
+    announce_ended(channel, user_id, [session_id])
+    return True
+
+
 def finish(session: ServerSession, sessions: Sessions) -> str | None:
     """End the record behind ``session`` (if any) and leave it anonymous and empty; the ended
     session's public id."""
