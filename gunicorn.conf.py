@@ -20,7 +20,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or (multiprocessing.cpu_count() 
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", 2000))
 # On a deploy, give streams this long to finish; browsers then reconnect and catch up.
 graceful_timeout = 30
-timeout = 30  # the gevent worker heartbeats on its own: this only catches a blocked loop
+timeout = int(os.environ.get("WORKER_TIMEOUT", 30))  # the gevent worker heartbeats on its own: this only catches a blocked loop
 keepalive = 5
 # No preload: loading the app in the master would import ssl before gevent patches it.
 preload_app = False

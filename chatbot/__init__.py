@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from typing import Mapping
 
 from flask import Flask, render_template
@@ -12,9 +13,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import backends, security
 from .accounts import limits
-from .accounts.sessions import ServerSessionInterface
+from .accounts.sessions import ServerSessionInterface, refuse_if_unavailable
 from .attachments import MAX_FILES
-from .errors import TooMany
+from .errors import TooMany, Unavailable
 from .extensions import csrf, login_manager
 from .rendering import render_markdown
 from .settings import Settings
@@ -61,6 +62,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
 
     backends.init_app(app, settings)
     app.session_interface = ServerSessionInterface(backends.backends(app).sessions, settings.session_policy)
+    app.before_request(refuse_if_unavailable)
     if settings.trusted_proxies:
         # The client's address (for limits and the log) from X-Forwarded-For, as set by
         # that many proxies of ours in front; never believed without them, as anyone can send it.
@@ -71,6 +73,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     login_manager.init_app(app)
     security.init_app(app)
     app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.globals["new_client_id"] = lambda: str(uuid.uuid4())
 
     from . import account, admin, auth, chat
     from .live import views as live
@@ -101,6 +104,12 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     @app.errorhandler(TooMany)
     def too_many(error):
         response = app.make_response((render_template("errors/too_many.html", error=error), 429))
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
+
+    @app.errorhandler(Unavailable)
+    def unavailable(error):
+        response = app.make_response((render_template("errors/unavailable.html", error=error), 503))
         response.headers["Retry-After"] = str(error.retry_after)
         return response
 

@@ -87,14 +87,15 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     engine = make_engine(settings.database_url)
     migrate(engine, app.instance_path)
-    store = SQLStore(engine)
+    busy = settings.database_busy_seconds
+    store = SQLStore(engine, busy_seconds=busy)
     # With a real mail server, new accounts confirm their address (development's log of
     # emails would only slow the first sign-up down).
     accounts = LocalAccounts(store, settings.secret_key, _mailer(settings), confirm_by_email=bool(settings.smtp_host))
     files = LocalFiles(Path(app.instance_path) / "files")
-    app.extensions["chatbot"] = Backends(accounts, _sessions(settings) or SQLSessions(engine),
-                                         SQLDirectory(engine, files), model, _runner(channel, store, settings, pace),
-                                         store=store, files=files)
+    app.extensions["chatbot"] = Backends(accounts, _sessions(settings) or SQLSessions(engine, busy_seconds=busy),
+                                         SQLDirectory(engine, files, busy_seconds=busy), model,
+                                         _runner(channel, store, settings, pace), store=store, files=files)
 
 
 def _sessions(settings: Settings) -> Sessions | None:
@@ -107,7 +108,8 @@ def _sessions(settings: Settings) -> Sessions | None:
 
 
 def _runner(channel: Channel, housekeeping, settings: Settings, pace: Pace) -> ReplyRunner:
-    runner = ReplyRunner(channel, housekeeping, lease=settings.reply_lease, pace=pace)
+    runner = ReplyRunner(channel, housekeeping, lease=settings.reply_lease, pace=pace,
+                         save_for=settings.reply_save_seconds)
     runner.sweep()  # replies of processes that stopped while none was running
     return runner
 

@@ -12,7 +12,7 @@ from .attachments import Upload
 from .backends import backends, settings
 from .conversation import turns
 from .accounts.limits import rate_limits
-from .errors import Busy, InvalidInput, NotFound, TooMany
+from .errors import Busy, InvalidInput, NotFound, TooMany, Unavailable
 from .live.feed import catch_up_from
 from .htmx import is_htmx
 
@@ -104,8 +104,9 @@ def send(chat_id):
     try:
         rate_limits().sent(current_user.id)
         turn = turns.send_message(b.store, b.model, b.runner, current_user.id, chat_id,
-                                  content, limits(), files=b.files, uploads=uploads)
-    except (InvalidInput, Busy, TooMany) as error:
+                                  content, limits(), files=b.files, uploads=uploads,
+                                  client_id=request.form.get("client_id"))
+    except (InvalidInput, Busy, TooMany, Unavailable) as error:
         return _refused(chat_id, content, error)
     if is_htmx():
         return render_template("chat/sent.html", chat=turn.chat, messages=[turn.question, turn.answer],
@@ -150,7 +151,7 @@ def regenerate(chat_id):
         rate_limits().sent(current_user.id)
         old, answer = turns.regenerate(b.store, b.model, b.runner, current_user.id, chat_id, limits(),
                                        files=b.files)
-    except (InvalidInput, Busy, TooMany) as error:
+    except (InvalidInput, Busy, TooMany, Unavailable) as error:
         return _refused(chat_id, "", error)
     if is_htmx():
         return render_template("chat/regenerated.html", messages=[answer], removed=old.id)
@@ -167,7 +168,9 @@ def _chat_page(chat, messages, errors=None, status=200, draft=""):
     ), status
 
 
-def refusal(error: InvalidInput | Busy | TooMany) -> str:
+def refusal(error: InvalidInput | Busy | TooMany | Unavailable) -> str:
+    if isinstance(error, Unavailable):
+        return f"Not sent: {error.message}"
     if isinstance(error, (InvalidInput, TooMany)):
         return error.message
     return "A reply is still being written. Wait for it to finish, or stop it, then send again."
@@ -175,18 +178,25 @@ def refusal(error: InvalidInput | Busy | TooMany) -> str:
 
 def _refused(chat_id, content, error):
     """The message was not stored: show why beside the composer, keeping the draft (and,
-    over a limit, say when to come back: 429 with Retry-After)."""
+    over a limit or with the database away, say when to come back: 429 or 503 with
+    Retry-After)."""
     errors = {error.field if isinstance(error, InvalidInput) else "content": refusal(error)}
-    status = 422 if isinstance(error, InvalidInput) else 429 if isinstance(error, TooMany) else 409
+    status = {InvalidInput: 422, TooMany: 429, Unavailable: 503}.get(type(error), 409)
+    # With the database away nothing can be read back: the composer alone (it needs only
+    # the chat's id), holding the draft to send again.
+    away = isinstance(error, Unavailable)
     if is_htmx():
-        chat = chats.get_chat(backends().store, current_user.id, chat_id)
+        chat = {"id": chat_id} if away else chats.get_chat(backends().store, current_user.id, chat_id)
         response = Response(render_template("chat/_composer.html", chat=chat, errors=errors, draft=content),
                             status=status)
         response.headers["HX-Retarget"] = "#composer"
         response.headers["HX-Reswap"] = "outerHTML"
+    elif away:
+        response = make_response(render_template("chat/unsent.html", chat={"id": chat_id}, errors=errors,
+                                                 draft=content), status)
     else:
         chat, messages = chats.open_chat(backends().store, current_user.id, chat_id)
         response = make_response(_chat_page(chat, messages, errors=errors, status=status, draft=content))
-    if isinstance(error, TooMany):
+    if isinstance(error, (TooMany, Unavailable)):
         response.headers["Retry-After"] = str(error.retry_after)
     return response

@@ -36,3 +36,13 @@ def wait_words(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
     return f"{math.ceil(seconds / 60)} minutes"
+
+
+class Unavailable(Exception):
+    """A service we depend on (the database) cannot answer now: a 503 with Retry-After."""
+
+    def __init__(self, message: str = "", retry_after: float = 5) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.message = message or (f"The server cannot reach its database just now. "
+                                   f"Try again in {wait_words(self.retry_after)}.")

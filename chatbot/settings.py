@@ -61,6 +61,8 @@ class Settings:
     session_store: str = "database"  # "database" or "redis": where session records live
     signup_policy: str = "open"  # until an admin chooses: "open", "approval", "invite" or "closed"
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For is believed
+    database_busy_seconds: float = 5.0  # how long a request may wait for a busy database
+    reply_save_seconds: float = 120.0  # how long a finished reply is held while the database is away
     limits: RateLimitSettings = field(default_factory=lambda: RateLimitSettings())
 
     @property
@@ -108,6 +110,8 @@ class Settings:
             # must not let strangers spend its model budget.
             signup_policy=read.choice("SIGNUP_POLICY", SIGNUP_POLICIES, APPROVAL if env == "production" else OPEN),
             trusted_proxies=read.number("TRUSTED_PROXIES", 0, int, minimum=0),
+            database_busy_seconds=read.number("DATABASE_BUSY_SECONDS", 5.0, float, minimum=0.1),
+            reply_save_seconds=read.number("REPLY_SAVE_SECONDS", 120.0, float, minimum=0.1),
             limits=_limits(read),
         )
         if settings.smtp_host and not settings.smtp_from:

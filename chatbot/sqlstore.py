@@ -8,6 +8,8 @@ from functools import lru_cache
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from .database import BUSY_SECONDS, patient_methods
+
 from .store import (INTERRUPTED, STREAMING, Attachment, Chat, DuplicateEmail, Message, ReplyInProgress, Turn, User,
                     is_uuid)
 
@@ -74,9 +76,11 @@ messages = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),  # order within the chat; timestamps can tie
     sa.Column("worker", sa.String(255)),  # the process writing a streaming reply
+    sa.Column("client_id", sa.String(64)),  # the sender's id for a question: a repeat is recognised
     sa.UniqueConstraint("chat_id", "seq", name="messages_chat_seq"),
     sa.Index("messages_one_streaming_per_chat", "chat_id", unique=True,
              sqlite_where=sa.text("status = 'streaming'"), postgresql_where=sa.text("status = 'streaming'")),
+    sa.Index("messages_client_id", "owner_id", "client_id", unique=True),
     sa.Index("messages_streaming_by_owner", "owner_id",
              sqlite_where=sa.text("status = 'streaming'"), postgresql_where=sa.text("status = 'streaming'")),
 )
@@ -139,6 +143,10 @@ _CHAT_ATTACHMENTS = (attachments.select().where(attachments.c.chat_id == _p("cha
 _MESSAGE_ATTACHMENTS = (attachments.select()
                         .where(attachments.c.message_id == _p("message"), attachments.c.owner_id == _p("owner"))
                         .order_by(attachments.c.created_at, attachments.c.id))
+_SENT = sa.select(*_MESSAGE_COLUMNS).where(messages.c.owner_id == _p("owner"), messages.c.chat_id == _p("chat"),
+                                           messages.c.client_id == _p("client"))
+_MESSAGE_AT = sa.select(*_MESSAGE_COLUMNS).where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"),
+                                                 messages.c.seq == _p("seq"))
 _STREAMING_REPLIES = (sa.select(sa.func.count()).select_from(messages)
                       .where(messages.c.owner_id == _p("owner"), messages.c.status == STREAMING))
 _OWNED_MESSAGE = sa.select(messages.c.chat_id).where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
@@ -178,12 +186,14 @@ def _attachment(row) -> Attachment:
     return Attachment(row.id, row.message_id, row.name, row.content_type, row.size, row.storage_key)
 
 
+@patient_methods
 class SQLStore:
     """The Store, Users and Housekeeping contracts on SQLAlchemy Core. Every chat and message
     query is scoped by owner."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, busy_seconds: float = BUSY_SECONDS) -> None:
         self.engine = engine
+        self.busy_seconds = busy_seconds
 
     # Users
     def add_user(self, email: str, password_hash: str, status: str = "active") -> User:
@@ -260,7 +270,7 @@ class SQLStore:
             return self._insert(db, owner_id, chat_id, [(role, content, status, model, None)])[0]
 
     def add_turn(self, owner_id: str, chat_id: str, content: str, model: str, worker: str,
-                 history: int = 2) -> Turn:
+                 history: int = 2, client_id: str | None = None) -> Turn:
         if not is_uuid(chat_id):
             raise LookupError(chat_id)
         try:
@@ -268,13 +278,33 @@ class SQLStore:
                 row = db.execute(_TURN_CHAT, {"id": chat_id, "owner": owner_id}).first()
                 if row is None:
                     raise LookupError(chat_id)
+                if client_id is not None and (sent := self._sent(db, owner_id, chat_id, client_id)):
+                    return self._repeated(db, row, sent, history)
                 question, answer = self._insert(db, owner_id, chat_id, [
                     ("user", content, "complete", None, None), ("assistant", "", STREAMING, model, worker)],
-                    last=row.last_seq)
+                    last=row.last_seq, client_id=client_id)
                 newest = self._messages(db, owner_id, chat_id, history, files=row.has_files)
         except sa.exc.IntegrityError:
+            # The same client id a moment ago (from another worker), or a reply still streaming.
+            with self.engine.connect() as db:
+                sent = self._sent(db, owner_id, chat_id, client_id) if client_id is not None else None
+                if sent is not None:
+                    return self._repeated(db, db.execute(_TURN_CHAT, {"id": chat_id, "owner": owner_id}).first(),
+                                          sent, history)
             raise ReplyInProgress(chat_id) from None
         return Turn(_chat(row), question, answer, row.newest_id != row.id, newest)
+
+    def _sent(self, db, owner_id: str, chat_id: str, client_id: str) -> Message | None:
+        """The question sent with ``client_id`` into this chat, if it was."""
+        row = db.execute(_SENT, {"owner": owner_id, "chat": chat_id, "client": client_id}).first()
+        return _message(row) if row else None
+
+    def _repeated(self, db, row, question: Message, history: int) -> Turn:
+        """The turn a repeated send made the first time: its question and the reply after it."""
+        answer = _message(db.execute(_MESSAGE_AT, {"chat": question.chat_id, "owner": row.owner_id,
+                                                   "seq": question.seq + 1}).first())
+        newest = self._messages(db, row.owner_id, row.id, history, files=row.has_files)
+        return Turn(_chat(row), question, answer, False, newest, repeated=True)
 
     def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
         try:
@@ -287,9 +317,11 @@ class SQLStore:
         except sa.exc.IntegrityError:
             raise ReplyInProgress(chat_id) from None
 
-    def _insert(self, db, owner_id: str, chat_id: str, rows: list[tuple], last: int | None = None) -> list[Message]:
+    def _insert(self, db, owner_id: str, chat_id: str, rows: list[tuple], last: int | None = None,
+                client_id: str | None = None) -> list[Message]:
         """Append (role, content, status, model, worker) rows to an owned chat, in one go
-        (``last``: the chat's last seq, if the caller has just read it with the owner check)."""
+        (``last``: the chat's last seq, if the caller has just read it with the owner check;
+        ``client_id``: the sender's id for the first row, which makes a repeat of it fail)."""
         if last is None:
             last = db.execute(_OWNED_LAST_SEQ, {"id": chat_id, "owner": owner_id}).scalar()
             if last is None:
@@ -300,8 +332,8 @@ class SQLStore:
                  for n, (role, content, status, model, worker) in enumerate(rows, start=1)]
         db.execute(messages.insert(), [
             dict(id=m.id, chat_id=chat_id, owner_id=owner_id, role=m.role, content=m.content, status=m.status,
-                 model=m.model, created_at=stamp, seq=m.seq, worker=m.worker)
-            for m in added])
+                 model=m.model, created_at=stamp, seq=m.seq, worker=m.worker, client_id=client_id if n == 0 else None)
+            for n, m in enumerate(added)])
         db.execute(_TOUCH_CHAT, {"chat": chat_id, "stamp": stamp})
         return added
 

@@ -88,6 +88,7 @@ class Turn:
     answer: Message
     list_changed: bool  # the owner's chat list changes: the chat moves to its top (or, from send_message, is named)
     history: list[Message]  # the chat's newest messages, this turn's two included, oldest first
+    repeated: bool = False  # a send seen before (its client id): this is the turn it made then
 
 
 class DuplicateEmail(Exception):
@@ -121,10 +122,12 @@ class Store(Protocol):
     def add_message(self, owner_id: str, chat_id: str, role: str, content: str,
                     status: str, model: str | None = None) -> Message: ...
     def add_turn(self, owner_id: str, chat_id: str, content: str, model: str, worker: str,
-                 history: int = 2) -> Turn:
+                 history: int = 2, client_id: str | None = None) -> Turn:
         """Store the user's message and an empty streaming reply, atomically, and read the
         chat's ``history`` newest messages after them. LookupError if the chat is not the
-        owner's; ReplyInProgress if it has a streaming reply already."""
+        owner's; ReplyInProgress if it has a streaming reply already. With a ``client_id``
+        (the sender's id for this send) that this chat has seen, store nothing and return
+        the turn it made then (``repeated``), whatever its reply's state."""
         ...
     def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
         """Delete reply ``message_id`` and start an empty streaming one, atomically."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
 
@@ -93,6 +94,15 @@ def new_chat(client) -> str:
 
 def csrf_token(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def wait_until(condition, timeout: float = 15.0, what: str = "condition"):
+    """Poll ``condition`` until it is truthy (return it), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return result
 
 
 def require_service(reason: str):

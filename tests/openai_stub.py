@@ -12,6 +12,11 @@ to it over HTTP. The requested model name picks the behaviour:
 | ``stub-in-band-error`` | two chunks, then an error object inside the stream         |
 | ``stub-garbled`` | two chunks, then an event that is not JSON                       |
 | ``stub-429`` / ``stub-500`` | that status, every time                              |
+| ``stub-429-later`` | 429 with ``Retry-After: 20``                                   |
+| ``stub-context`` | 400 ``context_length_exceeded``, as OpenAI words it              |
+| ``stub-502-html`` | 502 with an HTML page for a body, as a proxy in front answers   |
+
+Every error answer carries ``x-request-id: req_stub_<n>``, as OpenAI's do.
 | anything else   | 404 model_not_found                                               |
 
 A request whose bearer token is not ``API_KEY`` gets 401, as OpenAI answers.
@@ -78,6 +83,17 @@ def _handler(stub: StubOpenAI):
             if model == "stub-429":
                 return self._json(429, {"error": {"message": "Rate limit reached", "type": "requests"}},
                                   {"Retry-After": "0"})
+            if model == "stub-429-later":
+                return self._json(429, {"error": {"message": "Rate limit reached", "type": "requests"}},
+                                  {"Retry-After": "20"})
+            if model == "stub-context":
+                return self._json(400, {"error": {
+                    "message": "This model's maximum context length is 8192 tokens. However, your messages "
+                               "resulted in 9120 tokens. Please reduce the length of the messages.",
+                    "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})
+            if model == "stub-502-html":
+                return self._raw(502, b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+                                 "text/html")
             if model == "stub-500":
                 return self._json(500, {"error": {"message": "The server had an error", "type": "server_error"}})
             if model == "stub-json":
@@ -103,10 +119,14 @@ def _handler(stub: StubOpenAI):
                                               "type": "invalid_request_error", "code": "model_not_found"}})
 
         def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
-            data = json.dumps(payload).encode()
+            self._raw(status, json.dumps(payload).encode(), "application/json", headers)
+
+        def _raw(self, status: int, data: bytes, content_type: str, headers: dict | None = None) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            if status >= 400:
+                self.send_header("x-request-id", f"req_stub_{len(stub.requests)}")
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()

@@ -47,34 +47,64 @@ def _run(*command: str | Path, log: Path | None = None) -> None:
         raise RuntimeError(f"{Path(command[0]).name} failed:\n{done.stdout}{done.stderr}{server}")
 
 
+class Postgres17:
+    """A new PostgreSQL 17 server on a free loopback port, of the test's own: ``url`` is its
+    admin URL; ``stop()`` and ``start()`` take it away and bring it back mid-test (never the
+    machine's shared server)."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="postgres17-"))
+        self.programs = BIN
+        if AS_SERVER_USER:
+            shutil.chown(self.root, "postgres")
+            # The postgres user may not reach into the checkout (a clone under /root), so it
+            # runs a copy of the installation that sits in its own directory.
+            shutil.copytree(BIN.parent, self.root / "native", symlinks=True)
+            self.programs = self.root / "native" / BIN.name
+        self.data, self.port, self.log = self.root / "data", _free_port(), self.root / "server.log"
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        settings = [f"--set={name}={value}" for name, value in {**SETTINGS, "port": self.port}.items()]
+        _run(self.programs / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "--no-sync",
+             "--no-instructions", "-E", "UTF8", "--locale=C", *settings)
+
+    def start(self) -> None:
+        _run(self.programs / "pg_ctl", "start", "-w", "-D", self.data, "-l", self.log, log=self.log)
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop it: "immediate" when nothing is to be kept; "fast" keeps what was committed
+        (this throwaway server does not wait for the disk on commit)."""
+        _run(self.programs / "pg_ctl", "stop", "-m", mode, "-D", self.data)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root)
+
+
 @contextmanager
 def postgres17() -> Iterator[str | None]:
-    """The admin URL of a new PostgreSQL 17 server on a free loopback port (None when its
-    binaries are not installed); stopped and deleted at the end."""
+    """The admin URL of a new PostgreSQL 17 server (None when its binaries are not
+    installed); stopped and deleted at the end."""
     if not (BIN / "initdb").exists():
         yield None
         return
-    root = Path(tempfile.mkdtemp(prefix="postgres17-"))
+    with running_postgres17() as server:
+        yield server.url
+
+
+@contextmanager
+def running_postgres17() -> Iterator[Postgres17]:
+    server = Postgres17()
     try:
-        programs = BIN
-        if AS_SERVER_USER:
-            shutil.chown(root, "postgres")
-            # The postgres user may not reach into the checkout (a clone under /root), so it
-            # runs a copy of the installation that sits in its own directory.
-            shutil.copytree(BIN.parent, root / "native", symlinks=True)
-            programs = root / "native" / BIN.name
-        data, port = root / "data", _free_port()
-        settings = [f"--set={name}={value}" for name, value in {**SETTINGS, "port": port}.items()]
-        _run(programs / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync",
-             "--no-instructions", "-E", "UTF8", "--locale=C", *settings)
-        log = root / "server.log"
-        _run(programs / "pg_ctl", "start", "-w", "-D", data, "-l", log, log=log)
+        server.start()
         try:
-            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            yield server
         finally:
-            _run(programs / "pg_ctl", "stop", "-m", "immediate", "-D", data)  # nothing here to keep
+            server.stop()
     finally:
-        shutil.rmtree(root)
+        server.remove()
+
+
+def postgres17_available() -> bool:
+    return (BIN / "initdb").exists()
 
 
 @pytest.fixture(scope="session")

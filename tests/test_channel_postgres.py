@@ -13,6 +13,7 @@ import pytest
 from chatbot.live.channel import CLOSED, GAP, ChannelUnavailable, Event
 from chatbot.live.events import ReplyText, to_json
 from chatbot.live.postgres import LISTENER, PostgresChannel
+from tests.conftest import wait_until
 from tests.test_channel_contract import MESSAGE, Inbox, postgres_url, text, topic  # noqa: F401 - a fixture
 
 
@@ -39,14 +40,6 @@ def listeners(admin) -> list[int]:
     return [pid for pid, in admin.execute(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
         (LISTENER,))]
-
-
-def wait_until(condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-    return result
 
 
 def stored(admin, t: str) -> int:

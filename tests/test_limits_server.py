@@ -9,7 +9,7 @@ import pytest
 import requests
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import csrf_token, require_service
+from tests.conftest import csrf_token, require_service, wait_until
 from tests.live_client import User
 from tests.redis_server import RedisServer
 from tests.servers import Gunicorn, embedded_server
@@ -56,7 +56,7 @@ def test_socket_commands_and_sends_are_limited_on_the_socket(tmp_path):
         time.sleep(1.1)  # the per-second window passes
         for text in ("two", "three"):
             view.send(text)
-            wait_for(lambda: text in sent() and settled())
+            wait_until(lambda: text in sent() and settled())
         updates = view.composer_updates
         view.send("four")
         view.wait(lambda v: v.composer_updates > updates)
@@ -64,12 +64,6 @@ def test_socket_commands_and_sends_are_limited_on_the_socket(tmp_path):
         assert sent() == ["by form", "two", "three"]
         assert not view.closed
 
-
-def wait_for(condition, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_open_sockets_per_user_are_limited_across_workers(redis_url, tmp_path):
@@ -94,7 +88,7 @@ def test_open_sockets_per_user_are_limited_across_workers(redis_url, tmp_path):
                 return False
             return True
 
-        wait_for(reopen)
+        wait_until(reopen)
         assert not second.closed
 
 

@@ -1,4 +1,5 @@
 """The OpenAI-compatible model, through the real openai client, against a loopback server."""
+import logging
 import time
 
 import pytest
@@ -58,13 +59,28 @@ def test_non_streamed_reply(stub):
 
 
 @pytest.mark.parametrize("name, api_key, reason", [
-    ("stub", "sk-wrong", "The model provider rejected the API key (check OPENAI_API_KEY)."),
-    ("no-such-model", API_KEY, "The model provider does not know this model (check OPENAI_MODEL)."),
-    ("stub-429", API_KEY, "The model provider is rate-limiting requests. Try again in a moment."),
-    ("stub-500", API_KEY, "The model provider had an internal error (500). Try again later."),
+    ("stub", "sk-wrong", "The model provider rejected the API key: the operator must check OPENAI_API_KEY."),
+    ("no-such-model", API_KEY, "The model provider does not know this model: the operator must check OPENAI_MODEL."),
+    ("stub-429", API_KEY, "The model provider is rate-limiting requests. Retry in 1 second."),
+    ("stub-429-later", API_KEY, "The model provider is rate-limiting requests. Retry in 20 seconds."),
+    ("stub-context", API_KEY, "This conversation is longer than the model can read. Start a new chat, or send a "
+                              "shorter message."),
+    ("stub-500", API_KEY, "The model provider had an internal error (500). Retry in a minute."),
+    ("stub-502-html", API_KEY, "The model provider had an internal error (502). Retry in a minute."),
 ])
 def test_refusals_become_readable_errors(stub, name, api_key, reason):
-    assert run(model(stub, name, api_key)) == ([], reason)
+    assert run(model(stub, name, api_key, retries=0)) == ([], reason)
+
+
+def test_a_refusal_carries_the_providers_status_and_request_id_for_the_log(stub):
+    with pytest.raises(ModelError) as refused:
+        list(model(stub, "stub-context", retries=0).stream(CONVERSATION))
+    failure = refused.value
+    assert failure.status == 400 and failure.request_id.startswith("req_stub_")
+    assert "maximum context length is 8192 tokens" in failure.detail
+    with pytest.raises(ModelError) as html:
+        list(model(stub, "stub-502-html", retries=0).stream(CONVERSATION))
+    assert html.value.status == 502 and "<html>" not in html.value.detail
 
 
 @pytest.mark.parametrize("name, retried", [("stub-429", True), ("stub-500", True), ("stub", False)])
@@ -131,6 +147,7 @@ def test_app_stores_a_complete_reply_from_the_model(chat_with):
     ("no-such-model", "does not know this model"),
     ("stub-429", "rate-limiting"),
     ("stub-500", "internal error (500)"),
+    ("stub-context", "longer than the model can read"),
     ("stub-stall", "stopped responding"),
     ("stub-drop", "connection to the model was lost"),
 ])
@@ -144,6 +161,17 @@ def test_app_shows_provider_failures_on_the_page_never_a_500(chat_with, name, re
     assert answer.status == ERROR and reason in answer.error
     if name in ("stub-stall", "stub-drop"):
         assert answer.content == "".join(REPLY[:2])  # what was generated is kept
+
+
+def test_every_provider_failure_is_logged_once_with_status_request_id_chat_and_reply(chat_with, caplog):
+    client, store, chat_id = chat_with("stub-429-later")
+    with caplog.at_level(logging.WARNING, logger="chatbot.conversation.runner"):
+        client.post(f"/chats/{chat_id}/messages", data={"content": "Hi"})
+    answer = store.messages(store.user_by_email("ada@example.com").id, chat_id)[1]
+    [line] = [r.getMessage() for r in caplog.records if "model failure" in r.getMessage()]
+    assert f"chat {chat_id}, reply {answer.id}, model stub-429-later: status 429, provider request req_stub_" in line
+    assert "Rate limit reached" in line and API_KEY not in caplog.text
+    assert answer.error == "The model provider is rate-limiting requests. Retry in 20 seconds."
 
 
 def test_app_sends_the_conversation_with_its_system_prompt(chat_with):

@@ -9,17 +9,20 @@ request's role and its JWT claims in ``request.jwt.claims``. For every table and
 operation, the owner can; another signed-in user and the anon role cannot. (Session records
 are the server's: their owner may only list them, never seeing the token hashes or data,
 and end them. A profile, role and standing, its owner may only read; settings, invitations
-and the directory's functions are the server's alone.)
+and the directory's functions are the server's alone. A send's client id is its sender's
+own: another user's finds, blocks and reveals nothing.)
 """
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import psycopg
 import pytest
-from psycopg.errors import InsufficientPrivilege
+from psycopg.errors import InsufficientPrivilege, NoDataFound, UniqueViolation
 
 from tests.conftest import require_service
 from tests.databases import ADMIN_URL, supabase_database
@@ -40,10 +43,11 @@ def db(request):
 
 
 @contextmanager
-def acting(db, user: str | None):
+def acting(db, user: str | None, commit: bool = False):
     """A transaction as PostgREST would run it for ``user`` (None: the anon role).
-    Rolled back at the end, so every check starts from the same data."""
-    with db.transaction(force_rollback=True):
+    Rolled back at the end, so every check starts from the same data (unless ``commit``:
+    for what another connection is to see)."""
+    with db.transaction(force_rollback=not commit):
         claims = {"sub": user, "role": "authenticated"} if user else {"role": "anon"}
         db.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
         db.execute("set local role authenticated" if user else "set local role anon")
@@ -428,6 +432,157 @@ def test_an_invitation_is_used_once(db):
         assert db.execute("select use_invitation('one-use', %s)", (BOB,)).fetchone() == (True,)
         assert db.execute("select use_invitation('one-use', %s)", (BOB,)).fetchone() == (False,)
         assert db.execute("select count(*) from running_invitations()").fetchone() == (0,)
+
+
+# Client ids (idempotent sends, append_turn): a repeat is found among the caller's own
+# messages alone, so another user's client id or chat yields nothing of theirs, and two
+# sends with one id at once make one turn.
+
+def send(db, chat: str, client_id: str | None, content: str = "hi") -> list[tuple]:
+    """append_turn as PostgREST calls it: (repeated, message id, chat id, content) per row."""
+    return db.execute("select t.repeated, (t.message).id::text, (t.message).chat_id::text, (t.message).content"
+                      " from append_turn(%s, %s, 'm', 'w', %s) t", (chat, content, client_id)).fetchall()
+
+
+def chat_messages(db, chat: str) -> list[tuple]:
+    """The chat's (id, content, client id), as ``db`` acts (outside ``acting``: the database's
+    owner, past RLS)."""
+    return db.execute("select id::text, content, client_id from messages where chat_id = %s order by seq",
+                      (chat,)).fetchall()
+
+
+@pytest.fixture
+def ada_chats(db):
+    """Two chats of Ada's, committed (for other connections to see), deleted afterwards."""
+    with acting(db, ADA, commit=True):
+        chats = [str(db.execute("insert into chats (title, model) values ('Ada''s', 'm') returning id").fetchone()[0])
+                 for _ in range(2)]
+    yield chats
+    db.execute("delete from chats where id = any(%s::uuid[])", (chats,))
+
+
+@pytest.fixture
+def ada_turn(db, ada_chats):
+    """A turn Ada sent with a client id: its chat, client id and rows."""
+    client_id = str(uuid.uuid4())
+    with acting(db, ADA, commit=True):
+        rows = send(db, ada_chats[0], client_id, "Ada's secret question")
+    return {"chat": ada_chats[0], "client_id": client_id, "rows": rows}
+
+
+def test_the_owner_repeating_a_send_gets_its_turn_and_stores_nothing(db, ada_turn):
+    assert [row[0] for row in ada_turn["rows"]] == [False, False]
+    with acting(db, ADA):
+        again = send(db, ada_turn["chat"], ada_turn["client_id"], "a different text, same send")
+        assert again == [(True, *row[1:]) for row in ada_turn["rows"]]
+        assert len(chat_messages(db, ada_turn["chat"])) == 2
+
+
+def test_another_users_client_id_makes_their_own_turn_and_reveals_nothing(db, ada_turn):
+    with acting(db, BOB):
+        bob_chat = str(db.execute("insert into chats (title, model) values ('Bob''s', 'm') returning id").fetchone()[0])
+        rows = send(db, bob_chat, ada_turn["client_id"], "Bob's question")
+        assert [(repeated, chat, content) for repeated, _, chat, content in rows] == \
+            [(False, bob_chat, "Bob's question"), (False, bob_chat, "")]
+        assert {row[1] for row in rows}.isdisjoint(row[1] for row in ada_turn["rows"])
+    assert [row[1] for row in chat_messages(db, ada_turn["chat"])] == ["Ada's secret question", ""]
+
+
+@pytest.mark.parametrize("client_id", ["ada's", "new", None])
+def test_another_users_chat_is_not_found_whatever_the_client_id(db, ada_turn, client_id):
+    client_id = {"ada's": ada_turn["client_id"], "new": str(uuid.uuid4())}.get(client_id)
+    with pytest.raises(NoDataFound):
+        with acting(db, BOB):
+            send(db, ada_turn["chat"], client_id, "injected")
+    assert [row[1] for row in chat_messages(db, ada_turn["chat"])] == ["Ada's secret question", ""]
+
+
+def test_a_user_can_neither_find_nor_change_messages_by_another_users_client_id(db, ada_turn):
+    with acting(db, BOB):
+        assert db.execute("select count(*) from messages where client_id = %s",
+                          (ada_turn["client_id"],)).fetchone() == (0,)
+        assert db.execute("update messages set client_id = null where client_id = %s",
+                          (ada_turn["client_id"],)).rowcount == 0
+    assert chat_messages(db, ada_turn["chat"])[0][2] == ada_turn["client_id"]
+
+
+@pytest.mark.parametrize("client_id", ["ada's", "new"])
+def test_a_user_cannot_probe_for_another_users_client_ids_with_an_upsert(db, ada_turn, client_id):
+    """An insert in Ada's name that would do nothing on a conflict is refused the same
+    whether Ada has the id or not: RLS checks the row before the index is asked."""
+    client_id = ada_turn["client_id"] if client_id == "ada's" else str(uuid.uuid4())
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, BOB):
+            bob_chat = db.execute("insert into chats (title, model) values ('Bob''s', 'm') returning id").fetchone()[0]
+            db.execute("insert into messages (chat_id, owner_id, role, status, seq, client_id)"
+                       " values (%s, %s, 'user', 'complete', 1, %s) on conflict (owner_id, client_id) do nothing",
+                       (bob_chat, ADA, client_id))
+
+
+def test_anon_cannot_send(db, ada_turn):
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, None):
+            send(db, ada_turn["chat"], ada_turn["client_id"])
+
+
+@contextmanager
+def two_connections(db):
+    """Two more connections to the database, for sends that race (autocommit: each
+    ``acting`` block is its own transaction)."""
+    with psycopg.connect(db.info.dsn, autocommit=True) as first, \
+            psycopg.connect(db.info.dsn, autocommit=True) as second:
+        yield first, second
+
+
+def wait_until_blocked(db, connection) -> None:
+    """Until ``connection``'s statement waits for a lock another transaction holds."""
+    for _ in range(500):
+        waiting = db.execute("select wait_event_type from pg_stat_activity where pid = %s",
+                             (connection.info.backend_pid,)).fetchone()[0]
+        if waiting == "Lock":
+            return
+        time.sleep(0.01)
+    raise AssertionError("the second send never waited for the first")
+
+
+def test_two_sends_with_one_client_id_at_once_make_one_turn(db, ada_chats):
+    """The second waits for the first, then answers the first's turn (repeated)."""
+    client_id = str(uuid.uuid4())
+    with two_connections(db) as (first, second), ThreadPoolExecutor(1) as pool:
+        with acting(first, ADA, commit=True):
+            winner = send(first, ada_chats[0], client_id, "sent twice at once")
+            loser = pool.submit(lambda: _sent_as(second, ADA, ada_chats[0], client_id))
+            wait_until_blocked(db, second)
+        assert loser.result(timeout=10) == [(True, *row[1:]) for row in winner]
+    assert len(chat_messages(db, ada_chats[0])) == 2
+
+
+@pytest.mark.parametrize("first_commits", [True, False], ids=["first commits", "first rolls back"])
+def test_the_unique_index_decides_between_sends_into_two_chats(db, ada_chats, first_commits):
+    """Sends with one client id into two chats do not queue on one chat's lock: the index
+    makes the second wait, then refuses it if the first was stored, and lets it be if not.
+    Never the other chat's turn as this chat's."""
+    client_id = str(uuid.uuid4())
+    with two_connections(db) as (first, second), ThreadPoolExecutor(1) as pool:
+        with acting(first, ADA, commit=True):
+            send(first, ada_chats[0], client_id, "into the first chat")
+            racing = pool.submit(lambda: _sent_as(second, ADA, ada_chats[1], client_id))
+            wait_until_blocked(db, second)
+            if not first_commits:
+                raise psycopg.Rollback()  # rolled back (psycopg's transaction block takes the exception)
+        if first_commits:
+            with pytest.raises(UniqueViolation):
+                racing.result(timeout=10)
+            assert chat_messages(db, ada_chats[1]) == []
+        else:
+            assert [row[0] for row in racing.result(timeout=10)] == [False, False]
+            assert chat_messages(db, ada_chats[0]) == []
+            assert [row[2] for row in chat_messages(db, ada_chats[1])] == [client_id, None]
+
+
+def _sent_as(connection, user: str, chat: str, client_id: str) -> list[tuple]:
+    with acting(connection, user, commit=True):
+        return send(connection, chat, client_id)
 
 
 def test_the_attachments_bucket_is_private(db):

@@ -174,6 +174,38 @@ def test_a_turn_is_the_question_and_an_empty_streaming_reply(store, owner):
     assert store.messages(owner, chat.id) == [question, answer]
 
 
+def test_a_repeated_send_returns_the_turn_it_made_and_stores_nothing_twice(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    client_id = str(uuid.uuid4())
+    first = store.add_turn(owner, chat.id, "only once", "m", "w", client_id=client_id)
+    assert first.repeated is False
+    again = store.add_turn(owner, chat.id, "only once", "m", "w", client_id=client_id)  # its reply still streams
+    assert again.repeated is True
+    assert (again.question, again.answer, again.chat.id) == (first.question, first.answer, chat.id)
+    store.update_message(owner, first.answer.id, content="Done.", status=COMPLETE)
+    later = store.add_turn(owner, chat.id, "only once", "m", "w", client_id=client_id)  # after it finished
+    assert later.repeated is True and (later.answer.content, later.answer.status) == ("Done.", COMPLETE)
+    assert [m.content for m in store.messages(owner, chat.id)] == ["only once", "Done."]
+    other = store.add_turn(owner, chat.id, "a new one", "m", "w", client_id=str(uuid.uuid4()))
+    assert other.repeated is False and len(store.messages(owner, chat.id)) == 4
+
+
+def test_client_ids_are_each_owners_own(store, owner, stranger):
+    client_id = str(uuid.uuid4())
+    mine = store.add_turn(owner, store.add_chat(owner, "Mine", "m").id, "hi", "m", "w", client_id=client_id)
+    theirs = store.add_turn(stranger, store.add_chat(stranger, "Theirs", "m").id, "hi", "m", "w",
+                            client_id=client_id)
+    assert not mine.repeated and not theirs.repeated and mine.question.id != theirs.question.id
+
+
+def test_sends_without_a_client_id_are_never_taken_for_repeats(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    first = store.add_turn(owner, chat.id, "same words", "m", "w")
+    store.update_message(owner, first.answer.id, status=COMPLETE)
+    second = store.add_turn(owner, chat.id, "same words", "m", "w")
+    assert not second.repeated and second.question.id != first.question.id
+
+
 def test_a_turn_comes_with_its_chat_the_newest_messages_and_whether_the_list_moved(store, owner):
     first = store.add_chat(owner, "First", "m")
     store.add_chat(owner, "Second", "m")  # on top of the list

@@ -21,8 +21,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol
 
 from flask import Flask, Request, Response
+from flask import session as flask_session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
+from ..errors import Unavailable
 from ..live import topics
 from . import Credentials
 from ..live.channel import Channel, announce
@@ -122,11 +124,12 @@ class ServerSession(SecureCookieSession):
     """Flask's session, with the record behind it when signed in (``token`` set)."""
 
     def __init__(self, initial: dict[str, Any] | None = None, token: str | None = None,
-                 record: SessionRecord | None = None) -> None:
+                 record: SessionRecord | None = None, unavailable: bool = False) -> None:
         super().__init__(initial)
         self.token = token
         self.record = record
         self.new_cookie = False  # the cookie must be (re)sent: a new token, or none any more
+        self.unavailable = unavailable  # its record could not be read: the database is away
 
     @property
     def public_id(self) -> str | None:
@@ -146,7 +149,12 @@ class ServerSessionInterface(SecureCookieSessionInterface):
     def open_session(self, app: Flask, request: Request) -> ServerSession | None:
         cookie = request.cookies.get(self.get_cookie_name(app), "")
         if looks_like_token(cookie):
-            record = self.sessions.load(hash_token(cookie))
+            try:
+                record = self.sessions.load(hash_token(cookie))
+            except Unavailable:
+                # Not "signed out": the request is refused (503) by ``refuse_if_unavailable``
+                # before anything reads the session, and its cookie is left as it is.
+                return ServerSession(token=cookie, unavailable=True)
             if record is not None:
                 return ServerSession(record.data, cookie, record)
             session = ServerSession()
@@ -155,6 +163,8 @@ class ServerSessionInterface(SecureCookieSessionInterface):
         return super().open_session(app, request)  # type: ignore[return-value]
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
+        if session.unavailable:
+            return
         if session.token is None:
             if session.new_cookie and not session:
                 response.delete_cookie(self.get_cookie_name(app), domain=self.get_cookie_domain(app),
@@ -238,6 +248,13 @@ class SignOutAtProvider:
             credentials = record.data.get("credentials")
             if isinstance(credentials, dict):
                 self._sign_out(Credentials(**credentials))
+
+
+def refuse_if_unavailable() -> None:
+    """(Before each request) a signed-in session whose record could not be read is a 503,
+    never a quiet sign-out."""
+    if getattr(flask_session, "unavailable", False):
+        raise Unavailable()
 
 
 def _due_for_touch(record: SessionRecord, idle: float) -> bool:

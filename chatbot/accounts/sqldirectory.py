@@ -8,6 +8,8 @@ from datetime import date, datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ..database import BUSY_SECONDS, patient_methods
+
 from ..files import FileStore
 from ..sqlstore import _Id, attachments, chats, messages, metadata, users
 from ..store import is_uuid
@@ -50,9 +52,11 @@ def _invitation(row) -> Invitation:
     return Invitation(row.id, row.created_by, _aware(row.created_at), _aware(row.expires_at), row.used_by)
 
 
+@patient_methods
 class SQLDirectory:
-    def __init__(self, engine: Engine, files: FileStore) -> None:
+    def __init__(self, engine: Engine, files: FileStore, busy_seconds: float = BUSY_SECONDS) -> None:
         self.engine = engine
+        self.busy_seconds = busy_seconds
         self.files = files  # where the accounts' attachments are, to delete with them
 
     def member(self, user_id: str) -> Member | None:

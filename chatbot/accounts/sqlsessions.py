@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ..database import BUSY_SECONDS, patient_methods
+
 from ..sqlstore import _Id, metadata
 from ..store import is_uuid
 from .sessions import SessionRecord, decode, encode, expiry, now
@@ -40,9 +42,11 @@ def _record(row) -> SessionRecord:
                          _aware(row.expires_at), row.remember, row.user_agent, row.address)
 
 
+@patient_methods
 class SQLSessions:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, busy_seconds: float = BUSY_SECONDS) -> None:
         self.engine = engine
+        self.busy_seconds = busy_seconds
 
     def create(self, token_hash: str, user_id: str, data: dict[str, Any], *, idle: float, absolute: float,
                remember: bool, user_agent: str, address: str) -> SessionRecord:

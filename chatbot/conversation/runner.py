@@ -22,6 +22,7 @@ from typing import Callable
 from ..live import topics
 from ..live.channel import Channel, ChannelUnavailable, Delivery, Event, announce
 from ..live.events import MessageChanged, ReplyDone, ReplyText, StopReply
+from ..errors import Unavailable
 from ..models import ChatModel, ModelError, Usage
 from ..process import this_process
 from ..store import COMPLETE, ERROR, STOPPED, Housekeeping, Message, Store
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 1.0  # seconds: partial text is written to the store this often
 INTERRUPTED_REASON = "The server stopped while this reply was being written."
+NOT_SAVED = "This reply could not be saved (the database was unavailable): copy it before you leave the page."
 _runners = itertools.count(1)  # runners of this process: each has a lease of its own
 
 
@@ -48,9 +50,10 @@ class _Running:
 
 class ReplyRunner:
     def __init__(self, channel: Channel, housekeeping: Housekeeping, *, lease: float = 30.0,
-                 pace: Pace | None = None, spawn: Callable[..., object] | None = None) -> None:
+                 pace: Pace | None = None, spawn: Callable[..., object] | None = None, save_for: float = 120.0) -> None:
         self.channel, self.housekeeping = channel, housekeeping
         self.lease = lease  # seconds another process waits for news of this one before sweeping its replies
+        self.save_for = save_for  # seconds a finished reply is held and written again while the database is away
         self.pace = pace or Pace()
         self.worker = f"{this_process()}:{next(_runners)}"  # its replies and its lease carry this
         self._spawn = spawn or _thread
@@ -103,13 +106,17 @@ class ReplyRunner:
                 live.add(piece)
                 now = time.monotonic()
                 if now - last_checkpoint >= CHECKPOINT_EVERY:
-                    store.update_message(owner_id, message_id, content="".join(text))
+                    _checkpoint(store, owner_id, answer, "".join(text))
                     last_checkpoint = now
             else:
                 status = STOPPED if running.stop.is_set() else COMPLETE
         except ModelError as failure:
             # A stop aborts the request in flight, which the model reports as a failure.
             status, error = (STOPPED, None) if running.stop.is_set() else (ERROR, str(failure))
+            if status == ERROR:
+                log.warning("model failure: chat %s, reply %s, model %s: status %s, provider request %s, "
+                            "after %d characters: %s", answer.chat_id, message_id, model.name, failure.status,
+                            failure.request_id, sum(map(len, text)), failure.detail or failure)
         except Exception:  # a bug must not leave the reply "streaming" for ever
             log.exception("reply %s failed", message_id)
             status, error = ERROR, "Something went wrong while generating this reply."
@@ -119,9 +126,9 @@ class ReplyRunner:
             live.close()
             final = replace(answer, content="".join(text), status=status, error=error, worker=None,
                             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
-            store.update_message(owner_id, message_id, content=final.content, status=status, error=error,
-                                 prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                                 worker=None)
+            if not _save(store, owner_id, final, self.save_for):
+                # The text still reaches every open view (they can copy it), marked unsaved.
+                final = replace(final, status=ERROR, error=NOT_SAVED)
             self._running.pop(message_id, None)
             # The finished message rides on "done" too, so a reply's event stream can show
             # it without reading it back from the store.
@@ -203,6 +210,38 @@ class ReplyRunner:
             running = self._running.get(item.data.message_id)
             if running is not None:
                 running.request_stop()
+
+
+def _checkpoint(store: Store, owner_id: str, answer: Message, text: str) -> None:
+    """Write the partial text, if the database can take it now: if not, the next checkpoint
+    (or the final write, which waits for it) writes all of it."""
+    try:
+        store.update_message(owner_id, answer.id, content=text)
+    except Unavailable:
+        log.warning("checkpoint of reply %s in chat %s skipped: the database is unavailable", answer.id,
+                    answer.chat_id)
+
+
+def _save(store: Store, owner_id: str, final: Message, save_for: float) -> bool:
+    """Write the finished reply, again and again while the database is away (each try
+    already waits its busy bound), for up to ``save_for`` seconds. False, and an error in
+    the log naming the chat and the reply, if it could not be written."""
+    deadline, pause = time.monotonic() + save_for, 1.0
+    while True:
+        try:
+            store.update_message(owner_id, final.id, content=final.content, status=final.status, error=final.error,
+                                 prompt_tokens=final.prompt_tokens, completion_tokens=final.completion_tokens,
+                                 worker=None)
+            return True
+        except Unavailable:
+            if time.monotonic() + pause > deadline:
+                log.error("reply %s in chat %s could not be saved: %d characters were shown but not stored",
+                          final.id, final.chat_id, len(final.content))
+                return False
+            log.warning("reply %s in chat %s not saved yet (%d characters held): the database is unavailable, "
+                        "trying again", final.id, final.chat_id, len(final.content))
+            time.sleep(pause)  # cooperative under gevent
+            pause = min(pause * 2, 10.0)
 
 
 def _keep_lease(runner_ref: weakref.ref, stopped: threading.Event, every: float) -> None:

@@ -22,7 +22,7 @@ from ..live import topics
 from ..live.channel import Channel, Event, announce, follow
 from ..live.events import MessageChanged, MessageRemoved, ReplyDone
 from ..models import ChatModel, estimate_tokens
-from ..store import STOPPED, STREAMING, Chat, Message, ReplyInProgress, Store, Turn
+from ..store import STOPPED, STREAMING, Chat, Message, ReplyInProgress, Store, Turn, is_uuid
 from .runner import ReplyRunner
 
 
@@ -40,10 +40,15 @@ class Limits:
 
 
 def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: str, chat_id: str,
-                 content: str, limits: Limits, *, files: FileStore, uploads: Sequence[Upload] = ()) -> Turn:
+                 content: str, limits: Limits, *, files: FileStore, uploads: Sequence[Upload] = (),
+                 client_id: str | None = None) -> Turn:
     """Store the user's message (and its attached ``uploads``) and start the reply; return
     the turn, with its chat as it is now (named after the message, if it had no name yet)
-    and whether the chat list changed (the chat moved to the top, or was named)."""
+    and whether the chat list changed (the chat moved to the top, or was named).
+
+    ``client_id``: the sender's id for this send (a form's hidden field). Sent again (a
+    resubmitted form, a retried request), it returns the turn made the first time, marked
+    ``repeated``: nothing is stored twice and the model is not asked again."""
     content = content.strip()
     checked = attachments.check(list(uploads), limits.attachment_max_bytes) if uploads else []
     if not content and not checked:
@@ -54,11 +59,14 @@ def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: 
     _check_replies_running(store, owner_id, limits)
     runner.start_background()  # the lease first: the reply names this process
     try:
-        turn = store.add_turn(owner_id, chat_id, content, model.name, runner.worker, history=HISTORY_PAGE + 1)
+        turn = store.add_turn(owner_id, chat_id, content, model.name, runner.worker, history=HISTORY_PAGE + 1,
+                              client_id=client_id if is_uuid(client_id) else None)
     except LookupError:
         raise NotFound(chat_id) from None
     except ReplyInProgress:
         raise Busy(chat_id) from None
+    if turn.repeated:
+        return turn
     chat, question, answer, history = turn.chat, turn.question, turn.answer, turn.history
     if checked:
         question = replace(question, attachments=tuple(attachments.attach(store, files, owner_id, question.id, checked)))

@@ -45,7 +45,6 @@ class ChatFeed:
         self._stops: list[Callable[[], None]] = []  # the chat's and the user's topics
         self._following: dict[str, Callable[[], None]] = {}  # replies being followed: how to stop
         self._shown: dict[str, int] = {}  # replies shown as streaming: characters shown
-        self.blank_composer: str | None = None  # rendered once by the view, for each send
 
     def start(self, since: int) -> None:
         """Follow the chat's and the user's topics from now, then queue the catch-up from

@@ -24,7 +24,7 @@ from ..accounts.sessions import Sessions, hash_token
 from ..backends import backends, settings
 from ..chat import limits, refusal
 from ..conversation import turns
-from ..errors import Busy, InvalidInput, NotFound, TooMany
+from ..errors import Busy, InvalidInput, NotFound, TooMany, Unavailable
 from ..signin import credentials_due, current_session_id, renew_at
 from .channel import ChannelUnavailable
 from .feed import ChatFeed
@@ -129,9 +129,10 @@ def socket(ws, chat_id):
         feed.close()
 
 
-def _composer_refusal(b, feed: ChatFeed, content: str, error: InvalidInput | Busy | TooMany) -> str | None:
+def _composer_refusal(b, feed: ChatFeed, content: str,
+                      error: InvalidInput | Busy | TooMany | Unavailable) -> str | None:
     """The composer again, with the draft kept and why it was not sent beside it."""
-    chat = b.store.chat(feed.owner_id, feed.chat_id)
+    chat = {"id": feed.chat_id} if isinstance(error, Unavailable) else b.store.chat(feed.owner_id, feed.chat_id)
     if chat is None:
         return None
     return render_template("chat/_composer.html", chat=chat, oob=True, draft=content,
@@ -211,16 +212,12 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
         try:
             rate_limits().sent(feed.owner_id)
             turn = turns.send_message(b.store, b.model, b.runner, feed.owner_id, feed.chat_id, content, limits(),
-                                      files=b.files)
+                                      files=b.files, client_id=str(command.get("client_id", "")))
         except NotFound:
             return None  # deleted a moment ago: the chat-list update says so
-        except (InvalidInput, Busy, TooMany) as error:
+        except (InvalidInput, Busy, TooMany, Unavailable) as error:
             return _composer_refusal(b, feed, content, error)
-        # The messages arrive through the chat's topic, like every other view's. The empty
-        # composer is the same for every send on this socket (its CSRF token is the
-        # connection's): render it once.
-        if feed.blank_composer is None:
-            feed.blank_composer = render_template("chat/_composer.html", chat=turn.chat, oob=True, draft="",
-                                                  errors={})
-        return feed.blank_composer
+        # The messages arrive through the chat's topic, like every other view's; the page
+        # gets an empty composer, with a new client id for its next send.
+        return render_template("chat/_composer.html", chat=turn.chat, oob=True, draft="", errors={})
     return None

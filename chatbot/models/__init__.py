@@ -24,7 +24,15 @@ OnOpen = Optional[Callable[[Callable[[], None]], None]]
 
 class ModelError(Exception):
     """Generation failed. ``str(error)`` is a sentence fit to show the user.
-    Text yielded before the error was real output and is kept by the caller."""
+    Text yielded before the error was real output and is kept by the caller.
+
+    For the log (never shown, never holding a key): the provider's HTTP ``status`` and its
+    ``request_id`` (what its support asks for), and ``detail``, what the provider said."""
+
+    def __init__(self, message: str, *, status: int | None = None, request_id: str | None = None,
+                 detail: str = "") -> None:
+        super().__init__(message)
+        self.status, self.request_id, self.detail = status, request_id, detail
 
 
 class ChatModel(Protocol):

@@ -12,6 +12,7 @@ import httpx2
 import openai
 
 from ..conversation.pacing import Pace
+from ..errors import wait_words
 from . import ModelError, OnOpen, Piece, Usage
 from .transport import ModelTransport
 
@@ -62,11 +63,13 @@ class OpenAICompatible:
             finally:
                 response.close()  # on an early exit (a stop), this ends the upstream request
         except openai.APIStatusError as error:
-            raise ModelError(_status_reason(error)) from error
+            raise ModelError(_status_reason(error), status=error.status_code, request_id=error.request_id,
+                             detail=_provider_said(error)) from error
         except (openai.APITimeoutError, httpx2.TimeoutException) as error:
-            raise ModelError("The model stopped responding, so the reply was cut off.") from error
+            raise ModelError("The model stopped responding, so the reply was cut off.",
+                             detail=type(error).__name__) from error
         except (openai.APIConnectionError, httpx2.TransportError) as error:
-            raise ModelError("The connection to the model was lost.") from error
+            raise ModelError("The connection to the model was lost.", detail=type(error).__name__) from error
 
 
 def _paced(chunks: Iterator[bytes], pace: Pace) -> Iterator[bytes]:
@@ -170,13 +173,46 @@ def _proxied(url: str) -> bool:
 
 
 def _status_reason(error: openai.APIStatusError) -> str:
+    """What a refusal means, in words the user (or, for a bad key or model, the operator) can act on."""
     status = error.status_code
     if status in (401, 403):
-        return "The model provider rejected the API key (check OPENAI_API_KEY)."
+        return "The model provider rejected the API key: the operator must check OPENAI_API_KEY."
     if status == 404:
-        return "The model provider does not know this model (check OPENAI_MODEL)."
+        return "The model provider does not know this model: the operator must check OPENAI_MODEL."
     if status == 429:
-        return "The model provider is rate-limiting requests. Try again in a moment."
+        wait = _retry_after(error.response)
+        when = f"in {wait_words(wait)}" if wait is not None else "in a minute"
+        return f"The model provider is rate-limiting requests. Retry {when}."
+    if status in (400, 413) and _too_long(error):
+        return ("This conversation is longer than the model can read. Start a new chat, or send a "
+                "shorter message.")
     if status >= 500:
-        return f"The model provider had an internal error ({status}). Try again later."
+        return f"The model provider had an internal error ({status}). Retry in a minute."
     return f"The model provider refused the request ({status})."
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    """Seconds until the provider takes requests again, as its headers say (OpenAI sends
+    retry-after-ms too)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return max(0.0, float(response.headers[name]) * scale)
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+def _too_long(error: openai.APIStatusError) -> bool:
+    said = _provider_said(error).lower()
+    return getattr(error, "code", None) == "context_length_exceeded" or any(
+        words in said for words in ("context length", "context window", "maximum context", "too many tokens",
+                                    "prompt is too long"))
+
+
+def _provider_said(error: openai.APIStatusError) -> str:
+    """The provider's own message, short and on one line (an HTML error page is not one)."""
+    body = error.body if isinstance(error.body, dict) else None
+    message = (body or {}).get("message") or ""
+    if not message and "json" in error.response.headers.get("content-type", ""):
+        message = error.message
+    return " ".join(str(message).split())[:300]

@@ -19,8 +19,8 @@ from supabase import Client
 from ..store import STREAMING, Attachment, Chat, Message, ReplyInProgress, Turn, is_uuid
 
 # SQLSTATEs that PostgREST passes on as the error code.
-_UNIQUE_VIOLATION = "23505"  # here: a second streaming reply in one chat
-_NOT_FOUND = "P0002"  # raised by append_messages for a chat the caller cannot see
+_UNIQUE_VIOLATION = "23505"  # here: a second streaming reply in one chat (or a client id sent into another)
+_NOT_FOUND = "P0002"  # raised by append_messages and append_turn for a chat the caller cannot see
 _RLS_REFUSED = "42501"
 # Supabase's API answers at most "Max rows" rows per request (1,000 unless changed; keep it
 # at least this), cutting the rest off silently: long lists are read page by page.
@@ -106,17 +106,20 @@ class SupabaseStore:
         return self._append(owner_id, chat_id, [dict(role=role, content=content, status=status, model=model)])[0]
 
     def add_turn(self, owner_id: str, chat_id: str, content: str, model: str, worker: str,
-                 history: int = 2) -> Turn:
+                 history: int = 2, client_id: str | None = None) -> Turn:
         # Over HTTP, one step is four requests (the append itself is one transaction).
         chat = self.chat(owner_id, chat_id)
         if chat is None:
             raise LookupError(chat_id)
         newest = self.chats(owner_id, limit=1)
-        question, answer = self._append(owner_id, chat_id, [
-            dict(role="user", content=content, status="complete"),
-            dict(role="assistant", content="", status=STREAMING, model=model, worker=worker)])
-        return Turn(chat, question, answer, not newest or newest[0].id != chat.id,
-                    self.messages(owner_id, chat_id, newest=history))
+        # append_turn stores both rows, or, for a client id this owner has sent before,
+        # nothing: then its rows are the turn that send made, flagged as a repeat.
+        rows = self._call(chat_id, "append_turn", {"target_chat": chat_id, "content": content, "model": model,
+                                                   "worker": worker, "client_id": client_id})
+        question, answer = (_message(row["message"]) for row in rows)
+        repeated = rows[0]["repeated"]
+        return Turn(chat, question, answer, not repeated and (not newest or newest[0].id != chat.id),
+                    self.messages(owner_id, chat_id, newest=history), repeated=repeated)
 
     def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
         if not is_uuid(message_id):
@@ -128,16 +131,22 @@ class SupabaseStore:
         """Add messages to an owned chat in one transaction (the append_messages function)."""
         if not self._mine(owner_id, chat_id):
             raise LookupError(chat_id)
+        added = self._call(chat_id, "append_messages", {"target_chat": chat_id, "new_messages": rows,
+                                                         "replacing": replacing})
+        return [_message(row) for row in added]
+
+    def _call(self, chat_id: str, function: str, arguments: dict) -> list[dict]:
+        """One of the functions that write into a chat, its errors as the Store's."""
         try:
-            added = self.db.rpc("append_messages", {"target_chat": chat_id, "new_messages": rows,
-                                                    "replacing": replacing}).execute().data
+            return self.db.rpc(function, arguments).execute().data
         except APIError as error:
+            # (From append_turn, also a client id the owner sent into another chat: refused
+            # alike, as the SQL store refuses it.)
             if error.code == _UNIQUE_VIOLATION:
                 raise ReplyInProgress(chat_id) from None
             if error.code in (_NOT_FOUND, _RLS_REFUSED):
                 raise LookupError(chat_id) from None
             raise
-        return [_message(row) for row in added]
 
     def messages(self, owner_id: str, chat_id: str, newest: int | None = None) -> list[Message]:
         if not self._mine(owner_id, chat_id):
