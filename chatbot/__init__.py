@@ -16,6 +16,7 @@ from .accounts import limits
 from .accounts.sessions import ServerSessionInterface, refuse_if_unavailable
 from .attachments import MAX_FILES
 from .errors import TooMany, Unavailable
+from .live.capacity import OpenStreams
 from .extensions import csrf, login_manager
 from .rendering import render_markdown
 from .settings import Settings
@@ -69,6 +70,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore[method-assign]
                                 x_proto=settings.trusted_proxies)
     limits.init_app(app, settings)
+    app.extensions["chatbot.streams"] = OpenStreams(settings.max_streams)
     csrf.init_app(app)
     login_manager.init_app(app)
     security.init_app(app)
@@ -88,6 +90,11 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.register_blueprint(chat.bp)
     app.register_blueprint(live.bp)
     live.sock.init_app(app)
+
+    @app.get("/healthz")
+    def healthz():
+        """For load balancers: the process answers (no login, no database: cheap under load)."""
+        return {"status": "ok", "open_streams": app.extensions["chatbot.streams"].open}
 
     @app.errorhandler(404)
     def not_found(_error):

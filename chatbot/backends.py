@@ -147,6 +147,8 @@ def _model(settings: Settings, pace: Pace) -> ChatModel:
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,
         timeout=settings.openai_timeout,
+        first_token_timeout=settings.openai_first_token_timeout,
+        connect_timeout=settings.openai_connect_timeout,
         max_retries=settings.openai_max_retries,
         pace=pace,
     )

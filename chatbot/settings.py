@@ -32,7 +32,7 @@ class Settings:
     openai_api_key: str | None = field(repr=False)
     openai_base_url: str | None
     openai_model: str
-    openai_timeout: float  # seconds without a byte from the model before giving up
+    openai_timeout: float  # seconds without new text from the model, once it started, before giving up
     openai_max_retries: int
     context_tokens: int
     message_max_chars: int
@@ -63,6 +63,9 @@ class Settings:
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For is believed
     database_busy_seconds: float = 5.0  # how long a request may wait for a busy database
     reply_save_seconds: float = 120.0  # how long a finished reply is held while the database is away
+    openai_first_token_timeout: float = 60.0  # seconds from asking to the first text, retries included
+    openai_connect_timeout: float = 5.0
+    max_streams: int = 1500  # live sockets and event streams one process holds; past it, 503
     limits: RateLimitSettings = field(default_factory=lambda: RateLimitSettings())
 
     @property
@@ -112,6 +115,9 @@ class Settings:
             trusted_proxies=read.number("TRUSTED_PROXIES", 0, int, minimum=0),
             database_busy_seconds=read.number("DATABASE_BUSY_SECONDS", 5.0, float, minimum=0.1),
             reply_save_seconds=read.number("REPLY_SAVE_SECONDS", 120.0, float, minimum=0.1),
+            openai_first_token_timeout=read.number("OPENAI_FIRST_TOKEN_TIMEOUT", 60.0, float, minimum=0.1),
+            openai_connect_timeout=read.number("OPENAI_CONNECT_TIMEOUT", 5.0, float, minimum=0.1),
+            max_streams=read.number("MAX_STREAMS_PER_WORKER", 1500, int, minimum=1),
             limits=_limits(read),
         )
         if settings.smtp_host and not settings.smtp_from:

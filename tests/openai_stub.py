@@ -15,6 +15,11 @@ to it over HTTP. The requested model name picks the behaviour:
 | ``stub-429-later`` | 429 with ``Retry-After: 20``                                   |
 | ``stub-context`` | 400 ``context_length_exceeded``, as OpenAI words it              |
 | ``stub-502-html`` | 502 with an HTML page for a body, as a proxy in front answers   |
+| ``stub-keepalive`` | two chunks, then only ``: keepalive`` comments, 5 a second     |
+| ``stub-empty-deltas`` | two chunks, then only chunks with empty content, 5 a second |
+| ``stub-silent`` | accepts the request and never answers (for STALL_SECONDS)          |
+| ``stub-429-once`` | 429 with ``Retry-After: 1`` to its first request, then ``stub`` |
+| ``stub-429-long`` | 429 with ``Retry-After: 30``                                    |
 
 Every error answer carries ``x-request-id: req_stub_<n>``, as OpenAI's do.
 | anything else   | 404 model_not_found                                               |
@@ -86,6 +91,21 @@ def _handler(stub: StubOpenAI):
             if model == "stub-429-later":
                 return self._json(429, {"error": {"message": "Rate limit reached", "type": "requests"}},
                                   {"Retry-After": "20"})
+            if model == "stub-keepalive":
+                return self._stream(REPLY[:2], then=lambda: self._every(lambda: self._write(b": keepalive\n\n")))
+            if model == "stub-empty-deltas":
+                return self._stream(REPLY[:2], then=lambda: self._every(lambda: self._event(_chunk(""))))
+            if model == "stub-silent":
+                time.sleep(STALL_SECONDS)
+                return self._cut()
+            if model == "stub-429-once" and sum(r.get("model") == model for r in stub.requests) == 1:
+                return self._json(429, {"error": {"message": "Rate limit reached", "type": "requests"}},
+                                  {"Retry-After": "1"})
+            if model == "stub-429-once":
+                return self._stream(REPLY, finish=True)
+            if model == "stub-429-long":
+                return self._json(429, {"error": {"message": "Rate limit reached", "type": "requests"}},
+                                  {"Retry-After": "30"})
             if model == "stub-context":
                 return self._json(400, {"error": {
                     "message": "This model's maximum context length is 8192 tokens. However, your messages "
@@ -148,6 +168,16 @@ def _handler(stub: StubOpenAI):
             self._event(_chunk(usage={"prompt_tokens": 11, "completion_tokens": len(pieces), "total_tokens": 11 + len(pieces)}))
             self._write(b"data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")
+
+        def _every(self, send, interval: float = 0.2) -> None:
+            """Keep the connection busy without any text, until the client hangs up."""
+            deadline = time.monotonic() + STALL_SECONDS
+            try:
+                while time.monotonic() < deadline:
+                    send()
+                    time.sleep(interval)
+            except OSError:
+                pass  # the client closed it: what we are testing
 
         def _event(self, payload: dict) -> None:
             self._write(f"data: {json.dumps(payload)}\n\n".encode())

@@ -118,3 +118,29 @@ def test_limits_are_settings_and_bad_ones_stop_start_up(tmp_path):
         make_app(tmp_path, SEND_LIMIT_PER_USER="often")
     with pytest.raises(SystemExit, match="MAX_SOCKETS_PER_USER: must be at least 1"):
         make_app(tmp_path, MAX_SOCKETS_PER_USER="0")
+
+
+def test_with_redis_a_users_sends_are_counted_once_across_processes(tmp_path):
+    """Two apps on one database and one Redis, as two workers are: one count per user."""
+    from tests.conftest import require_service
+    from tests.redis_server import RedisServer
+
+    if not RedisServer.available():
+        require_service("redis-server is not installed")
+    with RedisServer() as redis:
+        shared = dict(REDIS_URL=redis.url, SEND_LIMIT_PER_USER="2 per minute",
+                      DATABASE_URL=f"sqlite:///{tmp_path / 'shared.sqlite3'}")
+        first, second = make_app(tmp_path / "a", **shared), make_app(tmp_path / "b", **shared)
+        for app in (first, second):
+            backends(app).model = ScriptedModel(["ok"])
+        here = first.test_client()
+        signup(here, "ada@example.com")
+        there = second.test_client()
+        assert login(there, "ada@example.com", PASSWORD).status_code == 302
+        chat_id = new_chat(here)
+        assert here.post(f"/chats/{chat_id}/messages", data={"content": "one"}).status_code == 303
+        assert there.post(f"/chats/{chat_id}/messages", data={"content": "two"}).status_code == 303
+        assert here.post(f"/chats/{chat_id}/messages", data={"content": "three"}).status_code == 429
+        for app in (first, second):
+            backends(app).runner.shutdown()
+            backends(app).channel.shutdown()

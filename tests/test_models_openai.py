@@ -22,8 +22,9 @@ def stub():
         yield server
 
 
-def model(stub, name="stub", api_key=API_KEY, timeout=2.0, retries=1):
-    return OpenAICompatible(model=name, api_key=api_key, base_url=stub.base_url, timeout=timeout, max_retries=retries)
+def model(stub, name="stub", api_key=API_KEY, timeout=2.0, retries=1, first_token=10.0):
+    return OpenAICompatible(model=name, api_key=api_key, base_url=stub.base_url, timeout=timeout, max_retries=retries,
+                            first_token_timeout=first_token)
 
 
 def run(m):
@@ -90,11 +91,46 @@ def test_retry_policy(stub, name, retried):
     assert len(stub.requests) - before == (3 if retried else 1)  # 401 is never retried
 
 
+@pytest.mark.parametrize("name", ["stub-keepalive", "stub-empty-deltas"])
+def test_only_text_keeps_a_reply_alive(stub, name):
+    """Keep-alive comments and empty deltas every 0.2 s keep the connection busy, not the
+    reply: it is cut off once no text came for the idle timeout, its text kept."""
+    started = time.monotonic()
+    pieces, error = run(model(stub, name, timeout=0.6))
+    assert error == "The model stopped sending text, so the reply was cut off."
+    assert "".join(p for p in pieces if isinstance(p, str)) == "".join(REPLY[:2])
+    assert time.monotonic() - started < 3.0  # not the stub's 5 s of comments
+
+
+def test_a_server_that_never_answers_is_given_up_at_the_first_token_deadline_retries_included(stub):
+    started = time.monotonic()
+    pieces, error = run(model(stub, "stub-silent", retries=3, first_token=0.8))
+    took = time.monotonic() - started
+    assert pieces == [] and error == "The model did not start answering within 0.8 seconds. Try again."
+    assert took < 2.0  # once the deadline, not four times a timeout
+
+
+def test_a_rate_limit_is_retried_after_the_wait_the_provider_asks_for(stub):
+    before = len(stub.requests)
+    started = time.monotonic()
+    pieces, error = run(model(stub, "stub-429-once", retries=1))
+    assert error is None and "".join(p for p in pieces if isinstance(p, str)) == "".join(REPLY)
+    assert len(stub.requests) - before == 2 and time.monotonic() - started >= 0.9  # Retry-After: 1
+
+
+def test_a_wait_longer_than_the_reply_may_wait_is_not_waited_for(stub):
+    before = len(stub.requests)
+    started = time.monotonic()
+    pieces, error = run(model(stub, "stub-429-long", retries=3, first_token=5))
+    assert error == "The model provider is rate-limiting requests. Retry in 30 seconds."
+    assert len(stub.requests) - before == 1 and time.monotonic() - started < 1.0
+
+
 def test_stall_keeps_the_partial_text(stub):
     started = time.monotonic()
     pieces, error = run(model(stub, "stub-stall", timeout=0.5))
     assert "".join(pieces) == "".join(REPLY[:2])
-    assert error == "The model stopped responding, so the reply was cut off."
+    assert error == "The model stopped sending text, so the reply was cut off."
     assert time.monotonic() - started < openai_stub.STALL_SECONDS  # gave up at our timeout
 
 
@@ -148,7 +184,7 @@ def test_app_stores_a_complete_reply_from_the_model(chat_with):
     ("stub-429", "rate-limiting"),
     ("stub-500", "internal error (500)"),
     ("stub-context", "longer than the model can read"),
-    ("stub-stall", "stopped responding"),
+    ("stub-stall", "stopped sending text"),
     ("stub-drop", "connection to the model was lost"),
 ])
 def test_app_shows_provider_failures_on_the_page_never_a_500(chat_with, name, reason):

@@ -26,6 +26,7 @@ from ..chat import limits, refusal
 from ..conversation import turns
 from ..errors import Busy, InvalidInput, NotFound, TooMany, Unavailable
 from ..signin import credentials_due, current_session_id, renew_at
+from .capacity import open_streams
 from .channel import ChannelUnavailable
 from .feed import ChatFeed
 from .sse import reply_stream
@@ -43,6 +44,10 @@ def check_caller():
     cross-site WebSocket handshake, so Origin is what stops another site using them."""
     if not current_user.is_authenticated:
         abort(401)
+    if request.endpoint in ("live.socket", "live.reply_events"):
+        if not open_streams().enter():
+            raise Unavailable("The server is busy: live updates will resume in a moment.", retry_after=10)
+        g.holds_stream = True
     if request.endpoint == "live.socket":
         origin = request.headers.get("Origin")
         if not origin or urlsplit(origin).netloc != request.host:
@@ -62,7 +67,10 @@ def check_caller():
 
 
 @bp.teardown_request
-def give_back_socket_slot(_error):
+def give_back_places(_error):
+    """When the socket or stream ends: its place in the process and in the user's slots."""
+    if g.pop("holds_stream", False):
+        open_streams().leave()
     slot = g.pop("socket_slot", None)
     if slot is not None:
         rate_limits().sockets.give_back(current_user.id, slot)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.request
 import weakref
-from typing import Generator, Iterator
+from typing import Callable, Generator, Iterator
 from urllib.parse import urlsplit
 
 import httpx2
@@ -20,56 +21,147 @@ from .transport import ModelTransport
 class OpenAICompatible:
     offline = False
 
-    def __init__(self, *, model: str, api_key: str | None, base_url: str | None,
-                 timeout: float, max_retries: int, pace: Pace | None = None) -> None:
+    def __init__(self, *, model: str, api_key: str | None, base_url: str | None, timeout: float,
+                 max_retries: int, pace: Pace | None = None, first_token_timeout: float = 60.0,
+                 connect_timeout: float = 5.0) -> None:
         self.name = model
         self.pace = pace or Pace()  # the reply runner's: how often a stream is read
+        # Deadlines of our own (``_Watch``), which mean what they say: ``first_token_timeout``
+        # from asking to the first text, retries included; ``timeout`` without new text once
+        # it started (a keep-alive comment is not text). The client's own read timeout (time
+        # between bytes) would be reset by every comment, and multiplied by every retry.
+        self.first_token_timeout, self.idle_timeout = first_token_timeout, timeout
+        self.max_retries = max_retries  # ours, honouring Retry-After within the first-token budget
         # One connection per reply being written, as many as the worker holds sockets. Our
         # own transport reads streams for a fraction of the CPU; httpx's handles proxies.
         transport = None if _proxied(base_url or "https://api.openai.com/v1") else ModelTransport()
         http_client = openai.DefaultHttpxClient(
             transport=transport, limits=httpx2.Limits(max_connections=10_000, max_keepalive_connections=1_000))
         weakref.finalize(self, http_client.close)  # we made it, so we close it
-        # The client's defaults (600 s read timeout, 2 retries) would leave a user staring at
-        # a dead reply for ten minutes. ``read`` is inactivity between bytes, so a long reply
-        # that keeps streaming is never cut; a stalled one fails after ``timeout`` seconds.
+        self.connect_timeout = connect_timeout
         self.client = openai.OpenAI(
             api_key=api_key or "not-needed",  # local servers (Ollama, vLLM) ignore the key
             base_url=base_url,
-            timeout=httpx2.Timeout(timeout, connect=5.0),
-            max_retries=max_retries,
+            timeout=httpx2.Timeout(max(timeout, first_token_timeout), connect=connect_timeout),
+            max_retries=0,
             http_client=http_client,
         )
 
     def stream(self, conversation: list[dict[str, str]], on_open: OnOpen = None) -> Generator[Piece, None, None]:
-        # The client's own post(): its auth, base URL, retries and error mapping, but the raw
+        # The client's own post(): its auth, base URL and error mapping, but the raw
         # response, parsed here line by line. The typed path validates the request through
         # typed dicts and builds an object per token, which a busy worker cannot afford.
         body = {"model": self.name, "messages": conversation, "stream": True,
                 "stream_options": {"include_usage": True}}
+        watch = _Watch(self.first_token_timeout, self.idle_timeout)
         try:
-            response = self.client.post("/chat/completions", body=body, cast_to=httpx2.Response, stream=True)
+            response = self._ask(body, watch)
             if on_open:
                 on_open(response.close)  # closing it wakes a read that is waiting on the model
+            watch.guard(response.close)
             try:
                 if "json" in response.headers.get("content-type", ""):
                     # Some OpenAI-compatible servers ignore stream=True and answer at once.
                     yield from _whole(json.loads(response.read()))
-                elif response.headers.get("content-encoding", "identity") == "identity":
-                    # Nothing to decode: the raw bytes skip httpx's decoder and re-chunker.
-                    yield from _pieces(_paced(response.iter_raw(), self.pace))
                 else:
-                    yield from _pieces(_paced(response.iter_bytes(), self.pace))
+                    raw = response.iter_raw() if response.headers.get("content-encoding", "identity") == "identity" \
+                        else response.iter_bytes()  # nothing to decode: the raw bytes skip httpx's decoder
+                    yield from watch.texts(_pieces(watch.chunks(_paced(raw, self.pace))))
             finally:
+                watch.done()
                 response.close()  # on an early exit (a stop), this ends the upstream request
+        except ModelError:
+            if watch.expired:  # our deadline closed the connection, which the reader saw end
+                raise watch.expired from None
+            raise
         except openai.APIStatusError as error:
             raise ModelError(_status_reason(error), status=error.status_code, request_id=error.request_id,
                              detail=_provider_said(error)) from error
         except (openai.APITimeoutError, httpx2.TimeoutException) as error:
-            raise ModelError("The model stopped responding, so the reply was cut off.",
-                             detail=type(error).__name__) from error
+            raise watch.late() from error
         except (openai.APIConnectionError, httpx2.TransportError) as error:
+            if watch.expired:  # our deadline closed the connection
+                raise watch.expired from error
             raise ModelError("The connection to the model was lost.", detail=type(error).__name__) from error
+
+    def _ask(self, body: dict, watch: _Watch) -> httpx2.Response:
+        """Send the request, again on a refusal worth retrying (rate limits, server errors,
+        a lost connection) up to ``max_retries`` times, after the wait the provider asks for
+        (Retry-After) or a short backoff; never past the first-token deadline."""
+        for attempt in range(self.max_retries + 1):
+            # Waiting for the answer's headers counts against the first-token deadline too.
+            timeout = httpx2.Timeout(max(0.1, watch.left()), connect=min(self.connect_timeout, max(0.1, watch.left())))
+            try:
+                return self.client.post("/chat/completions", body=body, cast_to=httpx2.Response, stream=True,
+                                        options={"timeout": timeout})
+            except openai.APIStatusError as error:
+                if error.status_code not in RETRIED or attempt == self.max_retries:
+                    raise
+                wait = _retry_after(error.response)
+                if wait is not None and wait > watch.left():
+                    raise  # the provider asks for longer than the reply may wait: say when to retry
+            except (openai.APIConnectionError, openai.APITimeoutError):
+                if attempt == self.max_retries or watch.left() <= 0:
+                    raise
+                wait = None
+            wait = min(wait if wait is not None else 0.5 * 2 ** attempt, watch.left())
+            time.sleep(wait)  # cooperative under gevent
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+RETRIED = (408, 409, 429, 500, 502, 503, 504)  # the statuses worth asking again
+
+
+class _Watch:
+    """The reply's deadlines: its first text within ``first`` seconds of asking (retries
+    included), then new text at least every ``idle`` seconds. Only text counts: keep-alive
+    comments and empty deltas keep a connection open, not a reply alive. Checked at every
+    chunk, and by a timer that closes the connection when a deadline passes in silence."""
+
+    def __init__(self, first: float, idle: float) -> None:
+        self.first, self.idle = first, idle
+        self.asked = time.monotonic()
+        self.last_text: float | None = None
+        self.expired: ModelError | None = None
+        self._over = threading.Event()
+
+    def deadline(self) -> float:
+        return self.last_text + self.idle if self.last_text is not None else self.asked + self.first
+
+    def left(self) -> float:
+        return self.deadline() - time.monotonic()
+
+    def late(self) -> ModelError:
+        if self.last_text is None:
+            return ModelError(f"The model did not start answering within {self.first:g} seconds. Try again.",
+                              detail="first-token deadline")
+        return ModelError("The model stopped sending text, so the reply was cut off.", detail="content-idle deadline")
+
+    def chunks(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            if self.left() <= 0:
+                self.expired = self.late()
+                raise self.expired
+            yield chunk
+
+    def texts(self, pieces: Iterator[Piece]) -> Iterator[Piece]:
+        for piece in pieces:
+            if isinstance(piece, str):
+                self.last_text = time.monotonic()
+            yield piece
+
+    def guard(self, close: Callable[[], None]) -> None:
+        """Close the connection if a deadline passes with nothing arriving at all."""
+        def watch() -> None:
+            while not self._over.wait(max(0.05, min(self.left(), 1.0))):
+                if self.left() <= 0:
+                    self.expired = self.late()
+                    close()
+                    return
+        threading.Thread(target=watch, daemon=True, name="model-deadline").start()
+
+    def done(self) -> None:
+        self._over.set()
 
 
 def _paced(chunks: Iterator[bytes], pace: Pace) -> Iterator[bytes]:
