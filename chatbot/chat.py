@@ -50,9 +50,13 @@ def create():
 
 @bp.get("/chats/<chat_id>")
 def show(chat_id):
-    """One conversation, with the chat list beside it."""
-    chat, messages = chats.open_chat(backends().store, current_user.id, chat_id)
-    return _chat_page(chat, messages)
+    """One conversation, its newest messages, with the chat list beside it; with
+    ``before``, the page of messages before that one (for htmx, just those, to prepend)."""
+    before = request.args.get("before", type=int)
+    chat, messages, earlier = chats.open_chat(backends().store, current_user.id, chat_id, before=before)
+    if before is not None and is_htmx():
+        return render_template("chat/_earlier.html", chat=chat, messages=messages, earlier=earlier)
+    return _chat_page(chat, messages, earlier=earlier, paged=before is not None)
 
 
 @bp.post("/chats/<chat_id>/rename")
@@ -62,8 +66,8 @@ def rename(chat_id):
     try:
         chats.rename_chat(store, backends().channel, current_user.id, chat_id, request.form.get("title", ""))
     except InvalidInput as error:
-        chat, messages = chats.open_chat(store, current_user.id, chat_id)
-        return _chat_page(chat, messages, errors={error.field: error.message}, status=422)
+        chat, messages, earlier = chats.open_chat(store, current_user.id, chat_id)
+        return _chat_page(chat, messages, errors={error.field: error.message}, status=422, earlier=earlier)
     return redirect(url_for("chat.show", chat_id=chat_id))
 
 
@@ -74,8 +78,8 @@ def update_settings(chat_id):
     try:
         chats.set_system_prompt(store, current_user.id, chat_id, request.form.get("system_prompt", ""))
     except InvalidInput as error:
-        chat, messages = chats.open_chat(store, current_user.id, chat_id)
-        return _chat_page(chat, messages, errors={error.field: error.message}, status=422)
+        chat, messages, earlier = chats.open_chat(store, current_user.id, chat_id)
+        return _chat_page(chat, messages, errors={error.field: error.message}, status=422, earlier=earlier)
     return redirect(url_for("chat.show", chat_id=chat_id))
 
 
@@ -159,10 +163,10 @@ def regenerate(chat_id):
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
 
 
-def _chat_page(chat, messages, errors=None, status=200, draft=""):
+def _chat_page(chat, messages, errors=None, status=200, draft="", earlier=False, paged=False):
     return render_template(
         "chat/chat.html", chat=chat, messages=messages, errors=errors or {}, draft=draft,
-        since=catch_up_from(messages),
+        earlier=earlier, paged=paged, since=catch_up_from(messages),
         chats=chats.list_chats(backends().store, current_user.id),
         offline=backends().model.offline,
     ), status
@@ -195,8 +199,9 @@ def _refused(chat_id, content, error):
         response = make_response(render_template("chat/unsent.html", chat={"id": chat_id}, errors=errors,
                                                  draft=content), status)
     else:
-        chat, messages = chats.open_chat(backends().store, current_user.id, chat_id)
-        response = make_response(_chat_page(chat, messages, errors=errors, status=status, draft=content))
+        chat, messages, earlier = chats.open_chat(backends().store, current_user.id, chat_id)
+        response = make_response(_chat_page(chat, messages, errors=errors, status=status, draft=content,
+                                            earlier=earlier))
     if isinstance(error, (TooMany, Unavailable)):
         response.headers["Retry-After"] = str(error.retry_after)
     return response

@@ -30,9 +30,16 @@ def get_chat(store: Store, owner_id: str, chat_id: str) -> Chat:
     return chat
 
 
-def open_chat(store: Store, owner_id: str, chat_id: str) -> tuple[Chat, list[Message]]:
+PAGE = 50  # messages a chat page shows at first; older ones come a page at a time
+
+
+def open_chat(store: Store, owner_id: str, chat_id: str, before: int | None = None,
+              page: int = PAGE) -> tuple[Chat, list[Message], bool]:
+    """The chat and a page of its messages (the newest, or those before seq ``before``),
+    oldest first, and whether there are earlier ones: a long chat opens as fast as a short one."""
     chat = get_chat(store, owner_id, chat_id)
-    return chat, store.messages(owner_id, chat.id)
+    messages = store.messages(owner_id, chat.id, newest=page + 1, before=before)
+    return chat, messages[-page:], len(messages) > page
 
 
 def new_chat(store: Store, channel: Channel, owner_id: str, model: str) -> Chat:

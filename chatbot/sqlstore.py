@@ -134,7 +134,8 @@ _TURN_CHAT = (sa.select(chats, _LAST_SEQ.label("last_seq"), _NEWEST_CHAT_ID.labe
 _MESSAGE_COLUMNS = [messages.c[name] for name in ("id", "chat_id", "role", "content", "status", "error", "model",
                                                   "prompt_tokens", "completion_tokens", "created_at", "seq",
                                                   "worker")]
-_OWNED_MESSAGES = sa.select(*_MESSAGE_COLUMNS).where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
+_OWNED_MESSAGES = sa.select(*_MESSAGE_COLUMNS).where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"),
+                                                     messages.c.seq < _p("before"))
 _MESSAGES = _OWNED_MESSAGES.order_by(messages.c.seq)
 _NEWEST_MESSAGES = _OWNED_MESSAGES.order_by(messages.c.seq.desc()).limit(_p("limit"))
 _MESSAGE = sa.select(*_MESSAGE_COLUMNS).where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
@@ -337,20 +338,22 @@ class SQLStore:
         db.execute(_TOUCH_CHAT, {"chat": chat_id, "stamp": stamp})
         return added
 
-    def messages(self, owner_id: str, chat_id: str, newest: int | None = None) -> list[Message]:
+    def messages(self, owner_id: str, chat_id: str, newest: int | None = None,
+                 before: int | None = None) -> list[Message]:
         if not is_uuid(chat_id):
             return []
         with self.engine.connect() as db:
-            return self._messages(db, owner_id, chat_id, newest)
+            return self._messages(db, owner_id, chat_id, newest, before=before)
 
     @staticmethod
-    def _messages(db, owner_id: str, chat_id: str, newest: int | None, files: bool = True) -> list[Message]:
+    def _messages(db, owner_id: str, chat_id: str, newest: int | None, files: bool = True,
+                  before: int | None = None) -> list[Message]:
         """(``files``: False if the chat is known to have no attachments.)"""
+        values = {"chat": chat_id, "owner": owner_id, "before": before if before is not None else 2 ** 31 - 1}
         if newest is None:
-            rows = db.execute(_MESSAGES, {"chat": chat_id, "owner": owner_id}).all()
+            rows = db.execute(_MESSAGES, values).all()
         else:  # from the newest end
-            rows = db.execute(_NEWEST_MESSAGES, {"chat": chat_id, "owner": owner_id, "limit": newest}).all() \
-                if newest > 0 else []
+            rows = db.execute(_NEWEST_MESSAGES, {**values, "limit": newest}).all() if newest > 0 else []
             rows.reverse()
         # The chat's attachments are few: one query for all of them beats a list of ids.
         if not (rows and files):

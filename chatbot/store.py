@@ -132,8 +132,10 @@ class Store(Protocol):
     def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
         """Delete reply ``message_id`` and start an empty streaming one, atomically."""
         ...
-    def messages(self, owner_id: str, chat_id: str, newest: int | None = None) -> list[Message]:
-        """The chat's messages, oldest first; with ``newest``, only that many of the latest."""
+    def messages(self, owner_id: str, chat_id: str, newest: int | None = None,
+                 before: int | None = None) -> list[Message]:
+        """The chat's messages, oldest first; with ``newest``, only that many of the latest;
+        with ``before`` (a seq), only those before it (a page further back)."""
         ...
     def message(self, owner_id: str, message_id: str) -> Message | None: ...
     def streaming_replies(self, owner_id: str) -> int:

@@ -120,9 +120,10 @@ def test_openai_compatible_with_a_key_or_url(tmp_path, variable, value):
     app = create_app(make_config(tmp_path, **{variable: value}, OPENAI_MODEL="llama3.2"))
     model = backends(app).model
     assert isinstance(model, OpenAICompatible) and model.name == "llama3.2"
-    # A deliberate policy, not the client's 600 s and 2 retries.
-    assert model.client.max_retries == 1
-    assert model.client.timeout.read == 60.0 and model.client.timeout.connect == 5.0
+    # A deliberate policy, not the client's 600 s and 2 retries: our own deadlines and retries
+    # (the client's would be reset by keep-alive comments, and multiplied by each retry).
+    assert model.client.max_retries == 0 and model.max_retries == 1
+    assert (model.first_token_timeout, model.idle_timeout, model.connect_timeout) == (60.0, 60.0, 5.0)
 
 
 def test_sockets_ping_and_cap_message_size(app):

@@ -9,8 +9,10 @@ import pytest
 import requests
 from websockets.exceptions import InvalidStatus
 
+from tests.conftest import wait_until
 from tests.live_client import User
 from tests.servers import embedded_server
+from tests.test_browser import chromium  # noqa: F401 - the browser fixture
 
 pytestmark = pytest.mark.server
 
@@ -39,3 +41,30 @@ def test_past_the_stream_cap_new_streams_are_refused_at_once(tmp_path):
         again = ada.open(chat_id)  # a place came free
         again.send("still works")
         again.wait(lambda v: any(m["status"] == "complete" for m in v.replies()))
+
+
+@pytest.mark.browser
+def test_a_page_refused_a_socket_says_live_updates_are_paused_and_still_sends(chromium, tmp_path):  # noqa: F811
+    with embedded_server(tmp_path, MAX_STREAMS_PER_WORKER="1", OFFLINE_TOKEN_DELAY="0") as server:
+        ada = User(server, "paused@example.com")
+        chat_id = ada.new_chat()
+        context = chromium.new_context(base_url=server.url)
+        context.add_cookies([{"name": "session", "value": ada.http.cookies["session"], "url": server.url}])
+        first = context.new_page()
+        first.goto(f"/chats/{chat_id}")
+        first.wait_for_selector("body[data-live=open]", state="attached")
+        assert first.locator("#live-status").is_hidden()
+        second = context.new_page()
+        second.goto(f"/chats/{chat_id}")
+        second.locator("#live-status").wait_for(state="visible")
+        assert "Live updates are paused" in second.locator("#live-status").inner_text()
+        second.get_by_label("Message").fill("sent without the socket")
+        second.get_by_role("button", name="Send").click()  # over plain htmx requests
+        second.locator(".message.user", has_text="sent without the socket").wait_for()
+        owner = server.store.user_by_email("paused@example.com").id
+        wait_until(lambda: [(m.role, m.status) for m in server.store.messages(owner, chat_id)]
+                   == [("user", "complete"), ("assistant", "complete")])  # written all the same
+        first.close()  # a place comes free: the page's reply shows once reloaded
+        second.reload()
+        second.locator(".message.assistant.status-complete").wait_for()
+        context.close()

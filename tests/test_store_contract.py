@@ -174,6 +174,17 @@ def test_a_turn_is_the_question_and_an_empty_streaming_reply(store, owner):
     assert store.messages(owner, chat.id) == [question, answer]
 
 
+def test_messages_come_a_page_at_a_time_from_the_newest_end(store, owner, stranger):
+    chat = store.add_chat(owner, "Long", "m")
+    for n in range(1, 8):
+        store.add_message(owner, chat.id, "user", f"m{n}", COMPLETE)
+    assert [m.content for m in store.messages(owner, chat.id, newest=3)] == ["m5", "m6", "m7"]
+    assert [m.content for m in store.messages(owner, chat.id, newest=3, before=5)] == ["m2", "m3", "m4"]
+    assert [m.content for m in store.messages(owner, chat.id, newest=3, before=2)] == ["m1"]
+    assert [m.content for m in store.messages(owner, chat.id, before=3)] == ["m1", "m2"]
+    assert store.messages(stranger, chat.id, newest=3, before=5) == []
+
+
 def test_a_repeated_send_returns_the_turn_it_made_and_stores_nothing_twice(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
     client_id = str(uuid.uuid4())

@@ -33,15 +33,22 @@ document.addEventListener("DOMContentLoaded", () => {
 // of an HTTP request; the answer comes back as fragments on the socket. Closed or never
 // connected (a proxy without WebSocket support), they stay ordinary htmx requests.
 let liveSocket = null;
+function showLiveStatus(paused) {
+  const status = document.getElementById("live-status");
+  if (status) status.hidden = !paused;
+}
 document.addEventListener("htmx:ws:after:connection", (event) => {
   liveSocket = event.detail.connection.socket;
   document.body.dataset.live = "open";  // for tests and styles: the page is live
+  showLiveStatus(false);
 });
 document.addEventListener("htmx:ws:close", (event) => {
   liveSocket = null;
   delete document.body.dataset.live;
   // 4401: this session was ended (logged out here or elsewhere): reloading shows the log-in page.
   if (event.detail.code === 4401) window.location.reload();
+  // Refused (the server full, 503; or away) or dropped: say so while it reconnects.
+  else if (event.detail.reason === "closed" && event.detail.code !== 1000) showLiveStatus(true);
 });
 document.addEventListener("htmx:before:request", (event) => {
   const form = event.target.closest && event.target.closest("form[data-live]");

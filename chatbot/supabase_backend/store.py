@@ -148,15 +148,18 @@ class SupabaseStore:
                 raise LookupError(chat_id) from None
             raise
 
-    def messages(self, owner_id: str, chat_id: str, newest: int | None = None) -> list[Message]:
+    def messages(self, owner_id: str, chat_id: str, newest: int | None = None,
+                 before: int | None = None) -> list[Message]:
         if not self._mine(owner_id, chat_id):
             return []
+
+        def query():
+            selected = self.db.table("messages").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
+            return selected.lt("seq", before) if before is not None else selected
         if newest is None:
-            rows = _every(lambda: self.db.table("messages").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
-                          .order("seq"))
+            rows = _every(lambda: query().order("seq"))
         else:  # from the newest end
-            rows = (self.db.table("messages").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
-                    .order("seq", desc=True).limit(newest).execute().data)[::-1] if newest > 0 else []
+            rows = query().order("seq", desc=True).limit(newest).execute().data[::-1] if newest > 0 else []
         # The chat's attachments are few: one query for all of them, not a list of ids in the URL.
         files: dict[str, list[Attachment]] = {}
         for attachment in self.chat_attachments(owner_id, chat_id) if rows else ():
