@@ -16,8 +16,8 @@ from .accounts import limits
 from .accounts.sessions import ServerSessionInterface, refuse_if_unavailable
 from .attachments import MAX_FILES
 from .errors import TooMany, Unavailable
-from .live.capacity import OpenStreams
 from .extensions import csrf, login_manager
+from .live.capacity import OpenStreams
 from .rendering import render_markdown
 from .settings import Settings
 

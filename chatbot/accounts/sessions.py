@@ -26,9 +26,9 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from ..errors import Unavailable
 from ..live import topics
-from . import Credentials
 from ..live.channel import Channel, announce
 from ..live.events import SessionsEnded
+from . import Credentials
 
 _TOKEN_BYTES = 32  # 256 bits; token_urlsafe makes 43 characters of [A-Za-z0-9_-], never a "."
 _SERIALIZER = SecureCookieSessionInterface.serializer  # Flask's tagged JSON: flashes and bytes round-trip
