@@ -19,7 +19,6 @@ import json  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
 import time  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
 
 import gevent  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402

@@ -11,7 +11,7 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import backends, security
+from . import assets, backends, security
 from .accounts import limits
 from .accounts.sessions import ServerSessionInterface, refuse_if_unavailable
 from .attachments import MAX_FILES
@@ -74,6 +74,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     security.init_app(app)
+    assets.init_app(app)
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.globals["new_client_id"] = lambda: str(uuid.uuid4())
 

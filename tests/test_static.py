@@ -1,5 +1,6 @@
 """Vendored assets are exactly the published files, and every page's assets exist."""
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -34,3 +35,34 @@ def test_pygments_stylesheet_is_current():
 def test_static_files_are_served(client):
     with client.get("/static/htmx-4.0.1.min.js") as response:
         assert response.status_code == 200 and "javascript" in response.mimetype
+
+
+def test_static_links_carry_the_files_hash_and_are_kept_for_a_year(client):
+    html = client.get("/login").text
+    [css] = re.findall(r'href="(/static/app\.css\?v=[0-9a-f]{12})"', html)
+    with client.get(css) as response:
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    with client.get("/static/app.css") as unversioned:  # an address without its hash is asked again
+        assert "immutable" not in unversioned.headers.get("Cache-Control", "")
+
+
+def test_a_changed_file_gets_a_new_address(app, tmp_path):
+    from flask import url_for
+
+    app.static_folder = str(tmp_path)
+    (tmp_path / "x.css").write_text("a { }")
+    with app.test_request_context():
+        first = url_for("static", filename="x.css")
+        (tmp_path / "x.css").write_text("a { color: red }")
+        os.utime(tmp_path / "x.css", (1, 1))  # a different modification time, as a new release has
+        assert url_for("static", filename="x.css") != first
+
+
+def test_pages_of_plain_forms_load_no_scripts(client, auth):
+    for path in ("/login", "/signup", "/forgot", "/no-such-page"):
+        html = client.get(path).text
+        assert "<script" not in html and "pygments.css" not in html, path
+    auth.signup()
+    chat = client.get(client.post("/chats").headers["Location"]).text
+    assert "htmx-4.0.1.min.js" in chat and "chat.js" in chat and "pygments.css" in chat
