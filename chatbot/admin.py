@@ -11,6 +11,7 @@ from . import chats
 from .accounts import signup as registration
 from .accounts.administration import Admin, set_admin_by_email
 from .accounts.directory import SIGNUP_POLICIES
+from .auth import public_link
 from .backends import backends, settings
 from .errors import InvalidInput, NotFound
 
@@ -66,7 +67,7 @@ def set_policy():
 def invite():
     """A new single-use invitation link, shown once."""
     token = registration.new_invitation(backends().directory, current_user.id)
-    flash(f"Invitation link (valid for 7 days, for one account): {_public(url_for('auth.signup', invitation=token))}")
+    flash(f"Invitation link (valid for 7 days, for one account): {public_link('auth.signup', invitation=token)}")
     return redirect(url_for("admin.index"))
 
 
@@ -133,10 +134,6 @@ def _member_page(found, error: str | None = None, status: int = 200):
 def _sidebar():
     return chats.list_chats(backends().store, current_user.id)
 
-
-def _public(path: str) -> str:
-    public = settings().public_url
-    return (public.rstrip("/") if public else request.host_url.rstrip("/")) + path
 
 
 @bp.cli.command("promote")

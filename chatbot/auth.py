@@ -55,8 +55,8 @@ def signup():
     if request.method == "POST":
         try:
             result = registration.sign_up(b.accounts, b.directory, policy, request.form.get("email", ""),
-                                          request.form.get("password", ""), _link("auth.finish"), invitation,
-                                          confirm_link=lambda token: _link("auth.confirm", token=token))
+                                          request.form.get("password", ""), public_link("auth.finish"), invitation,
+                                          confirm_link=lambda token: public_link("auth.confirm", token=token))
         except InvalidInput as error:
             log.info("sign-up refused (%s) from %s", error.field, client_address())
             return _signup_page(policy, invitation, {error.field: error.message}, 422)
@@ -130,7 +130,7 @@ def login():
 def login_with(provider):
     """Off to a sign-in provider (GitHub, Google), who sends the user back to ``finish``."""
     try:
-        url, pending = backends().accounts.start_sign_in(provider, _link("auth.finish"))
+        url, pending = backends().accounts.start_sign_in(provider, public_link("auth.finish"))
     except InvalidInput:
         abort(404)
     remember_pending(pending)
@@ -178,7 +178,7 @@ def forgot():
     accounts = backends().accounts
     if request.method == "POST" and accounts.can_reset_passwords:
         remember_pending(accounts.request_password_reset(request.form.get("email", ""), _reset_link,
-                                                         _link("auth.finish")))
+                                                         public_link("auth.finish")))
         return render_template("auth/forgot.html", can_reset=True, sent=True, errors={})
     return render_template("auth/forgot.html", can_reset=accounts.can_reset_passwords, sent=False, errors={})
 
@@ -239,10 +239,10 @@ def _login_account() -> str:
 
 
 def _reset_link(token: str) -> str:
-    return _link("auth.reset", token=token)
+    return public_link("auth.reset", token=token)
 
 
-def _link(endpoint: str, **values: str) -> str:
+def public_link(endpoint: str, **values: str) -> str:
     """An absolute link for emails and redirects: on PUBLIC_URL when set (required in
     production), never on the request's own Host header, which whoever asks controls."""
     path = url_for(endpoint, **values)
