@@ -11,7 +11,7 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import assets, backends, security
+from . import assets, backends, compression, security, streaming_markdown
 from .accounts import limits
 from .accounts.sessions import ServerSessionInterface, refuse_if_unavailable
 from .attachments import MAX_FILES
@@ -75,7 +75,9 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     login_manager.init_app(app)
     security.init_app(app)
     assets.init_app(app)
+    compression.init_app(app)
     app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.filters["reply_so_far"] = streaming_markdown.shown
     app.jinja_env.globals["new_client_id"] = lambda: str(uuid.uuid4())
 
     from . import account, admin, auth, chat
