@@ -115,13 +115,22 @@ class LiveView:
         for mid, seq, role, status, body in re.findall(
                 r'<article id="m-([^"]+)" data-seq="(\d+)" class="message (\w+) status-(\w+)"[^>]*>(.*?)</article>',
                 frame, re.S):
-            text = re.search(r'<div id="t-[^"]+" class="message-text plain">(.*?)</div>', body, re.S) \
-                or re.search(r'<div class="message-text [^"]+">(.*?)</div>', body, re.S)
+            text = re.search(r'<div (?:id="t-[^"]+" )?class="message-text [^"]+"[^>]*>(.*?)</div>', body, re.S)
             self.messages[mid] = {"seq": int(seq), "role": role, "status": status, "id": mid,
-                                  "text": html.unescape(re.sub(r"<[^>]+>", "", text.group(1)))}
-        for mid, text in re.findall(r'beforeend:#t-([^"]+)"><span>(.*?)</span>', frame, re.S):
+                                  "text": _text(text.group(1))}
+            tail = re.search(r'<p id="tail-[^"]+" class="tail">(?:<span>(.*?)</span>)?</p>', text.group(1), re.S)
+            if tail:  # being written: rendered blocks, then the raw tail
+                self.messages[mid].update(blocks=_text(text.group(1)[:tail.start()]), tail=html.unescape(tail.group(1) or ""))
+        # A reply being written: finished blocks go in before its raw tail, which restarts;
+        # or text joins the tail.
+        for mid, blocks in re.findall(r'beforebegin:#tail-([^"]+)">(.*?)</div><div hx-swap-oob', frame, re.S):
             if mid in self.messages:
-                self.messages[mid]["text"] += html.unescape(text)
+                self.messages[mid]["blocks"] = self.messages[mid].get("blocks", "") + _text(blocks)
+        for how, mid, text in re.findall(r'(innerHTML|beforeend):#tail-([^"]+)">(?:<span>(.*?)</span>)?</div>', frame, re.S):
+            if mid in self.messages:
+                message = self.messages[mid]
+                message["tail"] = (message.get("tail", "") if how == "beforeend" else "") + html.unescape(text)
+                message["text"] = message.get("blocks", "") + message["tail"]
         if '<aside id="sidebar"' in frame:
             self.titles = [html.unescape(t) for t in re.findall(r'<li><a href="/chats/[^"]+"[^>]*>([^<]*)</a>', frame)]
         if '<form id="composer"' in frame:
@@ -130,3 +139,8 @@ class LiveView:
             self.composer_updates += 1
         if 'class="composer gone"' in frame:
             self.gone = True
+
+
+def _text(fragment: str) -> str:
+    """What a person reads in an HTML fragment."""
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))

@@ -69,7 +69,7 @@ def test_two_tabs_of_one_user_both_see_the_reply(server):
 def test_the_reply_streams_in_pieces_over_the_socket(server):
     _, _, view, reply = ask(server, "pieces@example.com")
     view.wait(lambda v: v.messages[reply["id"]]["status"] == "complete")
-    deltas = [f for f in view.frames if f"beforeend:#t-{reply['id']}" in f]
+    deltas = [f for f in view.frames if f"beforeend:#tail-{reply['id']}" in f]
     assert len(deltas) > 3
 
 

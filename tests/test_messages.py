@@ -14,6 +14,7 @@ from chatbot.live.channel import CLOSED, Event, follow
 from chatbot.live.events import ReplyDone, ReplyText
 from chatbot.live.memory import InProcessChannel
 from chatbot.store import COMPLETE, ERROR, STREAMING, Message
+from chatbot.streaming_markdown import settled_end
 from tests.conftest import make_config, new_chat, owner_id
 from tests.fakes import ScriptedModel
 
@@ -92,7 +93,7 @@ def test_htmx_send_answers_with_both_messages_and_a_live_reply(app, user, store)
     question, answer = store.messages(owner_id(store), chat_id)
     html = response.text
     assert html.index(f'id="m-{question.id}"') < html.index(f'id="m-{answer.id}"')
-    assert f'hx-sse:connect="/chats/{chat_id}/messages/{answer.id}/events?offset=0"' in html
+    assert f'hx-sse:connect="/chats/{chat_id}/messages/{answer.id}/events?offset=0&amp;settled=0"' in html
     assert '<form id="composer"' in html and 'hx-swap-oob="true"' in html  # a fresh, empty composer
     assert '<aside id="sidebar" class="sidebar" hx-swap-oob="true">' in html  # the renamed chat in the list
     assert '<h1 id="chat-title" hx-swap-oob="true">hello</h1>' in html  # and its new title
@@ -221,6 +222,24 @@ def test_generation_coalesces_and_publishes_offsets(store, user):
     assert events[-1].message == stored  # the finished message rides on "done"
 
 
+def test_text_events_say_where_the_finished_markdown_blocks_end(store, user, monkeypatch):
+    """Found once, by the writer: every view renders each finished block once from it."""
+    monkeypatch.setattr(Pace, "observe", lambda pace, late: None)
+    pace = Pace()
+    pace.window = 0.0  # every piece its own event
+    chat_id = new_chat(user)
+    owner = owner_id(store)
+    message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
+    reply = ["# Title\n", "\nA para", "graph.\n\n", "- one\n- two\n", "\nAfter", " the list."]
+    runner = ReplyRunner(InProcessChannel(), store, pace=pace)
+    runner.generate(store, ScriptedModel(pieces=reply), owner, message, [])
+    texts = [e for e in published(runner.channel, topics.reply(message.id)) if isinstance(e, ReplyText)]
+    assert len(texts) == len(reply)
+    assert [e.settled for e in texts] == [settled_end("".join(reply)[:e.end]) for e in texts]
+    title, paragraph = len("# Title\n\n"), len("# Title\n\nA paragraph.\n\n")
+    assert [e.settled for e in texts] == [0, 0, title, paragraph, paragraph, paragraph]  # the list still open
+
+
 def published(channel, topic):
     """What a finished topic of the in-process channel carried (it replays at once)."""
     items = []
@@ -278,7 +297,7 @@ def test_an_idle_reply_stream_sends_keepalive_comments(app, store, user, monkeyp
     owner = owner_id(store)
     message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
     with app.test_request_context():
-        events = sse.reply_stream(store, InProcessChannel(), owner, message, 0)
+        events = sse.reply_stream(store, InProcessChannel(), owner, message, (0, 0))
         assert next(events) == "retry: 1000\n\n"
         assert next(events) == ": ping\n\n"
         store.update_message(owner, message.id, status=COMPLETE, content="done elsewhere")

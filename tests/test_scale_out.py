@@ -4,7 +4,6 @@ PostgreSQL alone. Every instance can serve any request: a user's tabs, reloads a
 land wherever the proxy sends them."""
 from __future__ import annotations
 
-import html
 import re
 import runpy
 import time
@@ -23,6 +22,7 @@ from tests.live_client import User
 from tests.nginx import NginxProxy, nginx_available
 from tests.redis_server import RedisServer
 from tests.servers import ROOT, Gunicorn, embedded_server
+from tests.sse import ShownReply, events, shown_text
 
 pytestmark = pytest.mark.server
 
@@ -106,18 +106,16 @@ def finished_reply(view):
 
 
 def reply_events(user, base, chat_id, message_id, offset=0):
-    """A reply's event stream read to its end: (the text it streamed, the final fragment)."""
+    """A reply's event stream read to its end: (the text it showed, the final fragment)."""
     url = f"{base}/chats/{chat_id}/messages/{message_id}/events?offset={offset}"
-    spans, final = [], None
+    shown = ShownReply()
     with user.http.get(url, stream=True, timeout=30) as response:
         assert response.status_code == 200
-        for line in response.iter_lines(decode_unicode=True):
-            if line.startswith("data: <span>"):
-                spans.append(html.unescape(re.sub(r"</?span>", "", line[6:])))
-            elif line.startswith("data: <article"):
-                final = line
+        for event in events(response):
+            shown.apply(event["data"])
+            if shown.final:
                 break
-    return "".join(spans), final
+    return shown.text, shown.final
 
 
 def test_two_tabs_on_different_instances_both_see_the_message_and_the_reply_live(cluster):
@@ -130,7 +128,7 @@ def test_two_tabs_on_different_instances_both_see_the_message_and_the_reply_live
         assert reply["status"] == COMPLETE
         assert [m["text"] for m in view.messages.values() if m["role"] == "user"] == [QUESTION]
         assert reply["text"].strip() == stored(cluster, "tabs@example.com", reply["id"]).content.strip()
-    assert any(f"beforeend:#t-{reply['id']}" in frame for frame in on_b.frames)  # streamed on B too, not just its end
+    assert any(f"beforeend:#tail-{reply['id']}" in frame for frame in on_b.frames)  # streamed on B too, not just its end
     assert on_b.titles == on_a.titles and on_b.titles[0].startswith("Tell me about the history")
 
 
@@ -149,7 +147,7 @@ def test_a_reload_mid_reply_on_the_other_instance_shows_the_reply_exactly_once(c
     again.wait(finished, timeout=30)
     final = stored(cluster, "reload@example.com", reply["id"]).content
     assert seen, "the view on B should have joined mid-reply"
-    assert any(f"beforeend:#t-{reply['id']}" in frame for frame in again.frames)  # and followed it live
+    assert any(f"beforeend:#tail-{reply['id']}" in frame for frame in again.frames)  # and followed it live
     assert all(final.startswith(text) for text in seen)  # never a doubled or missing piece
     assert again.messages[reply["id"]]["text"].strip() == final.strip()
 
@@ -157,7 +155,7 @@ def test_a_reload_mid_reply_on_the_other_instance_shows_the_reply_exactly_once(c
 def test_a_replys_event_stream_from_the_other_instance_carries_it_whole(cluster):
     ada, chat_id, on_a, reply = ask_on_a(cluster, "events@example.com")
     text, final = reply_events(ada, cluster.b.url, chat_id, reply["id"])
-    assert text == stored(cluster, "events@example.com", reply["id"]).content
+    assert text == shown_text(stored(cluster, "events@example.com", reply["id"]).content)
     assert final and "status-complete" in final
 
 
@@ -283,7 +281,7 @@ def test_with_the_channel_away_replies_are_written_and_every_page_falls_back(tmp
         text, final = reply_events(ada, server.url, chat_id, reply_id)
         stored_reply = server.store.message(server.store.user_by_email("away@example.com").id, reply_id)
         assert stored_reply.status == COMPLETE and final and "status-complete" in final
-        assert stored_reply.content.startswith(text)  # checkpoints as they came; the final message has the rest
+        assert shown_text(stored_reply.content).startswith(text)  # checkpoints as they came; the final message has the rest
         view = ada.open(chat_id)
         view.wait(lambda v: v.closed)
         assert view.socket.close_code == 1013

@@ -7,9 +7,10 @@ import pytest
 import requests
 
 from chatbot.store import COMPLETE
+from tests.conftest import wait_until
 from tests.live_client import User
 from tests.servers import embedded_server
-from tests.sse import delta_text, events
+from tests.sse import ShownReply, delta_text, events, shown_text
 
 pytestmark = pytest.mark.server
 
@@ -50,43 +51,59 @@ def test_reply_streams_over_sse_then_the_finished_message_arrives(server):
         assert response.headers["Content-Type"].startswith("text/event-stream")
         assert response.headers["Cache-Control"] == "no-cache" and response.headers["X-Accel-Buffering"] == "no"
         received = list(events(response))
-    deltas = [e for e in received if e["data"].startswith("<span>")]
+    deltas = [e for e in received if e["id"] is not None]
     assert len(deltas) > 3  # it streamed, in several events
     final = received[-1]["data"]
     assert final.startswith(f'<article id="m-{reply_id}" data-seq="2" class="message assistant status-complete" hx-swap-oob="true">')
+    shown = ShownReply()
+    for event in deltas:
+        shown.apply(event["data"])
     stored = server.store.message(owner(server, "stream@example.com"), reply_id)
-    assert stored.status == COMPLETE and "".join(delta_text(e["data"]) for e in deltas) == stored.content
+    assert stored.status == COMPLETE and shown.text == shown_text(stored.content)
     assert [int(e["id"]) for e in deltas] == sorted(int(e["id"]) for e in deltas)  # ids are offsets
 
 
 def test_reconnecting_mid_reply_gets_the_rest_exactly_once(server):
     session = sign_up(server, "resume@example.com")
     _, reply_id, url = send(server, session, "Tell me about the history of lighthouses on rocky coasts")
-    first = []
+    first, shown = [], ShownReply()
     with session.get(url, stream=True, timeout=30) as response:
         for event in events(response):
-            if event["data"].startswith("<span>"):
+            if event["id"] is not None:
                 first.append(event)
+                shown.apply(event["data"])
             if len(first) == 2:
                 break  # the tab goes away mid-reply
     last_id = first[-1]["id"]
     with session.get(url, stream=True, timeout=30, headers={"Last-Event-ID": last_id}) as response:
-        rest = [e for e in events(response) if e["data"].startswith("<span>")]
-    text = "".join(delta_text(e["data"]) for e in first + rest)
+        rest = [e for e in events(response) if e["id"] is not None]
+    assert rest[0]["data"].startswith('<div hx-swap-oob="innerHTML:#t-')  # shown anew from the store...
+    for event in rest:
+        shown.apply(event["data"])
     stored = server.store.message(owner(server, "resume@example.com"), reply_id)
-    assert text == stored.content and stored.status == COMPLETE
+    assert shown.text == shown_text(stored.content) and stored.status == COMPLETE  # ...then the rest: once
 
 
-def test_a_view_opened_from_a_checkpoint_offset_gets_only_the_rest(server):
+def test_a_view_opened_from_a_checkpoint_offset_gets_only_the_rest(tmp_path):
+    with embedded_server(tmp_path, OFFLINE_TOKEN_DELAY="0.1") as slow:  # the reply outlasts a checkpoint
+        a_view_opened_from_a_checkpoint_offset_gets_only_the_rest(slow)
+
+
+def a_view_opened_from_a_checkpoint_offset_gets_only_the_rest(server):
     session = sign_up(server, "offset@example.com")
     _, reply_id, url = send(server, session, "What makes sourdough bread rise?")
-    # Both views connect while the reply is being written (as a page loaded mid-reply does).
+    # Both views connect while the reply is being written: the second as a page loaded once
+    # the store had its first 10 characters.
     whole_stream = session.get(url, stream=True, timeout=30)
+    stored = wait_until(lambda: server.store.message(owner(server, "offset@example.com"), reply_id)
+                        if len(server.store.message(owner(server, "offset@example.com"), reply_id).content) >= 10 else None)
+    assert stored.status == "streaming"
     later_stream = requests.get(url.replace("offset=0", "offset=10"), cookies=session.cookies, stream=True, timeout=30)
     with whole_stream, later_stream:
-        whole = "".join(delta_text(e["data"]) for e in events(whole_stream) if e["data"].startswith("<span>"))
-        later = "".join(delta_text(e["data"]) for e in events(later_stream) if e["data"].startswith("<span>"))
-    assert len(whole) > 10 and whole[10:] == later
+        whole = "".join(delta_text(e["data"]) for e in events(whole_stream))
+        later = [e["data"] for e in events(later_stream)]
+    assert len(whole) > 10 and whole[10:] == "".join(map(delta_text, later)), later  # (one paragraph: all of it is tail)
+    assert not any("innerHTML:#t-" in data for data in later)  # carried on from the page, not shown anew
 
 
 def test_the_reply_finishes_with_no_one_watching(server):

@@ -26,6 +26,7 @@ from ..errors import Unavailable
 from ..models import ChatModel, ModelError, Usage
 from ..process import this_process
 from ..store import COMPLETE, ERROR, STOPPED, Housekeeping, Message, Store
+from ..streaming_markdown import Settler
 from .pacing import BASE, Pace
 
 log = logging.getLogger(__name__)
@@ -278,6 +279,7 @@ class _Coalescer:
         self.pending: list[str] = []
         self.offset = 0  # characters published (or given up on) so far
         self.last = 0.0  # when text was last published
+        self.settler = Settler()  # where the reply's finished markdown blocks end: found once, here
         runner._follow(self)
 
     @property
@@ -296,7 +298,8 @@ class _Coalescer:
         with self.lock:
             if self.pending:
                 chunk = "".join(self.pending)
-                announce(self.runner.channel, self.topic, ReplyText(self.message_id, self.offset, chunk))
+                settled = self.settler.add(chunk)
+                announce(self.runner.channel, self.topic, ReplyText(self.message_id, self.offset, chunk, settled))
                 self.offset += len(chunk)
                 self.pending = []
                 self.last = time.monotonic()

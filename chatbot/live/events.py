@@ -35,10 +35,13 @@ class ChatsChanged:
 
 @dataclass(frozen=True)
 class ReplyText:
-    """On a reply's topic: new text, ``offset`` characters into the reply."""
+    """On a reply's topic: new text, ``offset`` characters into the reply. The reply's
+    first ``settled`` characters are finished markdown blocks (streaming_markdown): views
+    render them once and show the rest as it comes."""
     message_id: str
     offset: int
     text: str
+    settled: int = 0
     kind: ClassVar[str] = "text"
 
     @property

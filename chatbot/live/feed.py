@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 
 from ..chats import list_chats
 from ..store import STREAMING, Message, Store
+from ..streaming_markdown import Follower, shown
 from . import render, topics
 from .channel import GAP, Channel, Delivery, Event
 from .events import ChatsChanged, MessageChanged, MessageRemoved, ReplyText, SessionsEnded
@@ -44,7 +45,7 @@ class ChatFeed:
         self._closed = threading.Event()
         self._stops: list[Callable[[], None]] = []  # the chat's and the user's topics
         self._following: dict[str, Callable[[], None]] = {}  # replies being followed: how to stop
-        self._shown: dict[str, int] = {}  # replies shown as streaming: characters shown
+        self._shown: dict[str, Follower] = {}  # replies shown as streaming: what this view shows
 
     def start(self, since: int) -> None:
         """Follow the chat's and the user's topics from now, then queue the catch-up from
@@ -129,18 +130,18 @@ class ChatFeed:
             return True
         if message.id in self._shown and not again:
             return False  # its text comes on its own topic
-        self._shown[message.id] = len(message.content)
+        self._shown[message.id] = Follower(shown(message.content))
         self._follow(message.id)
         return True
 
     def _text(self, text: ReplyText) -> str | None:
-        shown = self._shown.get(text.message_id)
-        if shown is None or text.end <= shown:
+        view = self._shown.get(text.message_id)
+        if view is None or text.end <= view.end:
             return None  # not shown as streaming here, or shown already
-        if text.offset > shown:  # some text never reached us: the store's checkpoint has it
+        if text.offset > view.end:  # some text never reached us: the store's checkpoint has it
             return self._reread(text.message_id, text)
-        self._shown[text.message_id] = text.end
-        return render.reply_text(text.message_id, text.text[shown - text.offset:], oob=True)
+        update = view.add(text.offset, text.text, text.settled)
+        return render.reply_text(text.message_id, update) if update else None
 
     def _reread(self, message_id: str, text: ReplyText | None = None) -> str | None:
         """Show the reply as the store has it, with ``text`` on top where it carries on."""

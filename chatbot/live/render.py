@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, render_template
 
 from ..store import Chat, Message
+from ..streaming_markdown import Shown, Update
 
 
 def messages(shown: list[Message]) -> str:
@@ -21,11 +22,17 @@ def removed(message_id: str) -> str:
     return render_template("chat/_removed.html", message_id=message_id)
 
 
-def reply_text(message_id: str, text: str, *, oob: bool) -> str:
+def reply_text(message_id: str, update: Update) -> str:
     """New text of a reply, the hottest fragment of all: rendered without the request's
     context processors (it needs none of them)."""
     template = current_app.jinja_env.get_template("chat/_reply_text.html")
-    return template.render(message_id=message_id, text=text, oob=oob)
+    return template.render(message_id=message_id, update=update)
+
+
+def reply_so_far(message_id: str, reply: Shown) -> str:
+    """A reply being written, shown anew in place of what a view had."""
+    template = current_app.jinja_env.get_template("chat/_reply_so_far.html")
+    return template.render(message_id=message_id, reply=reply, oob=True)
 
 
 def chat_list(chat: Chat | None, chats: list[Chat]) -> str:

@@ -78,17 +78,21 @@ def give_back_places(_error):
 
 @bp.get("/chats/<chat_id>/messages/<message_id>/events")
 def reply_events(chat_id, message_id):
-    """One reply as server-sent events: its text from ``offset`` (or Last-Event-ID) on,
-    then the finished message."""
+    """One reply as server-sent events: what changes after what the page shows (its text's
+    length ``offset``, its finished blocks' ``settled``), then the finished message."""
     b = backends()
     # The message is read as its owner's: in the chat named, it proves the chat is theirs too.
     message = b.store.message(current_user.id, message_id)
     if message is None or message.chat_id != chat_id:
         abort(404)
-    start = request.headers.get("Last-Event-ID") or request.args.get("offset") or "0"
-    if not start.isdigit():
-        abort(400)
-    events = reply_stream(b.store, b.channel, current_user.id, message, int(start))
+    # What the page shows: unless this is a reconnection, which is shown the reply anew.
+    shown_so_far = None
+    if not request.headers.get("Last-Event-ID"):
+        settled, end = request.args.get("settled", "0"), request.args.get("offset", "0")
+        if not (settled.isdigit() and end.isdigit()):
+            abort(400)
+        shown_so_far = int(settled), int(end)
+    events = reply_stream(b.store, b.channel, current_user.id, message, shown_so_far)
     return Response(stream_with_context(events), mimetype="text/event-stream", headers={
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",  # nginx: pass each event on at once
