@@ -28,7 +28,7 @@ def measure(database_url: str, workdir: Path, messages: int, runs: int) -> tuple
                       "DATABASE_URL": database_url, "WTF_CSRF_ENABLED": False, "TESTING": True})
     client = app.test_client()
     client.post("/signup", data={"email": "long@example.com", "password": "correct horse"})
-    chat_id = client.post("/chats").headers["Location"].rsplit("/", 1)[1]
+    chat_id = client.post("/chats", data={"content": "A long chat"}).headers["Location"].split("#")[0].rsplit("/", 1)[1]
     store = backends(app).store
     owner = store.user_by_email("long@example.com").id
     reply = "A paragraph of a reply, about lighthouses and their keepers, long enough to look real. " * 6

@@ -33,19 +33,23 @@ def chat_not_found(_error):
 
 @bp.get("/")
 def index():
-    """The newest chat, or an empty start page."""
-    existing = chats.list_chats(backends().store, current_user.id)
-    if existing:
-        return redirect(url_for("chat.show", chat_id=existing[0].id))
-    return render_template("chat/empty.html", chats=[])
+    """A new chat: the message box, ready; the chat is made when its first message is sent."""
+    return render_template("chat/new.html", chats=chats.list_chats(backends().store, current_user.id),
+                           errors={}, draft="", offline=backends().model.offline)
 
 
 @bp.post("/chats")
 def create():
-    """Start a new, empty chat."""
+    """Start a chat with its first message, and open it (the reply streams there)."""
     b = backends()
-    chat = chats.new_chat(b.store, b.channel, current_user.id, b.model.name)
-    return redirect(url_for("chat.show", chat_id=chat.id))
+    content = request.form.get("content", "")
+    try:
+        rate_limits().sent(current_user.id)
+        turn = turns.start_chat(b.store, b.model, b.runner, current_user.id, content, limits(), files=b.files,
+                                uploads=_uploads(), client_id=request.form.get("client_id"))
+    except (InvalidInput, Busy, TooMany, Unavailable) as error:
+        return _refused(None, content, error)
+    return redirect(url_for("chat.show", chat_id=turn.chat.id, _anchor=f"m-{turn.answer.id}"), code=303)
 
 
 @bp.get("/chats/<chat_id>")
@@ -101,22 +105,25 @@ def delete(chat_id):
 @bp.post("/chats/<chat_id>/messages")
 def send(chat_id):
     """Send a message. htmx gets both messages at once, the reply streaming into the
-    second; a plain form post waits for the reply and shows the page with it."""
+    second; a plain form post, the chat page, which refreshes until the reply is done."""
     b = backends()
     content = request.form.get("content", "")
-    uploads = [Upload(f.filename or "", f.read()) for f in request.files.getlist("files")]
     try:
         rate_limits().sent(current_user.id)
         turn = turns.send_message(b.store, b.model, b.runner, current_user.id, chat_id,
-                                  content, limits(), files=b.files, uploads=uploads,
+                                  content, limits(), files=b.files, uploads=_uploads(),
                                   client_id=request.form.get("client_id"))
     except (InvalidInput, Busy, TooMany, Unavailable) as error:
         return _refused(chat_id, content, error)
     if is_htmx():
         return render_template("chat/sent.html", chat=turn.chat, messages=[turn.question, turn.answer],
                                chats=chats.list_chats(b.store, current_user.id) if turn.list_changed else None)
-    turns.wait_for_reply(b.store, b.channel, current_user.id, turn.answer.id, settings().reply_wait)
+    # Without JavaScript: the chat page at once, showing the reply as it is written.
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{turn.answer.id}"), code=303)
+
+
+def _uploads() -> list[Upload]:
+    return [Upload(f.filename or "", f.read()) for f in request.files.getlist("files")]
 
 
 def limits() -> turns.Limits:
@@ -159,7 +166,6 @@ def regenerate(chat_id):
         return _refused(chat_id, "", error)
     if is_htmx():
         return render_template("chat/regenerated.html", messages=[answer], removed=old.id)
-    turns.wait_for_reply(b.store, b.channel, current_user.id, answer.id, settings().reply_wait)
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
 
 
@@ -189,15 +195,19 @@ def _refused(chat_id, content, error):
     # With the database away nothing can be read back: the composer alone (it needs only
     # the chat's id), holding the draft to send again.
     away = isinstance(error, Unavailable)
+    known = {"id": chat_id} if chat_id else None  # None: a new chat's first message
     if is_htmx():
-        chat = {"id": chat_id} if away else chats.get_chat(backends().store, current_user.id, chat_id)
+        chat = known if away or not chat_id else chats.get_chat(backends().store, current_user.id, chat_id)
         response = Response(render_template("chat/_composer.html", chat=chat, errors=errors, draft=content),
                             status=status)
         response.headers["HX-Retarget"] = "#composer"
         response.headers["HX-Reswap"] = "outerHTML"
     elif away:
-        response = make_response(render_template("chat/unsent.html", chat={"id": chat_id}, errors=errors,
-                                                 draft=content), status)
+        response = make_response(render_template("chat/unsent.html", chat=known, errors=errors, draft=content), status)
+    elif not chat_id:
+        response = make_response(render_template("chat/new.html", errors=errors, draft=content,
+                                                 chats=chats.list_chats(backends().store, current_user.id),
+                                                 offline=backends().model.offline), status)
     else:
         chat, messages, earlier = chats.open_chat(backends().store, current_user.id, chat_id)
         response = make_response(_chat_page(chat, messages, errors=errors, status=status, draft=content,

@@ -42,12 +42,6 @@ def open_chat(store: Store, owner_id: str, chat_id: str, before: int | None = No
     return chat, messages[-page:], len(messages) > page
 
 
-def new_chat(store: Store, channel: Channel, owner_id: str, model: str) -> Chat:
-    chat = store.add_chat(owner_id, DEFAULT_TITLE, model)
-    announce_chats(channel, owner_id)
-    return chat
-
-
 def rename_chat(store: Store, channel: Channel, owner_id: str, chat_id: str, title: str) -> Chat:
     title = " ".join(title.split())
     if not title:

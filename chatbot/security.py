@@ -8,7 +8,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
-    "img-src 'self' data:",
+    "img-src 'self' data: blob:",  # blob: the composer's thumbnails of images about to be sent
     "connect-src 'self'",
     "object-src 'none'",
     "base-uri 'none'",

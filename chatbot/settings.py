@@ -37,7 +37,6 @@ class Settings:
     context_tokens: int
     message_max_chars: int
     offline_delay: float  # seconds between offline-responder tokens
-    reply_wait: float  # how long a no-JavaScript POST waits for the reply
     attachment_max_bytes: int  # largest file a message may carry
     public_url: str | None  # where the site is reached: links in emails point here
     smtp_host: str | None
@@ -97,7 +96,6 @@ class Settings:
             context_tokens=read.number("CONTEXT_TOKENS", 16000, int, minimum=256),
             message_max_chars=read.number("MESSAGE_MAX_CHARS", 32000, int, minimum=1),
             offline_delay=read.number("OFFLINE_TOKEN_DELAY", 0.03, float, minimum=0),
-            reply_wait=read.number("REPLY_WAIT", 120.0, float),
             attachment_max_bytes=read.number("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, int, minimum=1),
             public_url=read.url("PUBLIC_URL", ("http", "https"), None),
             smtp_host=read.str("SMTP_HOST"),

@@ -146,6 +146,7 @@ _MESSAGE_ATTACHMENTS = (attachments.select()
                         .order_by(attachments.c.created_at, attachments.c.id))
 _SENT = sa.select(*_MESSAGE_COLUMNS).where(messages.c.owner_id == _p("owner"), messages.c.chat_id == _p("chat"),
                                            messages.c.client_id == _p("client"))
+_SENT_INTO = sa.select(messages.c.chat_id).where(messages.c.owner_id == _p("owner"), messages.c.client_id == _p("client"))
 _MESSAGE_AT = sa.select(*_MESSAGE_COLUMNS).where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"),
                                                  messages.c.seq == _p("seq"))
 _STREAMING_REPLIES = (sa.select(sa.func.count()).select_from(messages)
@@ -306,6 +307,10 @@ class SQLStore:
                                                    "seq": question.seq + 1}).first())
         newest = self._messages(db, row.owner_id, row.id, history, files=row.has_files)
         return Turn(_chat(row), question, answer, False, newest, repeated=True)
+
+    def chat_sent_with(self, owner_id: str, client_id: str) -> str | None:
+        with self.engine.connect() as db:
+            return db.execute(_SENT_INTO, {"owner": owner_id, "client": client_id}).scalar_one_or_none()
 
     def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
         try:

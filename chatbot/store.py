@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 # Message statuses. "streaming" is the only one that is not final.
 STREAMING, COMPLETE, ERROR, STOPPED, INTERRUPTED = "streaming", "complete", "error", "stopped", "interrupted"
@@ -129,6 +129,9 @@ class Store(Protocol):
         (the sender's id for this send) that this chat has seen, store nothing and return
         the turn it made then (``repeated``), whatever its reply's state."""
         ...
+    def chat_sent_with(self, owner_id: str, client_id: str) -> str | None:
+        """The chat into which the owner sent a message with ``client_id``, if they did."""
+        ...
     def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
         """Delete reply ``message_id`` and start an empty streaming one, atomically."""
         ...
@@ -170,7 +173,7 @@ class Housekeeping(Protocol):
         ...
 
 
-def is_uuid(value: object) -> bool:
+def is_uuid(value: object) -> TypeGuard[str]:
     """Ids are UUIDs: anything else names nothing (and never reaches a query)."""
     try:
         uuid.UUID(value)  # type: ignore[arg-type]

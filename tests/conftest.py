@@ -86,10 +86,68 @@ def owner_id(store, email="ada@example.com"):
 
 
 def new_chat(client) -> str:
-    """Create a chat through the app and return its id."""
-    response = client.post("/chats")
-    assert response.status_code == 302
-    return response.headers["Location"].rsplit("/", 1)[1]
+    """A chat of the client's signed-in user with no messages yet, and its id. The app makes
+    a chat only with its first message; a test that wants to begin with an empty one gets
+    it made as the app would make it, in a request of that user's."""
+    return empty_chat(client.application, _cookies(client))
+
+
+def send(client, chat_id: str, content: str, files=(), **data):
+    """Send a message (and ``files``) as a browser without JavaScript does, and wait for the
+    reply to be written (that browser's page refreshes until it is). The response to the send."""
+    response = client.post(f"/chats/{chat_id}/messages", data={"content": content, "files": list(files), **data},
+                           content_type="multipart/form-data")
+    app = client.application
+    with app.test_request_context("/", headers={"Cookie": _cookies(client)}):
+        app.preprocess_request()
+        from flask_login import current_user
+
+        owner = current_user.id
+        app.process_response(app.make_response(("", 204)))
+    store = backends(app).store
+    wait_until(lambda: all(m.status != "streaming" for m in store.messages(owner, chat_id)), what="the reply")
+    return response
+
+
+def _cookies(client) -> str:
+    cookie = client.get_cookie(client.application.config["SESSION_COOKIE_NAME"])
+    return f"{cookie.key}={cookie.value}"
+
+
+def empty_chat(app, cookies: str) -> str:
+    """A chat with no messages for the user whose session ``cookies`` (a Cookie header) carry."""
+    from flask_login import current_user
+
+    from chatbot.chats import DEFAULT_TITLE, announce_chats
+
+    with app.test_request_context("/", headers={"Cookie": cookies}):
+        app.preprocess_request()
+        b = backends(app)
+        chat = b.store.add_chat(current_user.id, DEFAULT_TITLE, b.model.name)
+        announce_chats(b.channel, current_user.id)
+        app.process_response(app.make_response(("", 204)))  # the request ends as any does (its session saved)
+        return chat.id
+
+
+def wait_for_reply(store, channel, owner_id: str, message_id: str, timeout: float) -> bool:
+    """Block until the reply is finished (True) or ``timeout`` passes (False). The store
+    is asked too while the channel is quiet: its last word may have been lost."""
+    from chatbot.live import topics
+    from chatbot.live.channel import Event, follow
+    from chatbot.live.events import ReplyDone
+    from chatbot.store import STREAMING
+
+    deadline = time.monotonic() + timeout
+    for item in follow(channel, topics.reply(message_id), after=0, timeout=min(timeout, 2.0)):
+        if isinstance(item, Event) and isinstance(item.data, ReplyDone):
+            return True
+        if not isinstance(item, Event):  # quiet, or a gap
+            message = store.message(owner_id, message_id)
+            if message is None or message.status != STREAMING:
+                return True
+        if time.monotonic() > deadline:
+            return False
+    return True
 
 
 def csrf_token(html: str) -> str:

@@ -12,7 +12,8 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, empty_chat
+from tests.servers import app_like
 
 
 class User:
@@ -42,7 +43,10 @@ class User:
         return self.http.post(self.server.url + path, data={**data, "csrf_token": self.token})
 
     def new_chat(self) -> str:
-        return self.post("/chats").url.rsplit("/", 1)[1]
+        """A chat with no messages yet (the app makes a chat only with its first message:
+        made as the app would make it, by an app of the server's configuration)."""
+        cookies = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
+        return empty_chat(app_like(self.server), cookies)
 
     def open(self, chat_id: str, since: int = 1, origin: str | None = None, via: str | None = None) -> LiveView:
         """The chat page's socket, through the server (or ``via``: one instance of several)."""
@@ -131,7 +135,7 @@ class LiveView:
                 message = self.messages[mid]
                 message["tail"] = (message.get("tail", "") if how == "beforeend" else "") + html.unescape(text)
                 message["text"] = message.get("blocks", "") + message["tail"]
-        if '<aside id="sidebar"' in frame:
+        if '<nav id="chat-list"' in frame:
             self.titles = [html.unescape(t) for t in re.findall(r'<li><a href="/chats/[^"]+"[^>]*>([^<]*)</a>', frame)]
         if '<form id="composer"' in frame:
             error = re.search(r'<p class="field-error" id="content-error">(.*?)</p>', frame)

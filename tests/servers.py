@@ -37,13 +37,26 @@ def embedded_server(base: Path, **env: str) -> "Gunicorn":
     return server
 
 
+def app_like(server):
+    """An app in this process with the configuration of ``server`` (a Gunicorn, or a
+    cluster of them): the same database, channel and session store. Made once per server."""
+    server = getattr(server, "a", server)  # a cluster: its first instance
+    if getattr(server, "app", None) is None:
+        from chatbot import create_app
+
+        server.app = create_app({**server.app_env, "TESTING": True})
+    return server.app
+
+
 class Gunicorn:
     """``with Gunicorn(env) as server:`` runs ``gunicorn -c gunicorn.conf.py wsgi:app``."""
 
     def __init__(self, env: dict[str, str], workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **ONE_ADDRESS_MANY_USERS, **env, "PYTHONUNBUFFERED": "1"}
+        self.app_env = {**ONE_ADDRESS_MANY_USERS, **env}  # what the app is configured with
+        self.env = {**os.environ, **self.app_env, "PYTHONUNBUFFERED": "1"}
+        self.app = None  # an in-process app like it, once asked for (app_like)
         self.workers = workers
         self.log_path = Path(env["INSTANCE_PATH"]) / "gunicorn.log"
 
@@ -69,6 +82,22 @@ class Gunicorn:
 
     def __exit__(self, *exc) -> None:
         self.stop(signal.SIGQUIT)  # at once: a finished test has nothing to wait for
+        self._close_app()
+
+    def _close_app(self) -> None:
+        """Close what the in-process app like this server opened (app_like): its channel's
+        tasks and connections, its database pool."""
+        if self.app is None:
+            return
+        from chatbot.backends import backends
+
+        b, self.app = backends(self.app), None
+        b.runner.shutdown()
+        b.channel.shutdown()
+        for holder in (b._store, b.sessions, b.directory):  # the SQL backends' engines (none on Supabase)
+            engine = getattr(holder, "engine", None)
+            if engine is not None:
+                engine.dispose()
 
     def stop(self, how: signal.Signals) -> None:
         """SIGTERM as a deploy stops it (open connections get graceful_timeout), SIGQUIT at once."""

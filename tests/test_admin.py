@@ -9,7 +9,7 @@ import pytest
 from chatbot import create_app
 from chatbot.accounts import AWAITING_APPROVAL, ACCOUNT_DISABLED
 from chatbot.backends import backends
-from tests.conftest import make_config
+from tests.conftest import make_config, new_chat
 
 PASSWORD = "correct horse"
 
@@ -189,7 +189,7 @@ def test_deleting_an_account_deletes_its_data_and_files(site, tmp_path):
     app, admin = site
     user = visitor(app)
     signup(user, "leaving@example.com")
-    chat_id = user.post("/chats").headers["Location"].rsplit("/", 1)[1]
+    chat_id = new_chat(user)
     from io import BytesIO
     user.post(f"/chats/{chat_id}/messages", data={"content": "see file",
                                                   "files": (BytesIO(b"notes about lighthouses"), "notes.txt")},
@@ -213,7 +213,7 @@ def test_usage_per_day(site):
     app, admin = site
     user = visitor(app)
     signup(user, "busy@example.com")
-    chat_id = user.post("/chats").headers["Location"].rsplit("/", 1)[1]
+    chat_id = new_chat(user)
     for text in ("one", "two"):
         user.post(f"/chats/{chat_id}/messages", data={"content": text})  # each waits for its reply
     target = member(app, "busy@example.com")

@@ -14,6 +14,7 @@ import pytest
 from chatbot import create_app
 from chatbot.backends import backends
 from tests.conftest import AuthActions, make_config, new_chat, owner_id
+from tests.conftest import send as send_and_wait
 from tests.openai_stub import API_KEY, StubOpenAI
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
@@ -25,8 +26,7 @@ def upload(name: str, data: bytes):
 
 
 def send(client, chat_id, content="Here you go", *files):
-    return client.post(f"/chats/{chat_id}/messages", data={"content": content, "files": list(files)},
-                       content_type="multipart/form-data")
+    return send_and_wait(client, chat_id, content, files)
 
 
 def question(store, chat_id):
@@ -46,7 +46,7 @@ def test_files_are_stored_and_shown_with_the_message(user, store, app):
         assert (Path(app.instance_path) / "files" / attachment.storage_key).is_file()
     page = user.get(f"/chats/{chat_id}").text
     assert f'<img src="/attachments/{image.id}" alt="map.png"' in page
-    assert f'href="/attachments/{text.id}" download>notes.txt</a>' in page
+    assert f'href="/attachments/{text.id}" download>' in page and '<span>notes.txt</span>' in page
 
 
 def test_files_are_served_to_their_owner_safely(user, store):

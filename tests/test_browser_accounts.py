@@ -77,7 +77,7 @@ def test_an_admin_approves_a_pending_account_without_javascript(context_for, ser
 
     log_in(newcomer, "newcomer@example.com")
     newcomer.wait_for_url("**/")
-    assert newcomer.get_by_role("button", name="New chat").is_visible()
+    assert newcomer.get_by_label("Message").is_visible()  # a new chat, ready to type in
 
 
 def test_logging_out_in_one_tab_closes_the_other_tabs_live_socket(context_for, server):
@@ -87,7 +87,8 @@ def test_logging_out_in_one_tab_closes_the_other_tabs_live_socket(context_for, s
     approve(server, "tabs@example.com")
     log_in(chat_tab, "tabs@example.com")
     chat_tab.wait_for_url("**/")
-    chat_tab.get_by_role("button", name="New chat").click()
+    chat_tab.get_by_label("Message").fill("Hello")
+    chat_tab.get_by_role("button", name="Send").click()
     chat_tab.wait_for_url("**/chats/*")
     chat_tab.wait_for_selector("body[data-live=open]", state="attached")
 

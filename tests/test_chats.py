@@ -3,11 +3,13 @@ import re
 
 import pytest
 
-from tests.conftest import new_chat
+from tests.conftest import new_chat, owner_id
+
+CLIENT_ID = "6f1c2a5e-8d4b-4c3a-9e2f-1a2b3c4d5e6f"
 
 
 def sidebar_titles(html):
-    nav = html[html.index('<nav aria-label="Chats">'):html.index("</nav>")]
+    nav = html[html.index('<nav id="chat-list"'):html.index("</nav>")]
     return re.findall(r'<a href="/chats/[^"]+"[^>]*>([^<]*)</a>', nav)
 
 
@@ -16,14 +18,35 @@ def test_new_chat_opens_an_empty_chat(user):
     html = user.get(f"/chats/{chat_id}").text
     assert "<h1 id=\"chat-title\">New chat</h1>" in html
     assert '<label for="content" class="visually-hidden">Message</label>' in html
-    assert ">Send</button>" in html
+    assert 'aria-label="Send"' in html
 
 
-def test_index_opens_the_newest_chat(user):
-    assert "Start a conversation" in user.get("/").text
+def test_the_home_page_is_a_new_chat_ready_to_type_in(user, store):
     new_chat(user)
-    second = new_chat(user)
-    assert user.get("/").headers["Location"] == f"/chats/{second}"
+    html = user.get("/").text
+    assert "What can I help with?" in html and '<textarea id="content" name="content"' in html
+    assert 'action="/chats"' in html and "hx-post" not in html.split('<form id="composer"')[1].split(">")[0]
+    assert len(store.chats(owner_id(store))) == 1  # showing it stored nothing
+
+
+def test_the_first_message_makes_the_chat_named_after_it(user, store):
+    response = user.post("/chats", data={"content": "Plan a week in Lisbon", "client_id": CLIENT_ID})
+    assert response.status_code == 303
+    chat = store.chats(owner_id(store))[0]
+    question, answer = store.messages(owner_id(store), chat.id)
+    assert response.headers["Location"] == f"/chats/{chat.id}#m-{answer.id}"
+    assert chat.title == "Plan a week in Lisbon" and question.content == "Plan a week in Lisbon"
+    again = user.post("/chats", data={"content": "Plan a week in Lisbon", "client_id": CLIENT_ID})  # resubmitted
+    assert again.status_code == 303, again.text
+    assert again.headers["Location"] == response.headers["Location"] and len(store.chats(owner_id(store))) == 1
+
+
+@pytest.mark.parametrize("content, status", [("   ", 422), ("x" * 100_001, 422)])
+def test_no_chat_is_stored_without_a_message_that_can_be_sent(user, store, content, status):
+    response = user.post("/chats", data={"content": content})
+    assert response.status_code == status and 'class="field-error" id="content-error"' in response.text
+    assert f">{content}</textarea>" in response.text or not content.strip()  # the draft is kept
+    assert store.chats(owner_id(store)) == []
 
 
 def test_sidebar_lists_chats_most_recent_first(user):
@@ -148,5 +171,8 @@ def test_accessible_names_later_tests_rely_on(client, auth):
     auth.signup()
     chat = client.get(f"/chats/{new_chat(client)}").text
     assert '<label for="content" class="visually-hidden">Message</label>' in chat
-    for button in ("Log out", "New chat", "Send", "Rename", "Delete"):
+    for button in ("Log out", "Rename"):
         assert chat.count(f">{button}</button>") == 1, button
+    for button in ("Send", "Delete", "Stop"):  # icons, named for everyone who cannot see them
+        assert chat.count(f'aria-label="{button}"') == 1, button
+    assert chat.count('<span>New chat</span></a>') == 1

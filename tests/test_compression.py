@@ -38,7 +38,7 @@ def ada(server):
 
 @pytest.fixture(scope="module")
 def chat_url(server, ada):
-    return ada.post("/chats").url
+    return f"{ada.server.url}/chats/{ada.new_chat()}"
 
 
 def fetch(http, url, accept_encoding, method="GET", **kwargs):

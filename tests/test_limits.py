@@ -9,7 +9,7 @@ import pytest
 
 from chatbot import create_app
 from chatbot.backends import backends
-from tests.conftest import make_config, new_chat
+from tests.conftest import make_config, new_chat, send
 from tests.fakes import ScriptedModel
 
 PASSWORD = "correct horse"
@@ -86,7 +86,7 @@ def test_sends_per_user_are_limited_and_the_model_is_not_called(tmp_path):
     signup(client, "ada@example.com")
     chat_id = new_chat(client)
     for text in ("one", "two"):
-        assert client.post(f"/chats/{chat_id}/messages", data={"content": text}).status_code == 303
+        assert send(client, chat_id, text).status_code == 303
     refused = client.post(f"/chats/{chat_id}/messages", data={"content": "three"})
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     assert "You are sending messages faster than this site allows" in refused.text
@@ -100,7 +100,7 @@ def test_sends_per_user_are_limited_and_the_model_is_not_called(tmp_path):
 
 
 def test_replies_written_at_once_per_user_are_limited(tmp_path):
-    app = make_app(tmp_path, MAX_REPLIES_PER_USER="1", REPLY_WAIT="0.05")
+    app = make_app(tmp_path, MAX_REPLIES_PER_USER="1")
     held = threading.Event()  # the first reply goes on being written until the test ends
     backends(app).model = ScriptedModel(["slow"], gate=held)
     client = app.test_client()

@@ -79,9 +79,9 @@ def test_in_a_browser_scrolling_up_brings_the_earlier_messages(chromium, tmp_pat
         page = context.new_page()
         page.goto(f"/chats/{chat_id}")
         assert page.locator("article.message").count() == PAGE
-        page.locator("#messages").evaluate("list => list.scrollTop = 0")
+        page.locator(".messages").evaluate("list => list.scrollTop = 0")
         page.wait_for_selector('article[data-seq="21"]', state="attached")
-        page.locator("#messages").evaluate("list => list.scrollTop = 0")
+        page.locator(".messages").evaluate("list => list.scrollTop = 0")
         page.wait_for_selector('article[data-seq="1"]', state="attached")
         assert page.locator("article.message").count() == 2 * PAGE + 20
         order = page.locator("article.message").evaluate_all("articles => articles.map(a => +a.dataset.seq)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_service
+from tests.conftest import new_chat, require_service
 from tests.servers import embedded_server
 from tests.test_browser import CHROMIUM_ARGS
 
@@ -58,7 +58,7 @@ def test_every_page_links_the_manifest_icon_and_theme_colours(client, auth):
     light, dark = backgrounds()
     login = client.get("/login").text
     auth.signup()
-    chat = client.get(client.post("/chats").headers["Location"]).text
+    chat = client.get(f"/chats/{new_chat(client)}").text
     for html in (login, chat):
         assert re.search(r'<link rel="manifest" href="/static/manifest\.webmanifest\?v=[0-9a-f]{12}">', html)
         assert f'<meta name="theme-color" content="{light}" media="(prefers-color-scheme: light)">' in html

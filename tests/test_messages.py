@@ -8,22 +8,22 @@ from chatbot import create_app
 from chatbot.backends import backends
 from chatbot.conversation.pacing import BASE, WIDEST, Pace
 from chatbot.conversation.runner import ReplyRunner
-from chatbot.conversation.turns import build_conversation, wait_for_reply
+from chatbot.conversation.turns import build_conversation
 from chatbot.live import topics
 from chatbot.live.channel import CLOSED, Event, follow
 from chatbot.live.events import ReplyDone, ReplyText
 from chatbot.live.memory import InProcessChannel
 from chatbot.store import COMPLETE, ERROR, STREAMING, Message
 from chatbot.streaming_markdown import settled_end
-from tests.conftest import make_config, new_chat, owner_id
+from tests.conftest import make_config, new_chat, owner_id, send, wait_for_reply
 from tests.fakes import ScriptedModel
 
 HTMX = {"HX-Request": "true"}
 
 
-def test_plain_post_waits_for_the_reply_and_shows_it(user, store):
+def test_a_plain_post_answers_at_once_and_the_page_then_shows_the_reply(user, store):
     chat_id = new_chat(user)
-    response = user.post(f"/chats/{chat_id}/messages", data={"content": "Tell me about tide pools"})
+    response = send(user, chat_id, "Tell me about tide pools")
     assert response.status_code == 303
     question, answer = store.messages(owner_id(store), chat_id)
     assert response.headers["Location"] == f"/chats/{chat_id}#m-{answer.id}"
@@ -40,7 +40,7 @@ def test_the_user_message_is_stored_before_the_model_is_called(app, user, store)
     model = ScriptedModel(on_start=lambda: seen.extend(store.messages(owner_id(store), chat_id)))
     backends(app).model = model
     chat_id = new_chat(user)
-    user.post(f"/chats/{chat_id}/messages", data={"content": "first things first"})
+    send(user, chat_id, "first things first")
     assert [(m.role, m.content, m.status) for m in seen] == [
         ("user", "first things first", COMPLETE), ("assistant", "", STREAMING)]
 
@@ -95,7 +95,7 @@ def test_htmx_send_answers_with_both_messages_and_a_live_reply(app, user, store)
     assert html.index(f'id="m-{question.id}"') < html.index(f'id="m-{answer.id}"')
     assert f'hx-sse:connect="/chats/{chat_id}/messages/{answer.id}/events?offset=0&amp;settled=0"' in html
     assert '<form id="composer"' in html and 'hx-swap-oob="true"' in html  # a fresh, empty composer
-    assert '<aside id="sidebar" class="sidebar" hx-swap-oob="true">' in html  # the renamed chat in the list
+    assert '<nav id="chat-list" class="chat-nav" aria-label="Chats" hx-swap-oob="true">' in html  # the renamed chat in the list
     assert '<h1 id="chat-title" hx-swap-oob="true">hello</h1>' in html  # and its new title
     assert "<html" not in html
     assert "HX-Request" in response.headers["Vary"]
@@ -110,7 +110,7 @@ def test_htmx_send_brings_the_chat_list_only_when_it_changes(app, user, store):
         assert wait_for_reply(store, backends(app).channel, owner, store.messages(owner, chat_id)[-1].id, 5)
 
     first, second = new_chat(user), new_chat(user)
-    sidebar = '<aside id="sidebar" class="sidebar" hx-swap-oob="true">'
+    sidebar = '<nav id="chat-list" class="chat-nav" aria-label="Chats" hx-swap-oob="true">'
     assert sidebar in user.post(f"/chats/{first}/messages", data={"content": "named"}, headers=HTMX).text
     wait_until_idle(store, first)
     again = user.post(f"/chats/{first}/messages", data={"content": "on top already"}, headers=HTMX).text
@@ -145,7 +145,7 @@ def test_a_second_send_while_replying_is_refused(app, user, store):
 def test_model_failure_is_stored_and_shown_with_the_partial_text(app, user, store):
     backends(app).model = ScriptedModel(pieces=("Half an ans",), error="The connection to the model was lost.")
     chat_id = new_chat(user)
-    response = user.post(f"/chats/{chat_id}/messages", data={"content": "hello"})
+    response = send(user, chat_id, "hello")
     assert response.status_code == 303
     answer = store.messages(owner_id(store), chat_id)[1]
     assert (answer.status, answer.content, answer.error) == (ERROR, "Half an ans", "The connection to the model was lost.")
@@ -161,7 +161,7 @@ def test_a_crashing_model_still_ends_the_reply(app, user, store):
             raise RuntimeError("bug")
     backends(app).model = Broken()
     chat_id = new_chat(user)
-    user.post(f"/chats/{chat_id}/messages", data={"content": "hello"})
+    send(user, chat_id, "hello")
     answer = store.messages(owner_id(store), chat_id)[1]
     assert answer.status == ERROR and answer.content == "so far"
     assert answer.error == "Something went wrong while generating this reply."
@@ -172,8 +172,8 @@ def test_system_prompt_and_history_go_to_the_model(app, user):
     backends(app).model = model
     chat_id = new_chat(user)
     user.post(f"/chats/{chat_id}/settings", data={"system_prompt": "Be brief."})
-    user.post(f"/chats/{chat_id}/messages", data={"content": "one"})
-    user.post(f"/chats/{chat_id}/messages", data={"content": "two"})
+    send(user, chat_id, "one")
+    send(user, chat_id, "two")
     assert model.conversations[-1] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "one"},
@@ -201,8 +201,8 @@ def test_context_budget_comes_from_configuration(tmp_path):
     client = app.test_client()
     client.post("/signup", data={"email": "ada@example.com", "password": "correct horse"})
     chat_id = new_chat(client)
-    client.post(f"/chats/{chat_id}/messages", data={"content": "x" * 2000})  # ~500 tokens
-    client.post(f"/chats/{chat_id}/messages", data={"content": "y" * 100})
+    send(client, chat_id, "x" * 2000)  # ~500 tokens
+    send(client, chat_id, "y" * 100)
     assert [m["content"][0] for m in model.conversations[-1]] == ["H", "y"]
 
 

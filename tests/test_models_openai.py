@@ -10,7 +10,7 @@ from chatbot.models import ModelError, Usage
 from chatbot.models.openai_compatible import OpenAICompatible
 from chatbot.store import COMPLETE, ERROR
 from tests import openai_stub
-from tests.conftest import make_config, new_chat
+from tests.conftest import make_config, new_chat, send
 from tests.openai_stub import API_KEY, REPLY, StubOpenAI
 
 CONVERSATION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
@@ -171,7 +171,7 @@ def chat_with(stub, tmp_path):
 
 def test_app_stores_a_complete_reply_from_the_model(chat_with):
     client, store, chat_id = chat_with("stub")
-    client.post(f"/chats/{chat_id}/messages", data={"content": "Hi"})
+    send(client, chat_id, "Hi")
     answer = store.messages(store.user_by_email("ada@example.com").id, chat_id)[1]
     assert (answer.content, answer.status, answer.model) == ("".join(REPLY), COMPLETE, "stub")
     assert (answer.prompt_tokens, answer.completion_tokens) == (11, len(REPLY))
@@ -189,7 +189,7 @@ def test_app_stores_a_complete_reply_from_the_model(chat_with):
 ])
 def test_app_shows_provider_failures_on_the_page_never_a_500(chat_with, name, reason):
     client, store, chat_id = chat_with(name)
-    response = client.post(f"/chats/{chat_id}/messages", data={"content": "Hi"})
+    response = send(client, chat_id, "Hi")
     assert response.status_code == 303
     page = client.get(f"/chats/{chat_id}")
     assert page.status_code == 200 and reason in page.text
@@ -202,7 +202,7 @@ def test_app_shows_provider_failures_on_the_page_never_a_500(chat_with, name, re
 def test_every_provider_failure_is_logged_once_with_status_request_id_chat_and_reply(chat_with, caplog):
     client, store, chat_id = chat_with("stub-429-later")
     with caplog.at_level(logging.WARNING, logger="chatbot.conversation.runner"):
-        client.post(f"/chats/{chat_id}/messages", data={"content": "Hi"})
+        send(client, chat_id, "Hi")
     answer = store.messages(store.user_by_email("ada@example.com").id, chat_id)[1]
     [line] = [r.getMessage() for r in caplog.records if "model failure" in r.getMessage()]
     assert f"chat {chat_id}, reply {answer.id}, model stub-429-later: status 429, provider request req_stub_" in line
@@ -213,6 +213,6 @@ def test_every_provider_failure_is_logged_once_with_status_request_id_chat_and_r
 def test_app_sends_the_conversation_with_its_system_prompt(chat_with):
     client, store, chat_id = chat_with("stub-echo")
     client.post(f"/chats/{chat_id}/settings", data={"system_prompt": "Be brief."})
-    client.post(f"/chats/{chat_id}/messages", data={"content": "Hi"})
+    send(client, chat_id, "Hi")
     answer = store.messages(store.user_by_email("ada@example.com").id, chat_id)[1]
     assert answer.content == '[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]'

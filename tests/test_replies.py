@@ -6,10 +6,9 @@ import sqlalchemy as sa
 
 from chatbot import create_app
 from chatbot.backends import backends
-from chatbot.conversation.turns import wait_for_reply
 from chatbot.process import this_process
 from chatbot.store import COMPLETE, INTERRUPTED, STOPPED, STREAMING, ReplyInProgress
-from tests.conftest import make_config, new_chat, owner_id
+from tests.conftest import make_config, new_chat, owner_id, send, wait_for_reply
 from tests.fakes import ScriptedModel
 
 HTMX = {"HX-Request": "true"}
@@ -28,7 +27,7 @@ def test_stop_keeps_what_was_written(app, user, store):
     done = store.message(owner_id(store), reply.id)
     assert done.status == STOPPED and done.content in ("", "Once")
     html = user.get(f"/chats/{chat_id}").text
-    assert "Stopped before the end." in html and ">Regenerate</button>" in html
+    assert "Stopped before the end." in html and 'aria-label="Regenerate"' in html
 
 
 def test_stop_of_someone_elses_reply_is_not_found(app, user, store):
@@ -46,18 +45,21 @@ def test_streaming_reply_shows_a_stop_button_and_no_regenerate(app, user, store)
     chat_id = new_chat(user)
     user.post(f"/chats/{chat_id}/messages", data={"content": "hi"}, headers=HTMX)
     html = user.get(f"/chats/{chat_id}").text
-    assert ">Stop</button>" in html and ">Regenerate</button>" not in html
+    assert 'data-live="stop"' in html and 'aria-label="Regenerate"' not in html  # the reply's own Stop
     gate.set()
 
 
 def test_regenerate_replaces_the_last_reply(app, user, store):
     chat_id = new_chat(user)
-    user.post(f"/chats/{chat_id}/messages", data={"content": "hi"})
+    send(user, chat_id, "hi")
     old = store.messages(owner_id(store), chat_id)[1]
     model = ScriptedModel(pieces=("Something", " new"))
     backends(app).model = model
     response = user.post(f"/chats/{chat_id}/regenerate")
-    assert response.status_code == 303
+    assert response.status_code == 303  # at once: the page shows the new reply as it is written
+    new = store.messages(owner_id(store), chat_id)[1]
+    assert response.headers["Location"] == f"/chats/{chat_id}#m-{new.id}"
+    assert wait_for_reply(store, backends(app).channel, owner_id(store), new.id, 5)
     messages = store.messages(owner_id(store), chat_id)
     assert [m.role for m in messages] == ["user", "assistant"]
     assert messages[1].id != old.id and messages[1].content == "Something new" and messages[1].status == COMPLETE
@@ -67,7 +69,7 @@ def test_regenerate_replaces_the_last_reply(app, user, store):
 def test_htmx_regenerate_removes_the_old_reply_and_streams_the_new(app, user, store):
     gate = threading.Event()
     chat_id = new_chat(user)
-    user.post(f"/chats/{chat_id}/messages", data={"content": "hi"})
+    send(user, chat_id, "hi")
     old = store.messages(owner_id(store), chat_id)[1]
     backends(app).model = ScriptedModel(gate=gate)
     html = user.post(f"/chats/{chat_id}/regenerate", headers=HTMX).text
@@ -81,8 +83,8 @@ def test_htmx_regenerate_removes_the_old_reply_and_streams_the_new(app, user, st
 def test_a_failed_reply_offers_retry(app, user, store):
     backends(app).model = ScriptedModel(pieces=("Par",), error="The model provider had an internal error (500).")
     chat_id = new_chat(user)
-    user.post(f"/chats/{chat_id}/messages", data={"content": "hi"})
-    assert ">Retry</button>" in user.get(f"/chats/{chat_id}").text
+    send(user, chat_id, "hi")
+    assert 'aria-label="Retry"' in user.get(f"/chats/{chat_id}").text
     backends(app).model = ScriptedModel()
     user.post(f"/chats/{chat_id}/regenerate")
     reply = store.messages(owner_id(store), chat_id)[1]
@@ -131,7 +133,7 @@ def test_start_up_marks_replies_of_processes_without_a_lease_interrupted(tmp_pat
     assert (recovered.status, recovered.content) == (INTERRUPTED, "half a rep")
     assert store.message(owner, elsewhere.id).status == STREAMING  # its lease still runs
     html = client.get(f"/chats/{dead.chat_id}").text
-    assert "The server stopped while this reply was being written." in html and ">Retry</button>" in html
+    assert "The server stopped while this reply was being written." in html and 'aria-label="Retry"' in html
 
 
 def test_a_reply_being_written_keeps_its_lease_and_is_never_swept(app, user, store):

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from chatbot import create_app
-from tests.conftest import csrf_token, make_config, new_chat
+from tests.conftest import csrf_token, make_config, new_chat, wait_until
 
 
 @pytest.fixture
@@ -20,12 +20,12 @@ def signed_in(csrf_app):
     response = client.post("/signup", data={"email": "ada@example.com", "password": "correct horse", "csrf_token": token})
     assert response.status_code == 302
     token = csrf_token(client.get("/").text)
-    response = client.post("/chats", data={"csrf_token": token})
-    return client, token, response.headers["Location"].rsplit("/", 1)[1]
+    response = client.post("/chats", data={"content": "hello", "csrf_token": token})  # the first message makes it
+    return client, token, response.headers["Location"].split("#")[0].rsplit("/", 1)[1]
 
 
 STATE_CHANGES = [
-    ("/chats", {}),
+    ("/chats", {"content": "a new chat"}),
     ("/chats/{id}/rename", {"title": "x"}),
     ("/chats/{id}/settings", {"system_prompt": "x"}),
     ("/chats/{id}/messages", {"content": "x"}),
@@ -102,11 +102,11 @@ def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in):
 
     from chatbot.backends import backends
 
-    client, token, chat_id = signed_in
-    client.post(f"/chats/{chat_id}/messages", data={"content": "hello", "csrf_token": token})  # waits for the reply
+    client, token, chat_id = signed_in  # the chat's first message sent
     store = backends(csrf_app).store
     owner = store.user_by_email("ada@example.com").id
     question, answer = store.messages(owner, chat_id)
+    wait_until(lambda: store.message(owner, answer.id).status != "streaming")
     values = {"chat_id": chat_id, "message_id": answer.id, "attachment_id": question.id, "token": "x" * 40,
               "filename": "app.css", "user_id": owner}  # the first account: an admin, who sees every page
 

@@ -24,14 +24,13 @@ def server(tmp_path_factory):
 def sign_up(server, email):
     """A signed-in requests session, with the page's CSRF token as ``.token``."""
     user = User(server, email)
-    user.http.token = user.token
+    user.http.token, user.http.user = user.token, user
     return user.http
 
 
 def send(server, session, text):
     """Create a chat and send ``text`` the way htmx does; return (chat_id, reply_id, stream_url)."""
-    response = session.post(server.url + "/chats", data={"csrf_token": session.token})
-    chat_id = response.url.rsplit("/", 1)[1]
+    chat_id = session.user.new_chat()
     response = session.post(f"{server.url}/chats/{chat_id}/messages", data={"content": text, "csrf_token": session.token},
                             headers={"HX-Request": "true"})
     assert response.status_code == 200
@@ -119,14 +118,16 @@ def test_the_reply_finishes_with_no_one_watching(server):
     assert response.status_code == 200  # and the chat takes the next message
 
 
-def test_plain_form_post_shows_the_finished_reply(server):
+def test_without_javascript_a_send_answers_at_once_and_the_page_refreshes_until_the_reply_is_done(server):
     session = sign_up(server, "nojs@example.com")
-    response = session.post(server.url + "/chats", data={"csrf_token": session.token})
-    chat_id = response.url.rsplit("/", 1)[1]
-    page = session.post(f"{server.url}/chats/{chat_id}/messages",
-                        data={"content": "hello there", "csrf_token": session.token})
-    assert page.status_code == 200 and "status-streaming" not in page.text
-    assert "hello there" in page.text and "status-complete" in page.text
+    page = session.post(server.url + "/chats", data={"content": "hello there", "csrf_token": session.token})
+    assert page.status_code == 200 and "hello there" in page.text
+    assert "status-streaming" in page.text and '<noscript><meta http-equiv="refresh" content="2; url=/chats/' in page.text
+    chat_url = page.url.split("#")[0]
+    finished = wait_until(lambda: (again := session.get(chat_url).text) and "assistant status-complete" in again and again)
+    assert "status-streaming" not in finished and 'http-equiv="refresh"' not in finished
+    page = session.post(f"{chat_url}/messages", data={"content": "and again", "csrf_token": session.token})
+    assert page.status_code == 200 and page.url.startswith(chat_url + "#m-") and "status-streaming" in page.text
 
 
 def test_another_users_stream_is_not_found(server):

@@ -71,12 +71,13 @@ def test_an_admin_disabling_an_account_closes_its_sockets(server):
     directory = SQLDirectory(server.store.engine, LocalFiles(server.log_path.parent / "files"))
     directory.set_role(server_admin.id, "admin")
     bob = User(server, "disabled@example.com")
-    view = bob.open(bob.new_chat())
+    chat_id = bob.new_chat()
+    view = bob.open(chat_id)
     bob_id = server.store.user_by_email("disabled@example.com").id
     assert admin.post(f"/admin/users/{bob_id}/disable").status_code == 200
     assert closed_for_session_end(view)
     with pytest.raises(InvalidStatus):
-        bob.open(bob.new_chat())
+        bob.open(chat_id)
 
 
 def test_sessions_kept_in_redis_end_alike(tmp_path):

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 from chatbot.rendering import pygments_css
+from tests.conftest import new_chat
 
 STATIC = Path(__file__).resolve().parent.parent / "chatbot" / "static"
 TEMPLATES = STATIC.parent / "templates"
@@ -64,5 +65,5 @@ def test_pages_of_plain_forms_load_no_scripts(client, auth):
         html = client.get(path).text
         assert "<script" not in html and "pygments.css" not in html, path
     auth.signup()
-    chat = client.get(client.post("/chats").headers["Location"]).text
+    chat = client.get(f"/chats/{new_chat(client)}").text
     assert "htmx-4.0.1.min.js" in chat and "chat.js" in chat and "pygments.css" in chat

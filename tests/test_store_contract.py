@@ -207,6 +207,18 @@ def test_client_ids_are_each_owners_own(store, owner, stranger):
     theirs = store.add_turn(stranger, store.add_chat(stranger, "Theirs", "m").id, "hi", "m", "w",
                             client_id=client_id)
     assert not mine.repeated and not theirs.repeated and mine.question.id != theirs.question.id
+    assert store.chat_sent_with(owner, client_id) == mine.chat.id
+    assert store.chat_sent_with(stranger, client_id) == theirs.chat.id
+
+
+def test_the_chat_a_client_id_was_sent_into_is_found_across_chats(store, owner, stranger):
+    client_id = str(uuid.uuid4())
+    assert store.chat_sent_with(owner, client_id) is None
+    store.add_chat(owner, "Other", "m")
+    chat = store.add_chat(owner, "Chat", "m")
+    store.add_turn(owner, chat.id, "first message", "m", "w", client_id=client_id)
+    assert store.chat_sent_with(owner, client_id) == chat.id
+    assert store.chat_sent_with(stranger, client_id) is None  # another user learns nothing
 
 
 def test_sends_without_a_client_id_are_never_taken_for_repeats(store, owner):

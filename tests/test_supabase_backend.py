@@ -332,8 +332,9 @@ def test_a_request_renews_the_session_before_it_expires(tmp_path, standin):
     client = signed_up(app)
     before = credentials_of(client)
     time.sleep(2.1)
-    chat_id = new_chat(client)  # works, and the cookie now holds renewed credentials
+    assert client.get("/").status_code == 200  # works, and the session now holds renewed credentials
     after = credentials_of(client)
+    chat_id = new_chat(client)
     assert after.refresh_token != before.refresh_token and after.expires_at > before.expires_at
     assert client.get(f"/chats/{chat_id}").status_code == 200
 

@@ -9,7 +9,6 @@ open view, on any process, can follow.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -19,8 +18,8 @@ from ..chats import DEFAULT_TITLE, announce_chats, get_chat, title_from
 from ..errors import Busy, InvalidInput, NotFound, TooMany
 from ..files import FileStore
 from ..live import topics
-from ..live.channel import Channel, Event, announce, follow
-from ..live.events import MessageChanged, MessageRemoved, ReplyDone
+from ..live.channel import announce
+from ..live.events import MessageChanged, MessageRemoved
 from ..models import ChatModel, estimate_tokens
 from ..store import STOPPED, STREAMING, Chat, Message, ReplyInProgress, Store, Turn, is_uuid
 from .runner import ReplyRunner
@@ -37,6 +36,27 @@ class Limits:
     context_tokens: int
     attachment_max_bytes: int = 10 * 1024 * 1024
     replies_per_user: int = 3  # replies being written at once, over all the user's chats
+
+
+def start_chat(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: str, content: str, limits: Limits,
+               *, files: FileStore, uploads: Sequence[Upload] = (), client_id: str | None = None) -> Turn:
+    """Start a new chat with its first message: a chat is stored with its first message,
+    never empty. Sent again (the same ``client_id``), the turn made the first time, in its chat."""
+    if not content.strip() and not any(u.name or u.data for u in uploads):  # (a form with no file sends an empty part)
+        raise InvalidInput("content", "Write a message first.")
+    if is_uuid(client_id) and (sent_into := store.chat_sent_with(owner_id, client_id)):
+        return send_message(store, model, runner, owner_id, sent_into, content, limits, files=files,
+                            uploads=uploads, client_id=client_id)  # a repeat: that chat answers it
+    chat = store.add_chat(owner_id, DEFAULT_TITLE, model.name)
+    try:
+        turn = send_message(store, model, runner, owner_id, chat.id, content, limits, files=files, uploads=uploads,
+                            client_id=client_id)
+    except BaseException:
+        store.delete_chat(owner_id, chat.id)  # refused (too long, a bad file, a limit): nothing stays
+        raise
+    if turn.repeated:  # sent twice at once: the first send made its chat
+        store.delete_chat(owner_id, chat.id)
+    return turn
 
 
 def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: str, chat_id: str,
@@ -129,22 +149,6 @@ def stop(store: Store, runner: ReplyRunner, owner_id: str, chat_id: str, message
     stopped = replace(message, status=STOPPED, worker=None)
     store.update_message(owner_id, message_id, status=STOPPED, worker=None)
     announce(runner.channel, topics.chat(message.chat_id), MessageChanged(stopped))
-
-
-def wait_for_reply(store: Store, channel: Channel, owner_id: str, message_id: str, timeout: float) -> bool:
-    """Block until the reply is finished (True) or ``timeout`` passes (False). The store
-    is asked too while the channel is quiet: its last word may have been lost."""
-    deadline = time.monotonic() + timeout
-    for item in follow(channel, topics.reply(message_id), after=0, timeout=min(timeout, 2.0)):
-        if isinstance(item, Event) and isinstance(item.data, ReplyDone):
-            return True
-        if not isinstance(item, Event):  # quiet, or a gap
-            message = store.message(owner_id, message_id)
-            if message is None or message.status != STREAMING:
-                return True
-        if time.monotonic() > deadline:
-            return False
-    return True
 
 
 def build_conversation(system_prompt: str, history: list[Message], budget: int,

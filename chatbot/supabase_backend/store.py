@@ -121,6 +121,13 @@ class SupabaseStore:
         return Turn(chat, question, answer, not repeated and (not newest or newest[0].id != chat.id),
                     self.messages(owner_id, chat_id, newest=history), repeated=repeated)
 
+    def chat_sent_with(self, owner_id: str, client_id: str) -> str | None:
+        if not self._mine(owner_id):
+            return None
+        rows = (self.db.table("messages").select("chat_id").eq("owner_id", owner_id).eq("client_id", client_id)
+                .execute().data)
+        return rows[0]["chat_id"] if rows else None
+
     def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
         if not is_uuid(message_id):
             raise LookupError(message_id)
