@@ -10,7 +10,7 @@ import pytest
 
 from chatbot.accounts.passwords import LIKE_EMAIL, TOO_COMMON
 from chatbot.backends import backends
-from tests.conftest import new_chat
+from tests.conftest import new_chat, send
 
 PASSWORD = "correct horse"
 
@@ -96,9 +96,7 @@ def test_a_password_reset_ends_every_session(app, user):
 
 def test_download_all_ones_data(app, user):
     chat_id = new_chat(user)
-    user.post(f"/chats/{chat_id}/messages", data={"content": "What is a lighthouse?",
-                                                  "files": (io.BytesIO(b"keeper's log"), "log.txt")},
-              content_type="multipart/form-data")
+    send(user, chat_id, "What is a lighthouse?", files=[(io.BytesIO(b"keeper's log"), "log.txt")])
     response = user.get("/account/export")
     assert response.status_code == 200 and response.mimetype == "application/zip"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -116,8 +114,7 @@ def test_deleting_ones_account_needs_the_password_and_takes_everything(app, user
     bob = app.test_client()
     bob.post("/signup", data={"email": "bob@example.com", "password": PASSWORD})
     chat_id = new_chat(bob)
-    bob.post(f"/chats/{chat_id}/messages", data={"content": "hello", "files": (io.BytesIO(b"data"), "d.txt")},
-             content_type="multipart/form-data")
+    send(bob, chat_id, "hello", files=[(io.BytesIO(b"data"), "d.txt")])
     store, files = backends(app).store, backends(app).files
     owner = store.user_by_email("bob@example.com").id
     [attachment] = store.chat_attachments(owner, chat_id)

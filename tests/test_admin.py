@@ -9,7 +9,7 @@ import pytest
 from chatbot import create_app
 from chatbot.accounts import AWAITING_APPROVAL, ACCOUNT_DISABLED
 from chatbot.backends import backends
-from tests.conftest import make_config, new_chat
+from tests.conftest import make_config, new_chat, send
 
 PASSWORD = "correct horse"
 
@@ -191,9 +191,7 @@ def test_deleting_an_account_deletes_its_data_and_files(site, tmp_path):
     signup(user, "leaving@example.com")
     chat_id = new_chat(user)
     from io import BytesIO
-    user.post(f"/chats/{chat_id}/messages", data={"content": "see file",
-                                                  "files": (BytesIO(b"notes about lighthouses"), "notes.txt")},
-              content_type="multipart/form-data")
+    send(user, chat_id, "see file", files=[(BytesIO(b"notes about lighthouses"), "notes.txt")])
     store = backends(app).store
     owner = store.user_by_email("leaving@example.com").id
     [attachment] = store.chat_attachments(owner, chat_id)
@@ -215,7 +213,7 @@ def test_usage_per_day(site):
     signup(user, "busy@example.com")
     chat_id = new_chat(user)
     for text in ("one", "two"):
-        user.post(f"/chats/{chat_id}/messages", data={"content": text})  # each waits for its reply
+        send(user, chat_id, text)  # each waits for its reply
     target = member(app, "busy@example.com")
     [today] = backends(app).directory.usage(target.id, 30)
     assert (today.messages, today.replies) == (2, 2)

@@ -158,6 +158,6 @@ def test_the_offline_responder_answers_a_message_with_files(user, store):
 def test_files_stay_in_the_context_of_later_messages(tmp_path):
     with echoing_chat(tmp_path) as (stub, _app, client, chat_id):
         send(client, chat_id, "Read this", upload("notes.txt", NOTES))
-        client.post(f"/chats/{chat_id}/messages", data={"content": "And what was on day 1?"})
+        send(client, chat_id, "And what was on day 1?")
     first_turn = stub.requests[-1]["messages"][0]
     assert first_turn["role"] == "user" and "day 1: fog" in first_turn["content"]

@@ -195,7 +195,10 @@ function showChips() {
     remove.type = "button";
     remove.className = "icon-button";
     remove.setAttribute("aria-label", `Remove ${file.name}`);
-    remove.textContent = "×";
+    remove.title = "Remove";
+    const cross = document.querySelector(".close-sidebar svg");  // the sprite's close icon
+    if (cross) remove.append(cross.cloneNode(true));
+    else remove.textContent = "×";
     remove.addEventListener("click", () => removeFile(index));
     chip.append(name, remove);
     chips.append(chip);
