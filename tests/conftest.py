@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -92,41 +93,43 @@ def new_chat(client) -> str:
     return empty_chat(client.application, _cookies(client))
 
 
+def empty_chat(app, cookies: str) -> str:
+    """A chat with no messages for the user whose session ``cookies`` (a Cookie header) carry."""
+    from chatbot.chats import DEFAULT_TITLE, announce_chats
+
+    with request_of(app, cookies) as user:
+        b = backends(app)
+        chat = b.store.add_chat(user.id, DEFAULT_TITLE, b.model.name)
+        announce_chats(b.channel, user.id)
+        return chat.id
+
+
 def send(client, chat_id: str, content: str, files=(), **data):
     """Send a message (and ``files``) as a browser without JavaScript does, and wait for the
     reply to be written (that browser's page refreshes until it is). The response to the send."""
     response = client.post(f"/chats/{chat_id}/messages", data={"content": content, "files": list(files), **data},
                            content_type="multipart/form-data")
-    app = client.application
-    with app.test_request_context("/", headers={"Cookie": _cookies(client)}):
-        app.preprocess_request()
-        from flask_login import current_user
-
-        owner = current_user.id
-        app.process_response(app.make_response(("", 204)))
-    store = backends(app).store
-    wait_until(lambda: all(m.status != "streaming" for m in store.messages(owner, chat_id)), what="the reply")
+    with request_of(client.application, _cookies(client)) as user:
+        store = backends(client.application).store
+        wait_until(lambda: all(m.status != "streaming" for m in store.messages(user.id, chat_id)), what="the reply")
     return response
+
+
+@contextmanager
+def request_of(app, cookies: str):
+    """A request of the user whose session ``cookies`` (a Cookie header) carry, begun and
+    ended as the app's own are (its session saved): the signed-in user inside."""
+    from flask_login import current_user
+
+    with app.test_request_context("/", headers={"Cookie": cookies}):
+        app.preprocess_request()
+        yield current_user
+        app.process_response(app.make_response(("", 204)))
 
 
 def _cookies(client) -> str:
     cookie = client.get_cookie(client.application.config["SESSION_COOKIE_NAME"])
     return f"{cookie.key}={cookie.value}"
-
-
-def empty_chat(app, cookies: str) -> str:
-    """A chat with no messages for the user whose session ``cookies`` (a Cookie header) carry."""
-    from flask_login import current_user
-
-    from chatbot.chats import DEFAULT_TITLE, announce_chats
-
-    with app.test_request_context("/", headers={"Cookie": cookies}):
-        app.preprocess_request()
-        b = backends(app)
-        chat = b.store.add_chat(current_user.id, DEFAULT_TITLE, b.model.name)
-        announce_chats(b.channel, current_user.id)
-        app.process_response(app.make_response(("", 204)))  # the request ends as any does (its session saved)
-        return chat.id
 
 
 def wait_for_reply(store, channel, owner_id: str, message_id: str, timeout: float) -> bool:
