@@ -67,3 +67,12 @@ def test_the_benchmark_measures_memory_per_open_chat_socket():
     opened = re.search(r"opened (\d+) \((\d+) failed\).*: (-?\d+\.\d) kB per socket", output)
     assert opened, output
     assert opened.group(1, 2) == ("20", "0"), output
+
+
+def test_the_markdown_rendering_benchmark_renders_whole_replies():
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "markdown_stream.py"), "--rounds", "1",
+                          "--replies", "2"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = [line.split() for line in run.stdout.splitlines() if line.startswith("this tree")]
+    assert [row[2:4] for row in rows] == [["1", "1"], ["5", "1"], ["5", "3"]], run.stdout
+    assert all(float(row[5]) > 0 for row in rows), run.stdout  # CPU per reply, measured
