@@ -32,6 +32,9 @@ def test_a_plain_post_answers_at_once_and_the_page_then_shows_the_reply(user, st
     assert answer.model == "offline-responder" and answer.completion_tokens > 0 and answer.prompt_tokens > 0
     html = user.get(f"/chats/{chat_id}").text  # reloading shows the whole conversation
     assert html.index("Tell me about tide pools") < html.index(f'id="m-{answer.id}"')
+    # Who said what: a heading for screen readers, the bubble or the plain text for the eye.
+    assert html.count('<h2 class="visually-hidden">You said</h2>') == 1
+    assert html.count('<h2 class="visually-hidden">The assistant said</h2>') == 1 and 'class="author"' not in html
     assert "tide" in html[html.index(f'id="m-{answer.id}"'):]
 
 
