@@ -389,3 +389,17 @@ def test_a_repeat_visit_loads_only_the_page(page_for):
     # All from the cache, but the favicon: Chromium fetches that for its tab strip on its own terms.
     fetched = [(name, size) for name, size in transferred if size and "favicon" not in name]
     assert transferred and fetched == []
+
+
+def test_a_finished_block_shows_rendered_before_the_reply_ends(page_for, server):
+    """While a reply streams, its finished blocks arrive rendered (the bold of the offline
+    reply's first paragraph once its list begins); only the block being written is raw."""
+    page = page_for()
+    sign_up(page, "streamblocks@example.com")
+    page.get_by_label("Message").fill("Can you write the code for a greeting?")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_url("**/chats/*")
+    page.locator(".message.assistant.status-streaming .message-text p:not(.tail) strong").wait_for()
+    assert "**" not in page.locator(".message.assistant .message-text p:not(.tail)").first.inner_text()
+    page.locator(".message.assistant.status-complete").wait_for()
+    assert page.locator(".message.assistant .message-text ol li").count() == 3

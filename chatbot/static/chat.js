@@ -96,7 +96,9 @@ document.addEventListener("click", (event) => {
 const copyIcon = () => document.querySelector(".copy-button")?.innerHTML ?? "";
 function enhance(root) {
   for (const button of root.querySelectorAll(".copy-button[hidden]")) button.hidden = false;
-  for (const pre of root.querySelectorAll(".message-text.markdown pre")) {
+  // (A block finished while the reply streams arrives as the added node itself.)
+  const blocks = root.matches?.(".message-text.markdown pre") ? [root] : root.querySelectorAll(".message-text.markdown pre");
+  for (const pre of blocks) {
     if (pre.parentElement.classList.contains("code-block")) continue;
     const block = document.createElement("div");
     block.className = "code-block";
