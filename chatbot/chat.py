@@ -34,8 +34,7 @@ def chat_not_found(_error):
 @bp.get("/")
 def index():
     """A new chat: the message box, ready; the chat is made when its first message is sent."""
-    return render_template("chat/new.html", chats=chats.list_chats(backends().store, current_user.id),
-                           errors={}, draft="", offline=backends().model.offline)
+    return _new_chat_page()
 
 
 @bp.post("/chats")
@@ -169,6 +168,11 @@ def regenerate(chat_id):
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
 
 
+def _new_chat_page(errors=None, draft="", status=200):
+    return render_template("chat/new.html", chats=chats.list_chats(backends().store, current_user.id),
+                           errors=errors or {}, draft=draft, offline=backends().model.offline), status
+
+
 def _chat_page(chat, messages, errors=None, status=200, draft="", earlier=False, paged=False):
     return render_template(
         "chat/chat.html", chat=chat, messages=messages, errors=errors or {}, draft=draft,
@@ -205,9 +209,7 @@ def _refused(chat_id, content, error):
     elif away:
         response = make_response(render_template("chat/unsent.html", chat=known, errors=errors, draft=content), status)
     elif not chat_id:
-        response = make_response(render_template("chat/new.html", errors=errors, draft=content,
-                                                 chats=chats.list_chats(backends().store, current_user.id),
-                                                 offline=backends().model.offline), status)
+        response = make_response(_new_chat_page(errors, draft=content, status=status))
     else:
         chat, messages, earlier = chats.open_chat(backends().store, current_user.id, chat_id)
         response = make_response(_chat_page(chat, messages, errors=errors, status=status, draft=content,

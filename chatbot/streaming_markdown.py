@@ -32,25 +32,24 @@ _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _FENCE_CLOSE = r"^ {0,3}%s{%d,}[ \t]*\r?$"
 
 
-def settled_end(text: str, start: int = 0) -> int:
-    """Where the finished blocks of ``text`` end, looking from ``start`` (0, or an earlier
-    answer for a shorter version of the same text): the text before it renders the same
-    whatever follows."""
-    complete = _complete_lines(text, start)
+def settled_end(text: str) -> int:
+    """Where the finished blocks of ``text`` end: the text before it renders the same
+    whatever follows. (The Settler asks it of the unfinished part only.)"""
+    complete = _complete_lines(text)
     if not complete:
-        return start
+        return 0
     tokens: list = []
     MARKDOWN.block.parse(_NEWLINE.sub("\n", complete).replace("\0", "\ufffd"), MARKDOWN, {}, tokens)
     starts = [token.map[0] for token in tokens if token.level == 0 and token.nesting >= 0 and token.map]
     if len(starts) < 2:
-        return start  # one block, perhaps still open
-    return start + _line_offsets(complete)[starts[-1]]
+        return 0  # one block, perhaps still open
+    return _line_offsets(complete)[starts[-1]]
 
 
-def _complete_lines(text: str, start: int) -> str:
-    """``text[start:]`` up to its last line end. A trailing ``\\r`` waits: it may be half of ``\\r\\n``."""
-    end = max(text.rfind("\n", start), text.rfind("\r", start, len(text) - 1))
-    return text[start:end + 1] if end >= start else ""
+def _complete_lines(text: str) -> str:
+    """``text`` up to its last line end. A trailing ``\\r`` waits: it may be half of ``\\r\\n``."""
+    end = max(text.rfind("\n"), text.rfind("\r", 0, len(text) - 1))
+    return text[:end + 1]
 
 
 def _line_offsets(text: str) -> list[int]:

@@ -61,8 +61,7 @@ def text_of(fragment: str) -> str:
 def shown_text(content: str) -> str:
     """What ShownReply.text is once ``content`` has streamed: its finished blocks' text,
     then the rest raw."""
-    from chatbot.rendering import render_markdown
-    from chatbot.streaming_markdown import settled_end
+    from chatbot.streaming_markdown import shown
 
-    settled = settled_end(content)
-    return text_of(render_markdown(content[:settled])) + content[settled:]
+    reply = shown(content)
+    return text_of(reply.blocks) + reply.tail

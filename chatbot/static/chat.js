@@ -93,7 +93,11 @@ document.addEventListener("click", (event) => {
 });
 
 // New content (the page, a swap, a socket frame): what this file adds to it.
-const copyIcon = () => document.querySelector(".copy-button")?.innerHTML ?? "";
+// An icon of the sprite, cloned from one the page shows already (its address carries the
+// sprite's version, which this file does not know); null if the page has none of it.
+function icon(name) {
+  return document.querySelector(`use[href$="#${name}"]`)?.closest("svg").cloneNode(true) ?? null;
+}
 function enhance(root) {
   for (const button of root.querySelectorAll(".copy-button[hidden]")) button.hidden = false;
   // (A block finished while the reply streams arrives as the added node itself.)
@@ -109,7 +113,8 @@ function enhance(root) {
     button.className = "icon-button code-copy";
     button.setAttribute("aria-label", "Copy code");
     button.title = "Copy code";
-    button.innerHTML = copyIcon();
+    const glyph = icon("copy");
+    if (glyph) button.append(glyph);
     block.append(button);
   }
   for (const time of root.querySelectorAll("time[datetime]:not([title])")) {
@@ -179,7 +184,6 @@ function showChips() {
   if (!chips) return;
   for (const img of chips.querySelectorAll("img")) URL.revokeObjectURL(img.src);
   chips.replaceChildren();
-  const template = document.querySelector(".composer .attach svg");
   [...filesInput().files].forEach((file, index) => {
     const chip = document.createElement("li");
     chip.className = "chip";
@@ -188,8 +192,9 @@ function showChips() {
       img.src = URL.createObjectURL(file);
       img.alt = "";
       chip.append(img);
-    } else if (template) {
-      chip.append(template.cloneNode(true));
+    } else {
+      const glyph = icon("file") ?? icon("attach");
+      if (glyph) chip.append(glyph);
     }
     const name = document.createElement("span");
     name.textContent = file.name;
@@ -198,9 +203,7 @@ function showChips() {
     remove.className = "icon-button";
     remove.setAttribute("aria-label", `Remove ${file.name}`);
     remove.title = "Remove";
-    const cross = document.querySelector(".close-sidebar svg");  // the sprite's close icon
-    if (cross) remove.append(cross.cloneNode(true));
-    else remove.textContent = "×";
+    remove.append(icon("close") ?? "×");
     remove.addEventListener("click", () => removeFile(index));
     chip.append(name, remove);
     chips.append(chip);
