@@ -88,6 +88,8 @@ def test_a_failed_reply_offers_retry(app, user, store):
     backends(app).model = ScriptedModel()
     user.post(f"/chats/{chat_id}/regenerate")
     reply = store.messages(owner_id(store), chat_id)[1]
+    assert wait_for_reply(store, backends(app).channel, owner_id(store), reply.id, 5)
+    reply = store.messages(owner_id(store), chat_id)[1]
     assert (reply.status, reply.content) == (COMPLETE, "Hi there")
 
 
