@@ -48,7 +48,24 @@ def index():
     return render_template("admin/index.html", members=members[:PAGE_SIZE], more=len(members) > PAGE_SIZE,
                            page=page, search=search, policies=SIGNUP_POLICIES,
                            policy=registration.policy(b.directory, settings().signup_policy),
-                           invitations=b.directory.invitations(), chats=_sidebar())
+                           invitations=b.directory.invitations(), chats=_sidebar(),
+                           models=b.models.choices() if b.models.fixed is None else [],
+                           allowed=b.models.restriction())
+
+
+@bp.post("/models")
+def restrict_models():
+    """Choose which of the models on offer users may pick."""
+    models = backends().models
+    on_offer = [choice.id for choice in models.choices()]
+    picked = set(request.form.getlist("model")) & set(on_offer)
+    if not picked:
+        flash("Allow at least one model: users need one to chat.")
+    else:
+        models.restrict(None if picked == set(on_offer) else picked)
+        flash("Users may pick every model on offer." if picked == set(on_offer) else
+              f"Users may pick {len(picked)} of the {len(on_offer)} models on offer.")
+    return redirect(url_for("admin.index") + "#models-heading")
 
 
 @bp.post("/policy")

@@ -1,6 +1,7 @@
 """Pick the backends once, from settings, and hand them to views.
 
-Tests swap any of them by assignment: ``backends(app).model = SomeModel()``.
+Tests swap any of them by assignment: ``backends(app).model = SomeModel()`` (the app's
+only model from then on).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .live.channel import Channel
 from .live.memory import InProcessChannel
 from .mail import LogMailer, Mailer, SMTPMailer
 from .models import ChatModel
+from .models.catalog import Catalog, Provider
 from .settings import Settings
 from .store import Store
 
@@ -32,12 +34,21 @@ class Backends:
     and file store on the embedded and SQL backends; on Supabase, a pair bound to the
     user's own access token, made once per request (so RLS applies to everything it does)."""
 
-    def __init__(self, accounts: Accounts, sessions: Sessions, directory: Directory, model: ChatModel,
+    def __init__(self, accounts: Accounts, sessions: Sessions, directory: Directory, models: Catalog,
                  runner: ReplyRunner, *, store: Store | None = None, files: FileStore | None = None,
                  per_user: Callable[[Credentials], tuple[Store, FileStore]] | None = None) -> None:
         self.accounts, self.sessions, self.directory = accounts, sessions, directory
-        self.model, self.runner = model, runner
+        self.models, self.runner = models, runner
         self._store, self._files, self._per_user = store, files, per_user
+
+    @property
+    def model(self) -> ChatModel:
+        """The model that answers when nobody picks one."""
+        return self.models.pick()
+
+    @model.setter
+    def model(self, model: ChatModel) -> None:
+        self.models = Catalog.of(model)
 
     @property
     def channel(self) -> Channel:
@@ -64,7 +75,6 @@ class Backends:
 
 def init_app(app: Flask, settings: Settings) -> None:
     channel, pace = _channel(settings), Pace()
-    model = _model(settings, pace)
     if settings.uses_supabase:
         from .supabase_backend import SupabaseProject
         from .supabase_backend.accounts import SupabaseAccounts
@@ -78,7 +88,8 @@ def init_app(app: Flask, settings: Settings) -> None:
         accounts = SupabaseAccounts(project, settings.supabase_auth_providers)
         # Records hold Supabase's refresh tokens: ending one signs that Supabase session out too.
         sessions = SignOutAtProvider(_sessions(settings) or project.sessions(), accounts.log_out)
-        app.extensions["chatbot"] = Backends(accounts, sessions, directory, model, runner, per_user=project.for_user)
+        app.extensions["chatbot"] = Backends(accounts, sessions, directory, _catalog(settings, pace, directory),
+                                             runner, per_user=project.for_user)
         return
 
     from .accounts.sqldirectory import SQLDirectory
@@ -93,8 +104,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     # emails would only slow the first sign-up down).
     accounts = LocalAccounts(store, settings.secret_key, _mailer(settings), confirm_by_email=bool(settings.smtp_host))
     files = LocalFiles(Path(app.instance_path) / "files")
+    directory = SQLDirectory(engine, files, busy_seconds=busy)
     app.extensions["chatbot"] = Backends(accounts, _sessions(settings) or SQLSessions(engine, busy_seconds=busy),
-                                         SQLDirectory(engine, files, busy_seconds=busy), model,
+                                         directory, _catalog(settings, pace, directory),
                                          _runner(channel, store, settings, pace), store=store, files=files)
 
 
@@ -135,23 +147,20 @@ def _mailer(settings: Settings) -> Mailer | None:
     return None if settings.is_production else LogMailer()
 
 
-def _model(settings: Settings, pace: Pace) -> ChatModel:
+def _catalog(settings: Settings, pace: Pace, directory: Directory) -> Catalog:
+    """The models on offer: the configured providers', or the offline responder alone."""
     if settings.uses_offline_responder:
         from .models.offline import OfflineResponder
 
-        return OfflineResponder(delay=settings.offline_delay)
+        return Catalog.of(OfflineResponder(delay=settings.offline_delay))
     from .models.openai_compatible import OpenAICompatible  # imports the SDK only when used
 
-    return OpenAICompatible(
-        model=settings.openai_model,
-        api_key=settings.openai_api_key,
-        base_url=settings.openai_base_url,
-        timeout=settings.openai_timeout,
-        first_token_timeout=settings.openai_first_token_timeout,
-        connect_timeout=settings.openai_connect_timeout,
-        max_retries=settings.openai_max_retries,
-        pace=pace,
-    )
+    providers = [Provider(config, OpenAICompatible(
+        model="", name=config.name, api_key=config.api_key, base_url=config.base_url,
+        timeout=settings.openai_timeout, first_token_timeout=settings.openai_first_token_timeout,
+        connect_timeout=settings.openai_connect_timeout, max_retries=settings.openai_max_retries, pace=pace,
+    )) for config in settings.models.providers]
+    return Catalog(providers, settings.models.default, setting=directory.setting, set_setting=directory.set_setting)
 
 
 def backends(app: Flask | None = None) -> Backends:

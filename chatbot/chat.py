@@ -31,6 +31,24 @@ def chat_not_found(_error):
     return render_template("errors/404.html"), 404
 
 
+@bp.app_template_global()
+def model_picker(remembered: str | None = None) -> dict:
+    """What the composer's model picker shows: the models on offer, grouped by provider
+    (in the configured order), and the one chosen (``remembered``, the chat's, if on offer)."""
+    models = backends().models
+    groups: dict[str, list] = {}
+    for choice in models.offered():
+        groups.setdefault(choice.group, []).append(choice)
+    return {"groups": list(groups.items()), "count": sum(map(len, groups.values())),
+            "chosen": models.default_choice(remembered)}
+
+
+@bp.app_template_global()
+def model_label(model_id: str) -> str:
+    """The name a model is shown by (on replies)."""
+    return backends().models.label(model_id)
+
+
 @bp.get("/")
 def index():
     """A new chat: the message box, ready; the chat is made when its first message is sent."""
@@ -44,7 +62,8 @@ def create():
     content = request.form.get("content", "")
     try:
         rate_limits().sent(current_user.id)
-        turn = turns.start_chat(b.store, b.model, b.runner, current_user.id, content, limits(), files=b.files,
+        model = turns.choose_model(b.models, b.store, current_user.id, None, request.form.get("model"))
+        turn = turns.start_chat(b.store, model, b.runner, current_user.id, content, limits(), files=b.files,
                                 uploads=_uploads(), client_id=request.form.get("client_id"))
     except (InvalidInput, Busy, TooMany, Unavailable) as error:
         return _refused(None, content, error)
@@ -109,7 +128,8 @@ def send(chat_id):
     content = request.form.get("content", "")
     try:
         rate_limits().sent(current_user.id)
-        turn = turns.send_message(b.store, b.model, b.runner, current_user.id, chat_id,
+        model = turns.choose_model(b.models, b.store, current_user.id, chat_id, request.form.get("model"))
+        turn = turns.send_message(b.store, model, b.runner, current_user.id, chat_id,
                                   content, limits(), files=b.files, uploads=_uploads(),
                                   client_id=request.form.get("client_id"))
     except (InvalidInput, Busy, TooMany, Unavailable) as error:
@@ -159,7 +179,8 @@ def regenerate(chat_id):
     b = backends()
     try:
         rate_limits().sent(current_user.id)
-        old, answer = turns.regenerate(b.store, b.model, b.runner, current_user.id, chat_id, limits(),
+        model = turns.choose_model(b.models, b.store, current_user.id, chat_id, None)
+        old, answer = turns.regenerate(b.store, model, b.runner, current_user.id, chat_id, limits(),
                                        files=b.files)
     except (InvalidInput, Busy, TooMany, Unavailable) as error:
         return _refused(chat_id, "", error)
@@ -170,7 +191,7 @@ def regenerate(chat_id):
 
 def _new_chat_page(errors=None, draft="", status=200):
     return render_template("chat/new.html", chats=chats.list_chats(backends().store, current_user.id),
-                           errors=errors or {}, draft=draft, offline=backends().model.offline), status
+                           errors=errors or {}, draft=draft, offline=backends().models.offline), status
 
 
 def _chat_page(chat, messages, errors=None, status=200, draft="", earlier=False, paged=False):
@@ -178,7 +199,7 @@ def _chat_page(chat, messages, errors=None, status=200, draft="", earlier=False,
         "chat/chat.html", chat=chat, messages=messages, errors=errors or {}, draft=draft,
         earlier=earlier, paged=paged, since=catch_up_from(messages),
         chats=chats.list_chats(backends().store, current_user.id),
-        offline=backends().model.offline,
+        offline=backends().models.offline,
     ), status
 
 

@@ -1,12 +1,17 @@
 """Chats: the rules for creating, finding, renaming and deleting a user's conversations."""
 from __future__ import annotations
 
+import logging
+
 from .errors import InvalidInput, NotFound
 from .files import FileStore
 from .live import topics
 from .live.channel import Channel, announce
 from .live.events import ChatsChanged
+from .models import ChatModel, titles
 from .store import Chat, Message, Store
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TITLE = "New chat"
 MAX_TITLE = 200
@@ -60,6 +65,22 @@ def set_system_prompt(store: Store, owner_id: str, chat_id: str, prompt: str) ->
         raise InvalidInput("system_prompt", f"Keep the system prompt under {MAX_SYSTEM_PROMPT:,} characters.")
     get_chat(store, owner_id, chat_id)
     return store.update_chat(owner_id, chat_id, system_prompt=prompt)
+
+
+def write_title(store: Store, channel: Channel, model: ChatModel, owner_id: str, chat_id: str, placeholder: str,
+                question: str, reply: str) -> None:
+    """Ask ``model`` to name the chat after its first exchange, and give it that title unless
+    its title is no longer ``placeholder`` (the user renamed it meanwhile: theirs stays).
+    Runs after the reply, in its background task; never raises."""
+    try:
+        title = titles.clean(model.title(question, reply))
+        # (A title that differs only in case is no better than the first words.)
+        if title and title.casefold() != placeholder.casefold() and store.retitle(owner_id, chat_id, placeholder,
+                                                                                    title):
+            announce_chats(channel, owner_id)
+    except Exception as error:  # noqa: BLE001 - the chat keeps its first title
+        log.warning("no title written for chat %s by model %s: %s", chat_id, model.name,
+                    getattr(error, "detail", "") or error)
 
 
 def delete_chat(store: Store, channel: Channel, owner_id: str, chat_id: str, files: FileStore) -> None:

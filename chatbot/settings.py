@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from .accounts.directory import APPROVAL, OPEN, SIGNUP_POLICIES
 from .accounts.sessions import SessionPolicy
+from .models import config as models_config
+from .models.config import ModelsConfig
 
 
 class ConfigError(SystemExit):
@@ -66,10 +68,11 @@ class Settings:
     openai_connect_timeout: float = 5.0
     max_streams: int = 1500  # live sockets and event streams one process holds; past it, 503
     limits: RateLimitSettings = field(default_factory=lambda: RateLimitSettings())
+    models: ModelsConfig = field(default_factory=ModelsConfig)  # the providers (keys kept out of repr)
 
     @property
     def uses_offline_responder(self) -> bool:
-        return not (self.openai_api_key or self.openai_base_url)
+        return not self.models.providers
 
     @property
     def is_production(self) -> bool:
@@ -117,6 +120,7 @@ class Settings:
             openai_connect_timeout=read.number("OPENAI_CONNECT_TIMEOUT", 5.0, float, minimum=0.1),
             max_streams=read.number("MAX_STREAMS_PER_WORKER", 1500, int, minimum=1),
             limits=_limits(read),
+            models=_models(read, environ),
         )
         if settings.smtp_host and not settings.smtp_from:
             raise ConfigError("SMTP_FROM", "is required with SMTP_HOST (the sender of password-reset emails)")
@@ -201,6 +205,19 @@ def _sessions(read: _Reader) -> dict[str, object]:
                 remember_me_days=read.number("REMEMBER_ME_DAYS", 30.0, float),
                 session_max_days=read.number("SESSION_MAX_DAYS", 30.0, float),
                 session_store=store)
+
+
+def _models(read: _Reader, environ: Mapping[str, str]) -> ModelsConfig:
+    """The model providers: MODELS_CONFIG's file, or the OPENAI_* variables as one provider."""
+    path = read.str("MODELS_CONFIG")
+    if not path:
+        return models_config.from_openai_variables(
+            read.str("OPENAI_API_KEY"), read.url("OPENAI_BASE_URL", ("http", "https"), None),
+            read.str("OPENAI_MODEL") or "gpt-4o-mini", read.str("OPENAI_MODELS"))
+    try:
+        return models_config.from_file(path, environ)
+    except ValueError as error:
+        raise ConfigError("MODELS_CONFIG", str(error)) from None
 
 
 def _supabase(read: _Reader, environ: Mapping[str, str]) -> dict[str, object]:

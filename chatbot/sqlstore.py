@@ -254,6 +254,13 @@ class SQLStore:
                        .values(**changes, updated_at=now()))
         return self.chat(owner_id, chat_id)
 
+    def retitle(self, owner_id: str, chat_id: str, expected: str, title: str) -> bool:
+        if not is_uuid(chat_id):
+            return False
+        with self.engine.begin() as db:
+            return db.execute(chats.update().where(chats.c.id == chat_id, chats.c.owner_id == owner_id,
+                                                   chats.c.title == expected).values(title=title)).rowcount == 1
+
     def delete_chat(self, owner_id: str, chat_id: str) -> bool:
         if not is_uuid(chat_id):
             return False

@@ -13,7 +13,7 @@ from chatbot.backends import backends
 from tests.servers import ONE_ADDRESS_MANY_USERS
 
 # Variables a developer may have set that would change what the tests see.
-_OUTSIDE = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "DATABASE_URL", "SECRET_KEY",
+_OUTSIDE = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_MODELS", "MODELS_CONFIG", "DATABASE_URL", "SECRET_KEY",
             "CHATBOT_ENV", "INSTANCE_PATH", "CONTEXT_TOKENS", "MESSAGE_MAX_CHARS")
 
 

@@ -7,9 +7,17 @@ class ScriptedModel:
     name = "scripted"
     offline = False
 
-    def __init__(self, pieces=("Hi", " there"), error=None, gate=None, on_start=None):
+    def __init__(self, pieces=("Hi", " there"), error=None, gate=None, on_start=None, title="Scripted title"):
         self.pieces, self.error, self.gate, self.on_start = pieces, error, gate, on_start
         self.conversations = []
+        self.title_text = title  # what it names a chat (an exception: it fails to)
+        self.titles = []  # the (question, reply) of every title asked for
+
+    def title(self, question, reply):
+        self.titles.append((question, reply))
+        if isinstance(self.title_text, Exception):
+            raise self.title_text
+        return self.title_text
 
     def stream(self, conversation, on_open=None):
         self.conversations.append(conversation)

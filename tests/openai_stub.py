@@ -25,13 +25,18 @@ Every error answer carries ``x-request-id: req_stub_<n>``, as OpenAI's do.
 | anything else   | 404 model_not_found                                               |
 
 A request whose bearer token is not ``API_KEY`` gets 401, as OpenAI answers.
+``GET /v1/models`` lists ``models`` (counted in ``listings``). A request for a chat's title
+(the app's title prompt) is answered with ``title``, whatever the model, and kept in ``titles``.
 """
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from chatbot.models import titles
 
 API_KEY = "sk-test-stub"
 REPLY = ["Hello", " from", " the", " stub", "", " model", "."]
@@ -39,9 +44,17 @@ SLOW_DELAY = 0.15  # longer than the pacing window of an idle worker: each token
 STALL_SECONDS = 5.0
 
 
+# What GET /v1/models lists unless told otherwise: the models above, and one that is no chat model.
+MODELS = ("stub", "stub-json", "stub-echo", "stub-slow", "text-embedding-3-small")
+
+
 class StubOpenAI:
-    def __init__(self) -> None:
+    def __init__(self, models: tuple[str, ...] = MODELS) -> None:
         self.requests: list[dict] = []  # every request body received, for assertions
+        self.models = models  # what GET /v1/models lists
+        self.listings = 0  # GET /v1/models requests answered
+        self.titles: list[dict] = []  # requests for a chat's title (not in ``requests``)
+        self.title = "**Title:** Rock pools at low tide."  # how it answers them
         self.server = _QuietServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -78,8 +91,21 @@ def _handler(stub: StubOpenAI):
         def log_message(self, *args) -> None:  # keep test output quiet
             pass
 
+        def do_GET(self) -> None:
+            if self.path.rstrip("/") != "/v1/models":
+                return self._json(404, {"error": {"message": "Not found", "type": "invalid_request_error"}})
+            if self.headers.get("Authorization") != f"Bearer {API_KEY}":
+                return self._json(401, {"error": {"message": "Incorrect API key provided",
+                                                  "type": "invalid_request_error", "code": "invalid_api_key"}})
+            stub.listings += 1
+            self._json(200, {"object": "list", "data": [
+                {"id": model, "object": "model", "created": 0, "owned_by": "stub"} for model in stub.models]})
+
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if body["messages"][0]["content"] == titles.PROMPT:  # the app naming a chat
+                stub.titles.append(body)
+                return self._stream(re.findall(r"\S+\s*", stub.title), finish=True)
             stub.requests.append(body)
             if self.headers.get("Authorization") != f"Bearer {API_KEY}":
                 return self._json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",

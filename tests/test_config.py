@@ -119,7 +119,7 @@ def test_offline_responder_without_a_key_or_url(app):
 def test_openai_compatible_with_a_key_or_url(tmp_path, variable, value):
     app = create_app(make_config(tmp_path, **{variable: value}, OPENAI_MODEL="llama3.2"))
     model = backends(app).model
-    assert isinstance(model, OpenAICompatible) and model.name == "llama3.2"
+    assert isinstance(model, OpenAICompatible) and (model.name, model.model) == ("openai/llama3.2", "llama3.2")
     # A deliberate policy, not the client's 600 s and 2 retries: our own deadlines and retries
     # (the client's would be reset by keep-alive comments, and multiplied by each retry).
     assert model.client.max_retries == 0 and model.max_retries == 1

@@ -60,8 +60,8 @@ def test_non_streamed_reply(stub):
 
 
 @pytest.mark.parametrize("name, api_key, reason", [
-    ("stub", "sk-wrong", "The model provider rejected the API key: the operator must check OPENAI_API_KEY."),
-    ("no-such-model", API_KEY, "The model provider does not know this model: the operator must check OPENAI_MODEL."),
+    ("stub", "sk-wrong", "The model provider rejected the API key: the operator must check its key."),
+    ("no-such-model", API_KEY, "The model provider does not know this model: the operator must check the models configured."),
     ("stub-429", API_KEY, "The model provider is rate-limiting requests. Retry in 1 second."),
     ("stub-429-later", API_KEY, "The model provider is rate-limiting requests. Retry in 20 seconds."),
     ("stub-context", API_KEY, "This conversation is longer than the model can read. Start a new chat, or send a "
@@ -173,7 +173,7 @@ def test_app_stores_a_complete_reply_from_the_model(chat_with):
     client, store, chat_id = chat_with("stub")
     send(client, chat_id, "Hi")
     answer = store.messages(store.user_by_email("ada@example.com").id, chat_id)[1]
-    assert (answer.content, answer.status, answer.model) == ("".join(REPLY), COMPLETE, "stub")
+    assert (answer.content, answer.status, answer.model) == ("".join(REPLY), COMPLETE, "openai/stub")
     assert (answer.prompt_tokens, answer.completion_tokens) == (11, len(REPLY))
     page = client.get(f"/chats/{chat_id}").text
     assert "Hello from the stub model." in page and "offline responder" not in page
@@ -205,7 +205,7 @@ def test_every_provider_failure_is_logged_once_with_status_request_id_chat_and_r
         send(client, chat_id, "Hi")
     answer = store.messages(store.user_by_email("ada@example.com").id, chat_id)[1]
     [line] = [r.getMessage() for r in caplog.records if "model failure" in r.getMessage()]
-    assert f"chat {chat_id}, reply {answer.id}, model stub-429-later: status 429, provider request req_stub_" in line
+    assert f"chat {chat_id}, reply {answer.id}, model openai/stub-429-later: status 429, provider request req_stub_" in line
     assert "Rate limit reached" in line and API_KEY not in caplog.text
     assert answer.error == "The model provider is rate-limiting requests. Retry in 20 seconds."
 

@@ -142,6 +142,17 @@ def test_update_chat_changes_the_fields_given(store, owner):
     assert updated.updated_at >= chat.updated_at
 
 
+def test_retitle_writes_over_the_expected_title_only_and_leaves_the_chat_in_place(store, owner):
+    chat = store.add_chat(owner, "First words", "m")
+    before = store.chat(owner, chat.id)
+    assert store.retitle(owner, chat.id, "A title the user set", "Model title") is False
+    assert store.chat(owner, chat.id).title == "First words"
+    assert store.retitle(owner, chat.id, "First words", "Model title ✓") is True
+    after = store.chat(owner, chat.id)
+    assert after.title == "Model title ✓" and after.updated_at == before.updated_at  # the list does not move
+    assert store.retitle(owner, "not-an-id", "First words", "x") is False
+
+
 def test_deleting_a_chat_deletes_its_messages(store, owner):
     chat = store.add_chat(owner, "Doomed", "m")
     turn = store.add_turn(owner, chat.id, "hi", "m", "w")
@@ -365,6 +376,7 @@ def test_another_owner_changes_nothing(store, owner, stranger):
     turn = store.add_turn(owner, chat.id, "secret", "m", "w")
     question, answer = turn.question, turn.answer
     assert store.update_chat(stranger, chat.id, title="Mine now") is None
+    assert store.retitle(stranger, chat.id, "Private", "Mine now") is False
     store.update_message(stranger, question.id, content="defaced")
     store.update_message(stranger, answer.id, status=COMPLETE, content="defaced")
     assert store.delete_chat(stranger, chat.id) is False

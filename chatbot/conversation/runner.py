@@ -66,10 +66,13 @@ class ReplyRunner:
         self._stop_requests: Callable[[], None] | None = None
 
     # The replies
-    def start(self, store: Store, model: ChatModel, owner_id: str, answer: Message, conversation: list[dict]) -> None:
-        """Write ``answer`` (a streaming message of this runner's worker) in the background."""
+    def start(self, store: Store, model: ChatModel, owner_id: str, answer: Message, conversation: list[dict],
+              then: Callable[[Message], None] | None = None) -> None:
+        """Write ``answer`` (a streaming message of this runner's worker) in the background;
+        then, in the same task, call ``then`` with the finished reply (work that must never
+        delay the reply, such as naming its chat)."""
         self._running[answer.id] = _Running()
-        self._spawn(self.generate, store, model, owner_id, answer, conversation)
+        self._spawn(self.generate, store, model, owner_id, answer, conversation, then)
 
     def stop(self, message: Message) -> bool:
         """Ask the process writing ``message`` to stop it: this one at once, another through
@@ -84,7 +87,7 @@ class ReplyRunner:
         return True
 
     def generate(self, store: Store, model: ChatModel, owner_id: str, answer: Message,
-                 conversation: list[dict]) -> None:
+                 conversation: list[dict], then: Callable[[Message], None] | None = None) -> None:
         """Produce the reply to ``conversation`` into the streaming message ``answer``. Never raises."""
         message_id = answer.id
         running = self._running.setdefault(message_id, _Running())
@@ -135,6 +138,8 @@ class ReplyRunner:
             # it without reading it back from the store.
             announce(self.channel, topics.reply(message_id), ReplyDone(final), last=True)
             announce(self.channel, topics.chat(final.chat_id), MessageChanged(final))
+        if then is not None:
+            then(final)
 
     # The ticker: one task for all the replies being written
     def _follow(self, coalescer: _Coalescer) -> None:

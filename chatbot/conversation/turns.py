@@ -10,18 +10,19 @@ open view, on any process, can follow.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .. import attachments
 from ..attachments import Upload
-from ..chats import DEFAULT_TITLE, announce_chats, get_chat, title_from
+from ..chats import DEFAULT_TITLE, announce_chats, get_chat, title_from, write_title
 from ..errors import Busy, InvalidInput, NotFound, TooMany
 from ..files import FileStore
 from ..live import topics
 from ..live.channel import announce
 from ..live.events import MessageChanged, MessageRemoved
 from ..models import ChatModel, estimate_tokens
-from ..store import STOPPED, STREAMING, Chat, Message, ReplyInProgress, Store, Turn, is_uuid
+from ..models.catalog import Catalog
+from ..store import COMPLETE, STOPPED, STREAMING, Chat, Message, ReplyInProgress, Store, Turn, is_uuid
 from .runner import ReplyRunner
 
 
@@ -91,11 +92,17 @@ def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: 
     if checked:
         question = replace(question, attachments=tuple(attachments.attach(store, files, owner_id, question.id, checked)))
         history = [question if m.id == question.id else m for m in history]
+    changes = {}
     if chat.title == DEFAULT_TITLE:
-        chat = store.update_chat(owner_id, chat.id, title=title_from(content or question.attachments[0].name)) or chat
+        changes["title"] = title_from(content or question.attachments[0].name)
+    if chat.model != model.name:  # another model was picked: the chat keeps to it from now on
+        changes["model"] = model.name
+    if changes:
+        chat = store.update_chat(owner_id, chat.id, **changes) or chat
     history = [m for m in _history(store, owner_id, chat, limits.context_tokens, history) if m.id != answer.id]
     runner.start(store, model, owner_id, answer,
-                 build_conversation(chat.system_prompt, history, limits.context_tokens, files))
+                 build_conversation(chat.system_prompt, history, limits.context_tokens, files),
+                 then=_title_after(store, runner, model, owner_id, chat, changes.get("title"), content))
     for message in (question, answer):
         announce(runner.channel, topics.chat(chat.id), MessageChanged(message))
     list_changed = turn.list_changed or chat.title != turn.chat.title  # moved to the top, or named
@@ -126,6 +133,28 @@ def regenerate(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: st
     announce(runner.channel, topics.chat(chat.id), MessageRemoved(old.id))
     announce(runner.channel, topics.chat(chat.id), MessageChanged(answer))
     return old, answer
+
+
+def _title_after(store: Store, runner: ReplyRunner, model: ChatModel, owner_id: str, chat: Chat,
+                 placeholder: str | None, question: str) -> Callable[[Message], None] | None:
+    """For a chat's first message (just named after it: ``placeholder``), what names the
+    chat once the reply is written: the model's own title for it."""
+    if placeholder is None or not question:
+        return None
+
+    def write(reply: Message) -> None:
+        if reply.content and reply.status in (COMPLETE, STOPPED):
+            write_title(store, runner.channel, model, owner_id, chat.id, placeholder, question, reply.content)
+    return write
+
+
+def choose_model(models: Catalog, store: Store, owner_id: str, chat_id: str | None,
+                 requested: str | None) -> ChatModel:
+    """The model that answers: the one picked in the composer, which must be on offer; else
+    the chat's own, while it is; else the default. (A chat is read only when nothing was picked.)"""
+    if requested or chat_id is None:
+        return models.pick(requested or None)
+    return models.pick(remembered=get_chat(store, owner_id, chat_id).model)
 
 
 def _check_replies_running(store: Store, owner_id: str, limits: Limits) -> None:

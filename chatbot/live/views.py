@@ -223,7 +223,9 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
         content = str(command.get("content", ""))
         try:
             rate_limits().sent(feed.owner_id)
-            turn = turns.send_message(b.store, b.model, b.runner, feed.owner_id, feed.chat_id, content, limits(),
+            model = turns.choose_model(b.models, b.store, feed.owner_id, feed.chat_id,
+                                       str(command.get("model") or "") or None)
+            turn = turns.send_message(b.store, model, b.runner, feed.owner_id, feed.chat_id, content, limits(),
                                       files=b.files, client_id=str(command.get("client_id", "")))
         except NotFound:
             return None  # deleted a moment ago: the chat-list update says so

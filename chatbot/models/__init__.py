@@ -46,6 +46,11 @@ class ChatModel(Protocol):
         generator early (a stop) ends the request to the model."""
         ...
 
+    def title(self, question: str, reply: str) -> str:
+        """A few words naming a chat that began with ``question`` and ``reply`` (raw: the
+        caller cleans it). Raise ModelError if the model fails."""
+        ...
+
 
 def text_of(content: str | list[dict]) -> str:
     """The text of a message's content: a string, or the text parts of a list of parts

@@ -57,6 +57,30 @@ class OfflineResponder:
         prompt = sum(estimate_tokens(text_of(m["content"])) for m in conversation)
         yield Usage(prompt_tokens=prompt, completion_tokens=estimate_tokens(reply))
 
+    def title(self, question: str, reply: str) -> str:
+        return compose_title(question)
+
+
+# What a request opens with, which a title leaves out: "Tell me about tide pools" is about tide pools.
+_REQUEST = re.compile(r"^\s*(?:(?:please|hi|hello|hey|so|ok(?:ay)?)(?:\s+there)?(?:[\s,!]+|$))*(?:(?:can|could|would|will) you\s+"
+                      r"(?:please\s+)?)?(?:tell me (?:about|how)|explain|describe|help me(?: to)?|i (?:want|need|would"
+                      r" like) to(?: know(?: about)?)?|how (?:do|can|should) i|what (?:is|are)|what's|who (?:is|was)"
+                      r"|give me|show me|let's talk about|talk about)?\s*(?:the |an? )?", re.I)
+
+
+def compose_title(said: str) -> str:
+    """A short title for a chat that began with ``said``: its own words without the asking
+    ("How do I reverse a list in Python?" -> "Reverse a list in Python"), or, for a long
+    message, its key words in the order written."""
+    sentence = re.split(r"(?<=[.!?])\s|\n", said.strip())[0].rstrip(".!?")
+    rest = _REQUEST.sub("", sentence, count=1).strip(" ,:;-") or sentence
+    words = rest.split()
+    if not 0 < len(words) <= 7:
+        order = {w.lower(): n for n, w in reversed(list(enumerate(re.findall(r"[A-Za-z][A-Za-z'-]*", said))))}
+        words = sorted(keywords(said)[:4], key=lambda w: order.get(w.lower(), 0))
+    title = " ".join(words)
+    return title[:1].upper() + title[1:] if title else ""
+
 
 def compose_reply(said: str, turn: int = 1) -> str:
     """Answer ``said`` in a few sentences built from its own key words."""

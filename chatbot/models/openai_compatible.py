@@ -1,6 +1,7 @@
 """Replies from any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, LM Studio)."""
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -14,7 +15,7 @@ import openai
 
 from ..conversation.pacing import Pace
 from ..errors import wait_words
-from . import ModelError, OnOpen, Piece, Usage
+from . import ModelError, OnOpen, Piece, Usage, titles
 from .transport import ModelTransport
 
 
@@ -23,8 +24,9 @@ class OpenAICompatible:
 
     def __init__(self, *, model: str, api_key: str | None, base_url: str | None, timeout: float,
                  max_retries: int, pace: Pace | None = None, first_token_timeout: float = 60.0,
-                 connect_timeout: float = 5.0) -> None:
-        self.name = model
+                 connect_timeout: float = 5.0, name: str | None = None) -> None:
+        self.model = model  # as the provider knows it
+        self.name = name or model  # as replies store it: "provider/model" (catalog)
         self.pace = pace or Pace()  # the reply runner's: how often a stream is read
         # Deadlines of our own (``_Watch``), which mean what they say: ``first_token_timeout``
         # from asking to the first text, retries included; ``timeout`` without new text once
@@ -47,11 +49,32 @@ class OpenAICompatible:
             http_client=http_client,
         )
 
+    def for_model(self, model: str, name: str) -> OpenAICompatible:
+        """The same provider (its client and connections shared) answering as ``model``."""
+        other = copy.copy(self)
+        other.model, other.name = model, name
+        return other
+
+    def list_models(self) -> list[str]:
+        """The ids of the models the provider serves (its ``/models``), asked within its
+        connect timeout and a few seconds: a provider that is down must not hold anyone."""
+        try:
+            page = self.client.with_options(timeout=httpx2.Timeout(LIST_TIMEOUT, connect=self.connect_timeout)).models.list()
+            return [model.id for model in page.data]
+        except openai.APIStatusError as error:
+            raise ModelError(_status_reason(error), status=error.status_code, request_id=error.request_id,
+                             detail=_provider_said(error) or f"status {error.status_code}") from error
+        except (openai.APIError, httpx2.HTTPError, ValueError) as error:
+            raise ModelError("The model provider could not be reached.", detail=type(error).__name__) from error
+
+    def title(self, question: str, reply: str) -> str:
+        return titles.read(self.stream(titles.conversation(question, reply)))
+
     def stream(self, conversation: list[dict[str, str]], on_open: OnOpen = None) -> Generator[Piece, None, None]:
         # The client's own post(): its auth, base URL and error mapping, but the raw
         # response, parsed here line by line. The typed path validates the request through
         # typed dicts and builds an object per token, which a busy worker cannot afford.
-        body = {"model": self.name, "messages": conversation, "stream": True,
+        body = {"model": self.model, "messages": conversation, "stream": True,
                 "stream_options": {"include_usage": True}}
         watch = _Watch(self.first_token_timeout, self.idle_timeout)
         try:
@@ -109,6 +132,7 @@ class OpenAICompatible:
         raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
+LIST_TIMEOUT = 5.0  # seconds for a provider to list its models
 RETRIED = (408, 409, 429, 500, 502, 503, 504)  # the statuses worth asking again
 
 
@@ -268,9 +292,9 @@ def _status_reason(error: openai.APIStatusError) -> str:
     """What a refusal means, in words the user (or, for a bad key or model, the operator) can act on."""
     status = error.status_code
     if status in (401, 403):
-        return "The model provider rejected the API key: the operator must check OPENAI_API_KEY."
+        return "The model provider rejected the API key: the operator must check its key."
     if status == 404:
-        return "The model provider does not know this model: the operator must check OPENAI_MODEL."
+        return "The model provider does not know this model: the operator must check the models configured."
     if status == 429:
         wait = _retry_after(error.response)
         when = f"in {wait_words(wait)}" if wait is not None else "in a minute"

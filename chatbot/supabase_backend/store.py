@@ -94,6 +94,12 @@ class SupabaseStore:
                 .eq("id", chat_id).eq("owner_id", owner_id).execute().data)
         return _chat(rows[0]) if rows else None
 
+    def retitle(self, owner_id: str, chat_id: str, expected: str, title: str) -> bool:
+        if not self._mine(owner_id, chat_id):
+            return False
+        return bool(self.db.table("chats").update({"title": title}).eq("id", chat_id).eq("owner_id", owner_id)
+                    .eq("title", expected).execute().data)
+
     def delete_chat(self, owner_id: str, chat_id: str) -> bool:
         if not self._mine(owner_id, chat_id):
             return False
