@@ -2,6 +2,7 @@
 regenerate, rename, delete). The live side (socket, event streams) is in live/."""
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import quote
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
@@ -175,18 +176,95 @@ def stop(chat_id, message_id):
 
 @bp.post("/chats/<chat_id>/regenerate")
 def regenerate(chat_id):
-    """Write the last reply again (or retry one that failed)."""
+    """Write a reply again (the last one, or ``message_id``), as a new version beside it;
+    also how a failed reply is retried."""
     b = backends()
     try:
         rate_limits().sent(current_user.id)
         model = turns.choose_model(b.models, b.store, current_user.id, chat_id, None)
-        old, answer = turns.regenerate(b.store, model, b.runner, current_user.id, chat_id, limits(),
-                                       files=b.files)
+        answer = turns.regenerate(b.store, model, b.runner, current_user.id, chat_id, limits(), files=b.files,
+                                  message_id=request.form.get("message_id"))
     except (InvalidInput, Busy, TooMany, Unavailable) as error:
         return _refused(chat_id, "", error)
+    return _conversation_changed(chat_id, answer)
+
+
+@bp.get("/chats/<chat_id>/messages/<message_id>/edit")
+def edit_form(chat_id, message_id):
+    """A sent message in a form, to change and send again (htmx: the message alone)."""
+    return _editing(chat_id, message_id)
+
+
+@bp.post("/chats/<chat_id>/messages/<message_id>/edit")
+def edit(chat_id, message_id):
+    """Send an edited message as a new version of ``message_id``: the conversation goes on
+    from it, and the old continuation stays, a click away (‹ 1/2 ›)."""
+    b = backends()
+    content = request.form.get("content", "")
+    try:
+        rate_limits().sent(current_user.id)
+        model = turns.choose_model(b.models, b.store, current_user.id, chat_id, None)
+        turn = turns.send_message(b.store, model, b.runner, current_user.id, chat_id, content, limits(),
+                                  files=b.files, client_id=request.form.get("client_id"), edit_of=message_id)
+    except InvalidInput as error:
+        return _editing(chat_id, message_id, content, errors={"edit": error.message}, status=422)
+    except (Busy, TooMany, Unavailable) as error:
+        return _refused(chat_id, "", error)
+    return _conversation_changed(chat_id, turn.answer)
+
+
+def _editing(chat_id: str, message_id: str, content: str | None = None, errors=None, status=200):
+    """The chat with the user's message ``message_id`` in a form to edit (holding
+    ``content``, if it was sent and refused); htmx gets the message alone."""
+    store = backends().store
+    found = store.message(current_user.id, message_id)
+    if found is None or found.chat_id != chats.get_chat(store, current_user.id, chat_id).id or found.role != "user":
+        raise NotFound(message_id)
+    if content is not None:
+        found = replace(found, content=content)
     if is_htmx():
-        return render_template("chat/regenerated.html", messages=[answer], removed=old.id)
-    return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
+        response = make_response(render_template("chat/_message.html", message=found, editing=found.id,
+                                                 errors=errors or {}), status)
+        if status != 200:  # in place of the form that was sent
+            response.headers["HX-Retarget"] = f"#m-{found.id}"
+            response.headers["HX-Reswap"] = "outerHTML"
+        return response
+    chat, messages, earlier = chats.open_chat(store, current_user.id, chat_id)
+    if found.id not in {m.id for m in messages}:  # further back than the newest page: shown alone
+        messages, earlier = [found], True
+    messages = [found if m.id == found.id else m for m in messages]
+    return _chat_page(chat, messages, errors=errors, status=status, earlier=earlier, editing=found.id)
+
+
+@bp.get("/chats/<chat_id>/messages/<message_id>")
+def show_message(chat_id, message_id):
+    """One message as the conversation shows it (htmx: in place of its edit form)."""
+    store = backends().store
+    found = store.message(current_user.id, message_id)
+    if found is None or found.chat_id != chats.get_chat(store, current_user.id, chat_id).id:
+        raise NotFound(message_id)
+    if not is_htmx():
+        return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{message_id}"))
+    return render_template("chat/_message.html", message=found)
+
+
+@bp.post("/chats/<chat_id>/messages/<message_id>/versions")
+def show_version(chat_id, message_id):
+    """Show another version of a message (‹ or ›), and the conversation that goes on from it."""
+    b = backends()
+    step = -1 if request.form.get("step") == "-1" else 1
+    turns.show_version(b.store, b.channel, current_user.id, chat_id, message_id, step)
+    return _conversation_changed(chat_id)
+
+
+def _conversation_changed(chat_id: str, focus=None):
+    """After a change to the version shown: htmx gets the conversation anew (the socket
+    brings it to the other views); a plain form, the chat page at the new reply."""
+    if is_htmx():
+        chat, messages, earlier = chats.open_chat(backends().store, current_user.id, chat_id)
+        return render_template("chat/conversation_changed.html", chat=chat, messages=messages, earlier=earlier)
+    anchor = f"m-{focus.id}" if focus is not None else None
+    return redirect(url_for("chat.show", chat_id=chat_id, _anchor=anchor), code=303)
 
 
 def _new_chat_page(errors=None, draft="", status=200):
@@ -194,10 +272,10 @@ def _new_chat_page(errors=None, draft="", status=200):
                            errors=errors or {}, draft=draft, offline=backends().models.offline), status
 
 
-def _chat_page(chat, messages, errors=None, status=200, draft="", earlier=False, paged=False):
+def _chat_page(chat, messages, errors=None, status=200, draft="", earlier=False, paged=False, editing=None):
     return render_template(
         "chat/chat.html", chat=chat, messages=messages, errors=errors or {}, draft=draft,
-        earlier=earlier, paged=paged, since=catch_up_from(messages),
+        earlier=earlier, paged=paged, since=catch_up_from(messages), editing=editing,
         chats=chats.list_chats(backends().store, current_user.id),
         offline=backends().models.offline,
     ), status

@@ -59,6 +59,8 @@ chats = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("current_leaf", _Id()),  # the last message of the version shown (messages form a tree)
+    sa.Column("parameters", sa.Text, nullable=False, server_default="{}"),  # the model's, as JSON
 )
 
 messages = sa.Table(
@@ -77,12 +79,15 @@ messages = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False),  # order within the chat; timestamps can tie
     sa.Column("worker", sa.String(255)),  # the process writing a streaming reply
     sa.Column("client_id", sa.String(64)),  # the sender's id for a question: a repeat is recognised
+    sa.Column("parent_id", _Id()),  # the message it follows; None for a chat's first (and its versions)
+    sa.Column("finish_reason", sa.String(20)),  # "length": the model's output limit cut it off
     sa.UniqueConstraint("chat_id", "seq", name="messages_chat_seq"),
     sa.Index("messages_one_streaming_per_chat", "chat_id", unique=True,
              sqlite_where=sa.text("status = 'streaming'"), postgresql_where=sa.text("status = 'streaming'")),
     sa.Index("messages_client_id", "owner_id", "client_id", unique=True),
     sa.Index("messages_streaming_by_owner", "owner_id",
              sqlite_where=sa.text("status = 'streaming'"), postgresql_where=sa.text("status = 'streaming'")),
+    sa.Index("messages_children", "chat_id", "parent_id", "seq"),  # a message's versions; a chat's first ones
 )
 
 attachments = sa.Table(
@@ -115,11 +120,12 @@ _CHATS = (chats.select().where(chats.c.owner_id == _p("owner"), chats.c.archived
           .order_by(chats.c.updated_at.desc(), chats.c.id))
 _NEWEST_CHATS = _CHATS.limit(_p("limit"))
 _CHAT = chats.select().where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner"))
-_TOUCH_CHAT = chats.update().where(chats.c.id == _p("chat")).values(updated_at=_p("stamp"))
-# The chat's owner check and its last seq in one statement: no row if the chat is not the owner's.
+_TOUCH_CHAT = chats.update().where(chats.c.id == _p("chat")).values(updated_at=_p("stamp"), current_leaf=_p("leaf"))
+# The chat's owner check, its last seq and its leaf in one statement: no row if the chat is not the owner's.
 _LAST_SEQ = (sa.select(sa.func.coalesce(sa.func.max(messages.c.seq), 0))
              .where(messages.c.chat_id == chats.c.id).scalar_subquery())
-_OWNED_LAST_SEQ = sa.select(_LAST_SEQ).where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner"))
+_OWNED_LAST_SEQ = sa.select(_LAST_SEQ, chats.c.current_leaf).where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner"))
+_LEAF = sa.select(chats.c.current_leaf).where(chats.c.id == _p("chat"), chats.c.owner_id == _p("owner"))
 # For a turn, with the chat itself and the id of the owner's newest chat (whether the list moves).
 _newer = chats.alias("newer")
 _NEWEST_CHAT_ID = (sa.select(_newer.c.id).where(_newer.c.owner_id == _p("owner"), _newer.c.archived == sa.false())
@@ -133,12 +139,61 @@ _TURN_CHAT = (sa.select(chats, _LAST_SEQ.label("last_seq"), _NEWEST_CHAT_ID.labe
 # (reading a row's columns by name costs more than the query on SQLite).
 _MESSAGE_COLUMNS = [messages.c[name] for name in ("id", "chat_id", "role", "content", "status", "error", "model",
                                                   "prompt_tokens", "completion_tokens", "created_at", "seq",
-                                                  "worker")]
-_OWNED_MESSAGES = sa.select(*_MESSAGE_COLUMNS).where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"),
-                                                     messages.c.seq < _p("before"))
-_MESSAGES = _OWNED_MESSAGES.order_by(messages.c.seq)
-_NEWEST_MESSAGES = _OWNED_MESSAGES.order_by(messages.c.seq.desc()).limit(_p("limit"))
-_MESSAGE = sa.select(*_MESSAGE_COLUMNS).where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
+                                                  "worker", "parent_id", "finish_reason")]
+_sibling = messages.alias("sibling")
+
+
+def _siblings(*condition) -> sa.ColumnElement:
+    """How many messages share the message's parent (and ``condition``): its versions. Two
+    index lookups, not one with IS NOT DISTINCT FROM, which PostgreSQL cannot look up."""
+    def count(same_parent):
+        return (sa.select(sa.func.count()).where(_sibling.c.chat_id == messages.c.chat_id, same_parent, *condition)
+                .scalar_subquery())
+    return sa.case((messages.c.parent_id.is_(None), count(_sibling.c.parent_id.is_(None))),
+                   else_=count(_sibling.c.parent_id == messages.c.parent_id))
+
+
+# ...and, for messages shown, which of its versions each is, and of how many.
+_SHOWN_COLUMNS = [*_MESSAGE_COLUMNS, _siblings(_sibling.c.seq <= messages.c.seq), _siblings()]
+
+
+def _path(columns: list) -> sa.Select:
+    """The messages from ``start`` back towards the chat's first, at most ``limit`` of them,
+    oldest first: a recursive walk up the parents, one index lookup a step."""
+    walk = (sa.select(messages.c.id, messages.c.parent_id, sa.literal(1).label("depth"))
+            .where(messages.c.id == _p("start"), messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
+            .cte("path", recursive=True))
+    up = messages.alias("up")
+    walk = walk.union_all(sa.select(up.c.id, up.c.parent_id, walk.c.depth + 1)
+                          .where(up.c.id == walk.c.parent_id, up.c.chat_id == _p("chat"), walk.c.depth < _p("limit")))
+    return sa.select(*columns).select_from(messages.join(walk, messages.c.id == walk.c.id)).order_by(messages.c.seq)
+
+
+_PATH, _SHOWN_PATH = _path(_MESSAGE_COLUMNS), _path(_SHOWN_COLUMNS)
+_PARENT_AT = sa.select(messages.c.parent_id).where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"),
+                                                   messages.c.seq == _p("seq"))
+_MESSAGE = sa.select(*_SHOWN_COLUMNS).where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
+_IN_CHAT = sa.select(messages.c.parent_id, messages.c.role).where(
+    messages.c.id == _p("id"), messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
+_VERSIONS_OF_ROOT = (sa.select(messages.c.id).where(messages.c.chat_id == _p("chat"), messages.c.parent_id.is_(None))
+                     .order_by(messages.c.seq))
+_VERSIONS_OF = (sa.select(messages.c.id).where(messages.c.chat_id == _p("chat"), messages.c.parent_id == _p("parent"))
+                .order_by(messages.c.seq))
+
+
+def _newest_under() -> sa.Select:
+    """The newest message under ``top`` (itself included): the leaf of its newest branch."""
+    down = (sa.select(messages.c.id, messages.c.seq)
+            .where(messages.c.id == _p("top"), messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
+            .cte("down", recursive=True))
+    child = messages.alias("child")
+    down = down.union_all(sa.select(child.c.id, child.c.seq)
+                          .where(child.c.parent_id == down.c.id, child.c.chat_id == _p("chat")))
+    return sa.select(down.c.id).order_by(down.c.seq.desc()).limit(1)
+
+
+_NEWEST_UNDER = _newest_under()
+_SHOW = chats.update().where(chats.c.id == _p("chat"), chats.c.owner_id == _p("owner")).values(current_leaf=_p("leaf"))
 _CHAT_ATTACHMENTS = (attachments.select().where(attachments.c.chat_id == _p("chat"), attachments.c.owner_id == _p("owner"))
                      .order_by(attachments.c.created_at, attachments.c.id))
 _MESSAGE_ATTACHMENTS = (attachments.select()
@@ -176,12 +231,13 @@ def _user(row) -> User:
 
 def _chat(row) -> Chat:
     return Chat(row.id, row.owner_id, row.title, row.model, row.system_prompt,
-                _aware(row.created_at), _aware(row.updated_at))
+                _aware(row.created_at), _aware(row.updated_at), row.current_leaf)
 
 
 def _message(row, files: tuple[Attachment, ...] = ()) -> Message:
-    *fields, created_at, seq, worker = row  # _MESSAGE_COLUMNS
-    return Message(*fields, _aware(created_at), seq, files, worker)
+    # _MESSAGE_COLUMNS, and maybe the version and versions of _SHOWN_COLUMNS
+    *fields, created_at, seq, worker, parent_id, finish_reason = row[:14]
+    return Message(*fields, _aware(created_at), seq, files, worker, parent_id, finish_reason, *row[14:])
 
 
 def _attachment(row) -> Attachment:
@@ -272,15 +328,15 @@ class SQLStore:
             result = db.execute(chats.delete().where(chats.c.id == chat_id, chats.c.owner_id == owner_id))
         return result.rowcount == 1
 
-    # Messages
+    # Messages: a tree in each chat (see Store)
     def add_message(self, owner_id: str, chat_id: str, role: str, content: str,
                     status: str, model: str | None = None) -> Message:
         with self.engine.begin() as db:
             return self._insert(db, owner_id, chat_id, [(role, content, status, model, None)])[0]
 
     def add_turn(self, owner_id: str, chat_id: str, content: str, model: str, worker: str,
-                 history: int = 2, client_id: str | None = None) -> Turn:
-        if not is_uuid(chat_id):
+                 history: int = 2, client_id: str | None = None, edit_of: str | None = None) -> Turn:
+        if not is_uuid(chat_id) or (edit_of is not None and not is_uuid(edit_of)):
             raise LookupError(chat_id)
         try:
             with self.engine.begin() as db:  # both or neither
@@ -289,10 +345,16 @@ class SQLStore:
                     raise LookupError(chat_id)
                 if client_id is not None and (sent := self._sent(db, owner_id, chat_id, client_id)):
                     return self._repeated(db, row, sent, history)
+                parent, versions = row.current_leaf, 1
+                if edit_of is not None:  # a new version of that message: it follows that one's parent
+                    edited = db.execute(_IN_CHAT, {"id": edit_of, "chat": chat_id, "owner": owner_id}).first()
+                    if edited is None or edited.role != "user":
+                        raise LookupError(edit_of)
+                    parent, versions = edited.parent_id, len(self._versions(db, chat_id, edited.parent_id)) + 1
                 question, answer = self._insert(db, owner_id, chat_id, [
                     ("user", content, "complete", None, None), ("assistant", "", STREAMING, model, worker)],
-                    last=row.last_seq, client_id=client_id)
-                newest = self._messages(db, owner_id, chat_id, history, files=row.has_files)
+                    place=(row.last_seq, parent), client_id=client_id, versions=versions)
+                newest = self._path(db, owner_id, chat_id, history, start=answer.id, files=row.has_files)
         except sa.exc.IntegrityError:
             # The same client id a moment ago (from another worker), or a reply still streaming.
             with self.engine.connect() as db:
@@ -312,42 +374,75 @@ class SQLStore:
         """The turn a repeated send made the first time: its question and the reply after it."""
         answer = _message(db.execute(_MESSAGE_AT, {"chat": question.chat_id, "owner": row.owner_id,
                                                    "seq": question.seq + 1}).first())
-        newest = self._messages(db, row.owner_id, row.id, history, files=row.has_files)
+        newest = self._path(db, row.owner_id, row.id, history, start=answer.id, files=row.has_files)
         return Turn(_chat(row), question, answer, False, newest, repeated=True)
 
     def chat_sent_with(self, owner_id: str, client_id: str) -> str | None:
         with self.engine.connect() as db:
             return db.execute(_SENT_INTO, {"owner": owner_id, "client": client_id}).scalar_one_or_none()
 
-    def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
+    def add_version(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
+        if not (is_uuid(chat_id) and is_uuid(message_id)):
+            raise LookupError(message_id)
         try:
             with self.engine.begin() as db:
-                db.execute(attachments.delete().where(attachments.c.message_id == message_id,
-                                                      attachments.c.owner_id == owner_id))
-                db.execute(messages.delete().where(messages.c.id == message_id, messages.c.owner_id == owner_id,
-                                                   messages.c.chat_id == chat_id))
-                return self._insert(db, owner_id, chat_id, [("assistant", "", STREAMING, model, worker)])[0]
+                reply = db.execute(_IN_CHAT, {"id": message_id, "chat": chat_id, "owner": owner_id}).first()
+                if reply is None or reply.role != "assistant":
+                    raise LookupError(message_id)
+                versions = len(self._versions(db, chat_id, reply.parent_id)) + 1
+                last = db.execute(_OWNED_LAST_SEQ, {"id": chat_id, "owner": owner_id}).first()[0]
+                return self._insert(db, owner_id, chat_id, [("assistant", "", STREAMING, model, worker)],
+                                    place=(last, reply.parent_id), versions=versions)[0]
         except sa.exc.IntegrityError:
             raise ReplyInProgress(chat_id) from None
 
-    def _insert(self, db, owner_id: str, chat_id: str, rows: list[tuple], last: int | None = None,
-                client_id: str | None = None) -> list[Message]:
-        """Append (role, content, status, model, worker) rows to an owned chat, in one go
-        (``last``: the chat's last seq, if the caller has just read it with the owner check;
-        ``client_id``: the sender's id for the first row, which makes a repeat of it fail)."""
-        if last is None:
-            last = db.execute(_OWNED_LAST_SEQ, {"id": chat_id, "owner": owner_id}).scalar()
-            if last is None:
+    def show_version(self, owner_id: str, chat_id: str, message_id: str, step: int) -> str | None:
+        if not (is_uuid(chat_id) and is_uuid(message_id)):
+            return None
+        with self.engine.begin() as db:
+            shown = db.execute(_IN_CHAT, {"id": message_id, "chat": chat_id, "owner": owner_id}).first()
+            if shown is None:
+                return None
+            versions = self._versions(db, chat_id, shown.parent_id)
+            place = versions.index(message_id) + step
+            if not 0 <= place < len(versions):
+                return None
+            leaf = db.execute(_NEWEST_UNDER, {"top": versions[place], "chat": chat_id, "owner": owner_id}).scalar()
+            db.execute(_SHOW, {"chat": chat_id, "owner": owner_id, "leaf": leaf})
+            return versions[place]
+
+    @staticmethod
+    def _versions(db, chat_id: str, parent_id: str | None) -> list[str]:
+        """The ids of the messages that follow ``parent_id`` (None: the chat's first ones), oldest first."""
+        if parent_id is None:
+            return list(db.execute(_VERSIONS_OF_ROOT, {"chat": chat_id}).scalars())
+        return list(db.execute(_VERSIONS_OF, {"chat": chat_id, "parent": parent_id}).scalars())
+
+    def _insert(self, db, owner_id: str, chat_id: str, rows: list[tuple], place: tuple | None = None,
+                client_id: str | None = None, versions: int = 1) -> list[Message]:
+        """Append (role, content, status, model, worker) rows to an owned chat, in one go,
+        each following the one before; the last becomes the chat's leaf. ``place``: the
+        chat's last seq and the first row's parent, if the caller has just read them (with
+        the owner check); if not, the rows follow the chat's leaf. ``client_id``: the
+        sender's id for the first row, which makes a repeat of it fail; ``versions``: how
+        many versions the first row's parent now has (it is the newest)."""
+        if place is None:
+            place = db.execute(_OWNED_LAST_SEQ, {"id": chat_id, "owner": owner_id}).first()
+            if place is None:
                 raise LookupError(chat_id)
+        last, parent = place
         stamp = now()
-        added = [Message(str(uuid.uuid4()), chat_id, role, content, status, None, model, None, None, stamp, last + n,
-                         worker=worker)
-                 for n, (role, content, status, model, worker) in enumerate(rows, start=1)]
+        added: list[Message] = []
+        for n, (role, content, status, model, worker) in enumerate(rows, start=1):
+            added.append(Message(str(uuid.uuid4()), chat_id, role, content, status, None, model, None, None, stamp,
+                                 last + n, worker=worker, parent_id=added[-1].id if added else parent,
+                                 version=versions if n == 1 else 1, versions=versions if n == 1 else 1))
         db.execute(messages.insert(), [
             dict(id=m.id, chat_id=chat_id, owner_id=owner_id, role=m.role, content=m.content, status=m.status,
-                 model=m.model, created_at=stamp, seq=m.seq, worker=m.worker, client_id=client_id if n == 0 else None)
+                 model=m.model, created_at=stamp, seq=m.seq, worker=m.worker, parent_id=m.parent_id,
+                 client_id=client_id if n == 0 else None)
             for n, m in enumerate(added)])
-        db.execute(_TOUCH_CHAT, {"chat": chat_id, "stamp": stamp})
+        db.execute(_TOUCH_CHAT, {"chat": chat_id, "stamp": stamp, "leaf": added[-1].id})
         return added
 
     def messages(self, owner_id: str, chat_id: str, newest: int | None = None,
@@ -355,18 +450,21 @@ class SQLStore:
         if not is_uuid(chat_id):
             return []
         with self.engine.connect() as db:
-            return self._messages(db, owner_id, chat_id, newest, before=before)
+            if before is not None:
+                start = db.execute(_PARENT_AT, {"chat": chat_id, "owner": owner_id, "seq": before}).scalar()
+            else:
+                start = db.execute(_LEAF, {"chat": chat_id, "owner": owner_id}).scalar()
+            return self._path(db, owner_id, chat_id, newest, start=start, shown=True) if start else []
 
     @staticmethod
-    def _messages(db, owner_id: str, chat_id: str, newest: int | None, files: bool = True,
-                  before: int | None = None) -> list[Message]:
-        """(``files``: False if the chat is known to have no attachments.)"""
-        values = {"chat": chat_id, "owner": owner_id, "before": before if before is not None else 2 ** 31 - 1}
-        if newest is None:
-            rows = db.execute(_MESSAGES, values).all()
-        else:  # from the newest end
-            rows = db.execute(_NEWEST_MESSAGES, {**values, "limit": newest}).all() if newest > 0 else []
-            rows.reverse()
+    def _path(db, owner_id: str, chat_id: str, newest: int | None, start: str, files: bool = True,
+              shown: bool = False) -> list[Message]:
+        """The ``newest`` messages (all: None) of the path ending at ``start``, oldest first;
+        ``shown``: with their versions. (``files``: False if the chat is known to have no attachments.)"""
+        if newest is not None and newest <= 0:
+            return []
+        rows = db.execute(_SHOWN_PATH if shown else _PATH, {"start": start, "chat": chat_id, "owner": owner_id,
+                                                            "limit": newest if newest is not None else 2 ** 31 - 1}).all()
         # The chat's attachments are few: one query for all of them beats a list of ids.
         if not (rows and files):
             return [_message(row) for row in rows]

@@ -33,6 +33,7 @@ class Chat:
     system_prompt: str
     created_at: datetime
     updated_at: datetime
+    current_leaf: str | None = None  # the last message of the version of the conversation shown
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,15 @@ class Message:
     prompt_tokens: int | None
     completion_tokens: int | None
     created_at: datetime
-    seq: int = 0  # position in the chat
+    seq: int = 0  # order of writing in the chat (a message comes after its parent)
     attachments: tuple[Attachment, ...] = ()
     worker: str | None = None  # the process writing it, while it streams
+    parent_id: str | None = None  # the message it follows (None: the chat's first)
+    finish_reason: str | None = None  # why the model ended it: "length" when its output limit cut it off
+    # Which of its versions (the messages with its parent, oldest first) it is, and how many
+    # there are: an edited message and a regenerated reply are versions beside the old ones.
+    version: int = 1
+    versions: int = 1
 
     def as_event(self) -> dict:
         """The message as live events carry it (plain JSON values), so that views can show
@@ -87,7 +94,7 @@ class Turn:
     question: Message
     answer: Message
     list_changed: bool  # the owner's chat list changes: the chat moves to its top (or, from send_message, is named)
-    history: list[Message]  # the chat's newest messages, this turn's two included, oldest first
+    history: list[Message]  # the newest messages of the conversation it ends, its two included, oldest first
     repeated: bool = False  # a send seen before (its client id): this is the turn it made then
 
 
@@ -123,26 +130,40 @@ class Store(Protocol):
     def delete_chat(self, owner_id: str, chat_id: str) -> bool: ...
 
     # Messages
+    # A chat's messages are a tree: each follows its parent, and the conversation shown (and
+    # given to the model) is the path from the first message to the chat's current leaf.
     def add_message(self, owner_id: str, chat_id: str, role: str, content: str,
-                    status: str, model: str | None = None) -> Message: ...
+                    status: str, model: str | None = None) -> Message:
+        """Append a message after the chat's current leaf; it becomes the leaf."""
+        ...
     def add_turn(self, owner_id: str, chat_id: str, content: str, model: str, worker: str,
-                 history: int = 2, client_id: str | None = None) -> Turn:
-        """Store the user's message and an empty streaming reply, atomically, and read the
-        chat's ``history`` newest messages after them. LookupError if the chat is not the
-        owner's; ReplyInProgress if it has a streaming reply already. With a ``client_id``
-        (the sender's id for this send) that this chat has seen, store nothing and return
-        the turn it made then (``repeated``), whatever its reply's state."""
+                 history: int = 2, client_id: str | None = None, edit_of: str | None = None) -> Turn:
+        """Store the user's message and an empty streaming reply after it, atomically, make
+        the reply the chat's leaf, and read the ``history`` newest messages of the path to it.
+        The message follows the current leaf or, with ``edit_of`` (a user message of the chat),
+        is a new version of that one (it follows that one's parent). LookupError if the chat
+        (or ``edit_of``) is not the owner's; ReplyInProgress if a reply is streaming already.
+        With a ``client_id`` (the sender's id for this send) that this chat has seen, store
+        nothing and return the turn it made then (``repeated``), whatever its reply's state."""
         ...
     def chat_sent_with(self, owner_id: str, client_id: str) -> str | None:
         """The chat into which the owner sent a message with ``client_id``, if they did."""
         ...
-    def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
-        """Delete reply ``message_id`` and start an empty streaming one, atomically."""
+    def add_version(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
+        """Start an empty streaming reply as a new version of reply ``message_id`` (beside it,
+        which stays) and make it the chat's leaf. LookupError if the reply is not the
+        owner's, in this chat; ReplyInProgress if a reply is streaming already."""
+        ...
+    def show_version(self, owner_id: str, chat_id: str, message_id: str, step: int) -> str | None:
+        """Show the version ``step`` places from message ``message_id`` (-1: the one before):
+        the chat's leaf becomes the newest message under it. The id of the version shown, or
+        None if there is none there (or the message is not the owner's, in this chat)."""
         ...
     def messages(self, owner_id: str, chat_id: str, newest: int | None = None,
                  before: int | None = None) -> list[Message]:
-        """The chat's messages, oldest first; with ``newest``, only that many of the latest;
-        with ``before`` (a seq), only those before it (a page further back)."""
+        """The conversation shown: the path to the chat's current leaf, oldest first; with
+        ``newest``, only that many of its latest; with ``before`` (the seq of a message on
+        it), only those before that message (a page further back)."""
         ...
     def message(self, owner_id: str, message_id: str) -> Message | None: ...
     def streaming_replies(self, owner_id: str) -> int:

@@ -57,13 +57,16 @@ SUPABASE_STANDIN = Path(__file__).resolve().parent / "supabase" / "standin.sql"
 
 
 @contextmanager
-def supabase_database(admin_url: str = ADMIN_URL) -> Iterator[str | None]:
+def supabase_database(admin_url: str = ADMIN_URL, until: str | None = None) -> Iterator[str | None]:
     """A new database shaped like a Supabase project's (the stand-in for its auth and
-    storage schemas), with the project's Supabase migrations applied in order."""
+    storage schemas), with the project's Supabase migrations applied in order (with
+    ``until``, those before the one of that name)."""
     with postgres_database(admin_url) as url:
         if url is not None:
             with psycopg.connect(url, autocommit=True) as db:
                 db.execute(SUPABASE_STANDIN.read_text())
                 for migration in sorted(SUPABASE_MIGRATIONS.glob("*.sql")):
+                    if until is not None and migration.name >= until:
+                        break
                     db.execute(migration.read_text())
         yield url

@@ -114,6 +114,8 @@ class LiveView:
                 self.changed.notify_all()
 
     def _apply(self, frame: str) -> None:
+        if 'hx-swap-oob="innerHTML:#messages"' in frame:  # another version shown: the conversation anew
+            self.messages.clear()
         for mid in re.findall(r'<div id="m-([^"]+)" hx-swap-oob="delete">', frame):
             self.messages.pop(mid, None)
         for mid, seq, role, status, body in re.findall(

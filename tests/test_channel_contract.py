@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from chatbot.live.channel import CLOSED, Event, follow
-from chatbot.live.events import (ChatsChanged, MessageChanged, MessageRemoved, ReplyDone, ReplyText, SessionsEnded,
+from chatbot.live.events import (ChatsChanged, ConversationChanged, MessageChanged, ReplyDone, ReplyText, SessionsEnded,
                                  StopReply, from_json, to_json)
 from chatbot.live.memory import InProcessChannel
 from chatbot.store import Attachment, Message
@@ -21,7 +21,7 @@ MESSAGE = Message("7f0c2a49-0d7e-4f0e-9d57-0b8e4f1f7a11", "0c5e8a7e-6a5a-4d0b-8d
                   "Lighthouses *guide* ships — «safely».", "complete", None, "gpt", 12, 34,
                   datetime(2026, 11, 27, 9, 30, 1, 123456, tzinfo=timezone.utc), 4,
                   (Attachment("a1", "7f0c2a49-0d7e-4f0e-9d57-0b8e4f1f7a11", "map.png", "image/png", 2048, "k/1"),))
-EVERY_KIND = [MessageChanged(MESSAGE), MessageRemoved(MESSAGE.id), ChatsChanged(),
+EVERY_KIND = [MessageChanged(MESSAGE), ConversationChanged(), ChatsChanged(),
               ReplyText(MESSAGE.id, 10, "and then ✨"), ReplyDone(MESSAGE), StopReply(MESSAGE.id),
               SessionsEnded(("5b1d0a8e-3c0f-4a57-9f5e-2d6c1e0b7a42",))]
 

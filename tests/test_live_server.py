@@ -167,14 +167,15 @@ def test_stop_over_http_without_javascript(server):
     view.wait(lambda v: v.messages[reply["id"]]["status"] == "stopped")
 
 
-def test_regenerate_replaces_the_last_reply(server):
+def test_a_regenerated_reply_replaces_the_last_one_in_every_view_and_the_old_stays_a_version(server):
     ada = User(server, "again@example.com")
     chat_id = ada.new_chat()
     view = ada.open(chat_id)
     view.send("hello")
     first = view.wait(lambda v: next((m for m in v.replies() if m["status"] == "complete"), None))
-    page = ada.post(f"/chats/{chat_id}/regenerate")  # no JavaScript: waits, then shows the page
+    page = ada.post(f"/chats/{chat_id}/regenerate")  # no JavaScript: the page, the new reply in it
     assert page.status_code == 200 and f"m-{first['id']}" not in page.text
+    assert 'aria-label="Version 2 of 2"' in page.text
     new = view.wait(lambda v: first["id"] not in v.messages and
                     next((m for m in v.replies() if m["status"] == "complete"), None))
     assert new["id"] != first["id"] and len(view.replies()) == 1

@@ -49,7 +49,7 @@ def test_streaming_reply_shows_a_stop_button_and_no_regenerate(app, user, store)
     gate.set()
 
 
-def test_regenerate_replaces_the_last_reply(app, user, store):
+def test_regenerate_writes_the_last_reply_again_as_a_new_version(app, user, store):
     chat_id = new_chat(user)
     send(user, chat_id, "hi")
     old = store.messages(owner_id(store), chat_id)[1]
@@ -63,10 +63,11 @@ def test_regenerate_replaces_the_last_reply(app, user, store):
     messages = store.messages(owner_id(store), chat_id)
     assert [m.role for m in messages] == ["user", "assistant"]
     assert messages[1].id != old.id and messages[1].content == "Something new" and messages[1].status == COMPLETE
+    assert (messages[1].version, messages[1].versions) == (2, 2) and store.message(owner_id(store), old.id).content == old.content
     assert model.conversations[-1] == [{"role": "user", "content": "hi"}]  # the old reply is not context
 
 
-def test_htmx_regenerate_removes_the_old_reply_and_streams_the_new(app, user, store):
+def test_htmx_regenerate_shows_the_conversation_anew_with_the_new_reply_streaming(app, user, store):
     gate = threading.Event()
     chat_id = new_chat(user)
     send(user, chat_id, "hi")
@@ -74,9 +75,9 @@ def test_htmx_regenerate_removes_the_old_reply_and_streams_the_new(app, user, st
     backends(app).model = ScriptedModel(gate=gate)
     html = user.post(f"/chats/{chat_id}/regenerate", headers=HTMX).text
     new = store.messages(owner_id(store), chat_id)[1]
-    assert f'<div id="m-{old.id}" hx-swap-oob="delete"></div>' in html
-    assert '<template hx type="upsert" hx-target="#messages" key="data-seq" sort>' in html
-    assert f'id="m-{new.id}"' in html and "hx-sse:connect" in html
+    assert html.startswith('<div hx-swap-oob="innerHTML:#messages">')
+    assert f'id="m-{old.id}"' not in html and f'id="m-{new.id}"' in html and "hx-sse:connect" in html
+    assert 'aria-label="Version 2 of 2"' in html
     gate.set()
 
 

@@ -321,17 +321,113 @@ def test_a_failed_reply_keeps_its_reason(store, owner):
     assert (reply.content, reply.status, reply.error) == ("partial", ERROR, "The model stopped responding.")
 
 
-def test_replace_reply_swaps_the_last_reply_for_a_new_streaming_one(store, owner):
+def test_regenerating_adds_a_version_beside_the_old_reply(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
     turn = store.add_turn(owner, chat.id, "hi", "m", "w")
     question, answer = turn.question, turn.answer
     store.update_message(owner, answer.id, content="old", status=STOPPED, worker=None)
-    new = store.replace_reply(owner, chat.id, answer.id, "m2", "w")
-    assert store.message(owner, answer.id) is None
-    assert (new.status, new.content, new.model) == (STREAMING, "", "m2")
-    assert [m.id for m in store.messages(owner, chat.id)] == [question.id, new.id]
+    new = store.add_version(owner, chat.id, answer.id, "m2", "w")
+    assert (new.status, new.content, new.model, new.parent_id) == (STREAMING, "", "m2", question.id)
+    assert (new.version, new.versions) == (2, 2)
+    assert store.message(owner, answer.id).content == "old"  # kept, as the other version
+    shown = store.messages(owner, chat.id)
+    assert [m.id for m in shown] == [question.id, new.id] and [(m.version, m.versions) for m in shown] == [(1, 1), (2, 2)]
+    assert store.chat(owner, chat.id).current_leaf == new.id
     with pytest.raises(ReplyInProgress):  # the new one is still streaming
+        store.add_version(owner, chat.id, answer.id, "m", "w")
+    with pytest.raises(ReplyInProgress):
         store.add_turn(owner, chat.id, "again", "m", "w")
+    with pytest.raises(LookupError):  # a question has no reply versions
+        store.add_version(owner, chat.id, question.id, "m", "w")
+
+
+def _finish(store, owner, *messages):
+    for message in messages:
+        store.update_message(owner, message.id, content=f"reply to {message.id[:4]}", status=COMPLETE, worker=None)
+
+
+def test_an_edited_message_is_a_new_version_and_the_old_branch_stays(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    first = store.add_turn(owner, chat.id, "one", "m", "w")
+    _finish(store, owner, first.answer)
+    second = store.add_turn(owner, chat.id, "two", "m", "w")
+    _finish(store, owner, second.answer)
+    third = store.add_turn(owner, chat.id, "three", "m", "w")
+    _finish(store, owner, third.answer)
+
+    edited = store.add_turn(owner, chat.id, "TWO", "m", "w", edit_of=second.question.id, history=10)
+    assert edited.question.parent_id == first.answer.id and edited.answer.parent_id == edited.question.id
+    assert (edited.question.version, edited.question.versions) == (2, 2)
+    path = [first.question.id, first.answer.id, edited.question.id, edited.answer.id]
+    assert [m.id for m in edited.history] == path  # what the model is given: the new branch only
+    shown = store.messages(owner, chat.id)
+    assert [m.id for m in shown] == path
+    assert [(m.version, m.versions) for m in shown] == [(1, 1), (1, 1), (2, 2), (1, 1)]
+    assert [m.id for m in store.messages(owner, chat.id, newest=2)] == path[2:]
+    assert [m.id for m in store.messages(owner, chat.id, newest=1, before=shown[2].seq)] == path[1:2]
+    _finish(store, owner, edited.answer)
+
+    # Back to the first version: the old branch, down to its newest message.
+    assert store.show_version(owner, chat.id, edited.question.id, -1) == second.question.id
+    old = [first.question.id, first.answer.id, second.question.id, second.answer.id, third.question.id,
+           third.answer.id]
+    assert [m.id for m in store.messages(owner, chat.id)] == old
+    assert store.chat(owner, chat.id).current_leaf == third.answer.id
+    # A send goes on from the version shown.
+    more = store.add_turn(owner, chat.id, "four", "m", "w")
+    assert more.question.parent_id == third.answer.id
+    _finish(store, owner, more.answer)
+    # Forward again, and past either end: nothing.
+    assert store.show_version(owner, chat.id, second.question.id, 1) == edited.question.id
+    assert [m.id for m in store.messages(owner, chat.id)] == path
+    assert store.show_version(owner, chat.id, edited.question.id, 1) is None
+    assert store.show_version(owner, chat.id, second.question.id, -1) is None
+    assert [m.id for m in store.messages(owner, chat.id)] == path
+
+
+def test_the_first_message_can_be_edited_too(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    first = store.add_turn(owner, chat.id, "one", "m", "w")
+    _finish(store, owner, first.answer)
+    edited = store.add_turn(owner, chat.id, "ONE", "m", "w", edit_of=first.question.id)
+    assert edited.question.parent_id is None and (edited.question.version, edited.question.versions) == (2, 2)
+    _finish(store, owner, edited.answer)
+    assert [m.content for m in store.messages(owner, chat.id)][0] == "ONE"
+    assert store.show_version(owner, chat.id, edited.question.id, -1) == first.question.id
+    assert [m.id for m in store.messages(owner, chat.id)] == [first.question.id, first.answer.id]
+    assert store.message(owner, first.question.id).versions == 2
+
+
+def test_only_a_users_message_of_the_chat_can_be_edited(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    other = store.add_chat(owner, "Other", "m")
+    turn = store.add_turn(owner, chat.id, "one", "m", "w")
+    _finish(store, owner, turn.answer)
+    elsewhere = store.add_turn(owner, other.id, "elsewhere", "m", "w")
+    for edit_of in (turn.answer.id, elsewhere.question.id, str(uuid.uuid4()), "not-an-id"):
+        with pytest.raises(LookupError):
+            store.add_turn(owner, chat.id, "x", "m", "w", edit_of=edit_of)
+    assert store.show_version(owner, chat.id, elsewhere.question.id, 1) is None
+    assert [m.id for m in store.messages(owner, chat.id)] == [turn.question.id, turn.answer.id]
+
+
+def test_a_long_branchy_chat_is_read_whole_and_in_pages(store, owner):
+    chat = store.add_chat(owner, "Long", "m")
+    expected = []
+    for n in range(30):
+        turn = store.add_turn(owner, chat.id, f"q{n}", "m", "w")
+        _finish(store, owner, turn.answer)
+        if n % 10 == 5:  # a regenerated reply now and then: the newest version is shown
+            version = store.add_version(owner, chat.id, turn.answer.id, "m", "w")
+            _finish(store, owner, version)
+            expected += [turn.question.id, version.id]
+        else:
+            expected += [turn.question.id, turn.answer.id]
+    assert [m.id for m in store.messages(owner, chat.id)] == expected
+    newest = store.messages(owner, chat.id, newest=25)
+    assert [m.id for m in newest] == expected[-25:]
+    before = store.messages(owner, chat.id, newest=25, before=newest[0].seq)
+    assert [m.id for m in before] == expected[-50:-25]
 
 
 def test_add_message_appends(store, owner):
@@ -385,7 +481,10 @@ def test_another_owner_changes_nothing(store, owner, stranger):
     with pytest.raises(LookupError):
         store.add_turn(stranger, chat.id, "injected", "m", "w")
     with pytest.raises(LookupError):
-        store.replace_reply(stranger, chat.id, answer.id, "m", "w")
+        store.add_version(stranger, chat.id, answer.id, "m", "w")
+    with pytest.raises(LookupError):
+        store.add_turn(stranger, chat.id, "injected", "m", "w", edit_of=question.id)
+    assert store.show_version(stranger, chat.id, question.id, 1) is None
     assert store.chat(owner, chat.id).title == "Private"
     assert store.messages(owner, chat.id) == [question, answer]
 

@@ -76,9 +76,8 @@ def ada_chat(ada):
     return ada.table("chats").insert({"title": "Ada's", "model": "m"}).execute().data[0]
 
 
-def append(client, chat_id, *messages, replacing=None):
-    return client.rpc("append_messages", {"target_chat": chat_id, "new_messages": list(messages),
-                                          "replacing": replacing}).execute().data
+def append(client, chat_id, *messages):
+    return client.rpc("append_messages", {"target_chat": chat_id, "new_messages": list(messages)}).execute().data
 
 
 def message(role="user", content="hi", status="complete"):
@@ -119,13 +118,20 @@ def test_owner_inserts_many_messages_and_reads_them_in_order(ada, ada_chat):
     assert [m["seq"] for m in messages.order("seq", desc=True).execute().data] == [2, 1]
 
 
-def test_append_messages_numbers_and_replaces(ada, ada_chat):
-    first = append(ada, ada_chat["id"], message(), message("assistant", "", "streaming"))
+def test_append_messages_numbers_them_after_the_chats_leaf(ada, ada_chat):
+    first = append(ada, ada_chat["id"], message(), message("assistant", "", "complete"))
     assert [(m["seq"], m["role"], m["owner_id"]) for m in first] == [(1, "user", ADA), (2, "assistant", ADA)]
-    again = append(ada, ada_chat["id"], message("assistant", "", "complete"), replacing=first[1]["id"])
-    assert [m["seq"] for m in again] == [2]
-    stored = ada.table("messages").select("id").eq("chat_id", ada_chat["id"]).order("seq").execute().data
-    assert stored == [{"id": first[0]["id"]}, {"id": again[0]["id"]}]
+    assert [m["parent_id"] for m in first] == [None, first[0]["id"]]
+    again = append(ada, ada_chat["id"], message("user", "more", "complete"))
+    assert [(m["seq"], m["parent_id"]) for m in again] == [(3, first[1]["id"])]
+    chat = ada.table("chats").select("current_leaf").eq("id", ada_chat["id"]).execute().data
+    assert chat == [{"current_leaf": again[0]["id"]}]
+    version = ada.rpc("add_reply_version", {"target_chat": ada_chat["id"], "reply": first[1]["id"], "model": "m",
+                                            "worker": "w"}).execute().data
+    assert [(m["seq"], m["parent_id"], m["status"]) for m in version] == [(4, first[0]["id"], "streaming")]
+    shown = ada.rpc("chat_path", {"target_chat": ada_chat["id"]}).execute().data
+    assert [(row["message"]["id"], row["version"], row["versions"]) for row in shown] == [
+        (first[0]["id"], 1, 1), (version[0]["id"], 2, 2)]
 
 
 def test_a_second_streaming_reply_is_refused(ada, ada_chat):

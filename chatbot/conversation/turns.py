@@ -18,8 +18,8 @@ from ..chats import DEFAULT_TITLE, announce_chats, get_chat, title_from, write_t
 from ..errors import Busy, InvalidInput, NotFound, TooMany
 from ..files import FileStore
 from ..live import topics
-from ..live.channel import announce
-from ..live.events import MessageChanged, MessageRemoved
+from ..live.channel import Channel, announce
+from ..live.events import ConversationChanged, MessageChanged
 from ..models import ChatModel, estimate_tokens
 from ..models.catalog import Catalog
 from ..store import COMPLETE, STOPPED, STREAMING, Chat, Message, ReplyInProgress, Store, Turn, is_uuid
@@ -62,14 +62,18 @@ def start_chat(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: st
 
 def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: str, chat_id: str,
                  content: str, limits: Limits, *, files: FileStore, uploads: Sequence[Upload] = (),
-                 client_id: str | None = None) -> Turn:
+                 client_id: str | None = None, edit_of: str | None = None) -> Turn:
     """Store the user's message (and its attached ``uploads``) and start the reply; return
     the turn, with its chat as it is now (named after the message, if it had no name yet)
     and whether the chat list changed (the chat moved to the top, or was named).
 
     ``client_id``: the sender's id for this send (a form's hidden field). Sent again (a
     resubmitted form, a retried request), it returns the turn made the first time, marked
-    ``repeated``: nothing is stored twice and the model is not asked again."""
+    ``repeated``: nothing is stored twice and the model is not asked again.
+
+    ``edit_of``: a user message of the chat that this one is a new version of (edit and
+    resend): the conversation goes on from there, and the old continuation stays as the
+    other version."""
     content = content.strip()
     checked = attachments.check(list(uploads), limits.attachment_max_bytes) if uploads else []
     if not content and not checked:
@@ -81,9 +85,9 @@ def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: 
     runner.start_background()  # the lease first: the reply names this process
     try:
         turn = store.add_turn(owner_id, chat_id, content, model.name, runner.worker, history=HISTORY_PAGE + 1,
-                              client_id=client_id if is_uuid(client_id) else None)
+                              client_id=client_id if is_uuid(client_id) else None, edit_of=edit_of)
     except LookupError:
-        raise NotFound(chat_id) from None
+        raise NotFound(edit_of or chat_id) from None
     except ReplyInProgress:
         raise Busy(chat_id) from None
     if turn.repeated:
@@ -103,8 +107,11 @@ def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: 
     runner.start(store, model, owner_id, answer,
                  build_conversation(chat.system_prompt, history, limits.context_tokens, files),
                  then=_title_after(store, runner, model, owner_id, chat, changes.get("title"), content))
-    for message in (question, answer):
-        announce(runner.channel, topics.chat(chat.id), MessageChanged(message))
+    if edit_of is None:
+        for message in (question, answer):
+            announce(runner.channel, topics.chat(chat.id), MessageChanged(message))
+    else:  # another version is shown from the edited message on
+        announce(runner.channel, topics.chat(chat.id), ConversationChanged())
     list_changed = turn.list_changed or chat.title != turn.chat.title  # moved to the top, or named
     if list_changed:
         announce_chats(runner.channel, owner_id)
@@ -112,27 +119,38 @@ def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: 
 
 
 def regenerate(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: str, chat_id: str,
-               limits: Limits, *, files: FileStore) -> tuple[Message, Message]:
-    """Replace the chat's last reply with a new one (also how a failed reply is retried).
-    Return the reply removed and the one now being written."""
+               limits: Limits, *, files: FileStore, message_id: str | None = None) -> Message:
+    """Write reply ``message_id`` (by default the last one shown) again, as a new version
+    beside it, which stays (also how a failed reply is retried). The reply now being written."""
     chat = get_chat(store, owner_id, chat_id)
-    history = _history(store, owner_id, chat, limits.context_tokens)
-    if not history or history[-1].role != "assistant":
+    old = store.message(owner_id, message_id) if is_uuid(message_id) else next(iter(store.messages(
+        owner_id, chat.id, newest=1)), None)
+    if old is None or old.chat_id != chat.id or old.role != "assistant":
         raise InvalidInput("content", "There is no reply to regenerate.")
-    old = history[-1]
     if old.status == STREAMING:
         raise Busy(chat.id)
     _check_replies_running(store, owner_id, limits)
     runner.start_background()
     try:
-        answer = store.replace_reply(owner_id, chat.id, old.id, model.name, runner.worker)
+        answer = store.add_version(owner_id, chat.id, old.id, model.name, runner.worker)
     except ReplyInProgress:
         raise Busy(chat.id) from None
+    except LookupError:
+        raise NotFound(old.id) from None
+    history = [m for m in _history(store, owner_id, chat, limits.context_tokens) if m.id != answer.id]
     runner.start(store, model, owner_id, answer,
-                 build_conversation(chat.system_prompt, history[:-1], limits.context_tokens, files))
-    announce(runner.channel, topics.chat(chat.id), MessageRemoved(old.id))
-    announce(runner.channel, topics.chat(chat.id), MessageChanged(answer))
-    return old, answer
+                 build_conversation(chat.system_prompt, history, limits.context_tokens, files))
+    announce(runner.channel, topics.chat(chat.id), ConversationChanged())
+    return answer
+
+
+def show_version(store: Store, channel: Channel, owner_id: str, chat_id: str, message_id: str, step: int) -> None:
+    """Show the version ``step`` places from message ``message_id`` (-1: the one before),
+    and the newest conversation that goes on from it, in every view of the chat."""
+    get_chat(store, owner_id, chat_id)
+    if store.show_version(owner_id, chat_id, message_id, step) is None:
+        raise NotFound(message_id)
+    announce(channel, topics.chat(chat_id), ConversationChanged())
 
 
 def _title_after(store: Store, runner: ReplyRunner, model: ChatModel, owner_id: str, chat: Chat,

@@ -21,10 +21,10 @@ class MessageChanged:
 
 
 @dataclass(frozen=True)
-class MessageRemoved:
-    """On a chat's topic: a message is gone (a reply replaced by a regenerated one)."""
-    message_id: str
-    kind: ClassVar[str] = "removed"
+class ConversationChanged:
+    """On a chat's topic: another version of the conversation is shown (a message edited and
+    sent again, a reply regenerated, a version chosen): views show it anew from the store."""
+    kind: ClassVar[str] = "conversation"
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ class SessionsEnded:
         object.__setattr__(self, "session_ids", tuple(self.session_ids))  # JSON gives a list back
 
 
-LiveEvent = Union[MessageChanged, MessageRemoved, ChatsChanged, ReplyText, ReplyDone, StopReply, SessionsEnded]
-_KINDS = {cls.kind: cls for cls in (MessageChanged, MessageRemoved, ChatsChanged, ReplyText, ReplyDone, StopReply,
+LiveEvent = Union[MessageChanged, ConversationChanged, ChatsChanged, ReplyText, ReplyDone, StopReply, SessionsEnded]
+_KINDS = {cls.kind: cls for cls in (MessageChanged, ConversationChanged, ChatsChanged, ReplyText, ReplyDone, StopReply,
                                     SessionsEnded)}
 
 

@@ -20,12 +20,13 @@ import threading
 from dataclasses import replace
 from typing import Callable, Iterator
 
-from ..chats import list_chats
+from ..chats import list_chats, open_chat
+from ..errors import NotFound
 from ..store import STREAMING, Message, Store
 from ..streaming_markdown import Follower, shown
 from . import render, topics
 from .channel import GAP, Channel, Delivery, Event
-from .events import ChatsChanged, MessageChanged, MessageRemoved, ReplyText, SessionsEnded
+from .events import ChatsChanged, ConversationChanged, MessageChanged, ReplyText, SessionsEnded
 
 
 def catch_up_from(messages: list[Message]) -> int:
@@ -86,8 +87,8 @@ class ChatFeed:
             data = item.data
             if isinstance(data, MessageChanged):
                 self.put("message", data.message)
-            elif isinstance(data, MessageRemoved):
-                self.put("removed", data.message_id)
+            elif isinstance(data, ConversationChanged):
+                self.put("conversation")
             elif isinstance(data, ChatsChanged):
                 self.put("chats")
             elif isinstance(data, SessionsEnded):
@@ -110,6 +111,8 @@ class ChatFeed:
         if kind == "removed":
             self._unfollow(details[0])
             return render.removed(details[0])
+        if kind == "conversation":
+            return self._conversation()
         if kind == "chats":
             return render.chat_list(self.store.chat(self.owner_id, self.chat_id),  # None once deleted
                                     list_chats(self.store, self.owner_id))
@@ -152,6 +155,20 @@ class ChatFeed:
         if message.status == STREAMING and text is not None and text.offset <= len(message.content) < text.end:
             message = replace(message, content=message.content + text.text[len(message.content) - text.offset:])
         return self._message(message, again=True)
+
+    def _conversation(self) -> str | None:
+        """Another version of the conversation is shown: its newest page, in place of the
+        view's, following the replies on it that are being written (and no others)."""
+        try:
+            chat, messages, earlier = open_chat(self.store, self.owner_id, self.chat_id)
+        except NotFound:
+            return None  # deleted meanwhile: the chat list's update says so
+        shown = {m.id for m in messages}
+        for message_id in [m for m in self._shown if m not in shown]:
+            self._unfollow(message_id)
+        for message in messages:
+            self._track(message, again=True)
+        return render.conversation(chat, messages, earlier)
 
     def _catch_up(self) -> str:
         """The messages the page may lack, in one fragment, and the chat list."""

@@ -18,6 +18,11 @@ def finished(message: Message) -> str:
     return render_template("chat/_message.html", message=message, oob=True)
 
 
+def conversation(chat: Chat, shown: list[Message], earlier: bool) -> str:
+    """The conversation anew (another version of it is shown), in place of the view's."""
+    return render_template("chat/conversation_changed.html", chat=chat, messages=shown, earlier=earlier, feed=True)
+
+
 def removed(message_id: str) -> str:
     return render_template("chat/_removed.html", message_id=message_id)
 

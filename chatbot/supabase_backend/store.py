@@ -10,6 +10,7 @@ run as the user too (see ``chatbot.supabase_backend`` for why that token is stil
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -33,17 +34,17 @@ def _time(value: str) -> datetime:
 
 def _chat(row: dict) -> Chat:
     return Chat(row["id"], row["owner_id"], row["title"], row["model"], row["system_prompt"],
-                _time(row["created_at"]), _time(row["updated_at"]))
+                _time(row["created_at"]), _time(row["updated_at"]), row.get("current_leaf"))
 
 
 def _attachment(row: dict) -> Attachment:
     return Attachment(row["id"], row["message_id"], row["name"], row["content_type"], row["size"], row["storage_key"])
 
 
-def _message(row: dict, files: tuple[Attachment, ...] = ()) -> Message:
+def _message(row: dict, files: tuple[Attachment, ...] = (), version: int = 1, versions: int = 1) -> Message:
     return Message(row["id"], row["chat_id"], row["role"], row["content"], row["status"], row["error"], row["model"],
                    row["prompt_tokens"], row["completion_tokens"], _time(row["created_at"]), row["seq"], files,
-                   row.get("worker"))
+                   row.get("worker"), row.get("parent_id"), row.get("finish_reason"), version, versions)
 
 
 def _every(query: Callable[[], object]) -> list[dict]:
@@ -112,20 +113,33 @@ class SupabaseStore:
         return self._append(owner_id, chat_id, [dict(role=role, content=content, status=status, model=model)])[0]
 
     def add_turn(self, owner_id: str, chat_id: str, content: str, model: str, worker: str,
-                 history: int = 2, client_id: str | None = None) -> Turn:
+                 history: int = 2, client_id: str | None = None, edit_of: str | None = None) -> Turn:
         # Over HTTP, one step is four requests (the append itself is one transaction).
         chat = self.chat(owner_id, chat_id)
-        if chat is None:
+        if chat is None or (edit_of is not None and not is_uuid(edit_of)):
             raise LookupError(chat_id)
         newest = self.chats(owner_id, limit=1)
         # append_turn stores both rows, or, for a client id this owner has sent before,
         # nothing: then its rows are the turn that send made, flagged as a repeat.
         rows = self._call(chat_id, "append_turn", {"target_chat": chat_id, "content": content, "model": model,
-                                                   "worker": worker, "client_id": client_id})
+                                                   "worker": worker, "client_id": client_id, "edit_of": edit_of})
         question, answer = (_message(row["message"]) for row in rows)
         repeated = rows[0]["repeated"]
+        if edit_of is not None and not repeated:
+            question = self._newest_version(question)
         return Turn(chat, question, answer, not repeated and (not newest or newest[0].id != chat.id),
                     self.messages(owner_id, chat_id, newest=history), repeated=repeated)
+
+    def _newest_version(self, message: Message) -> Message:
+        """``message``, just added beside its versions, numbered among them (it is the newest)."""
+        count = len(self._versions(message.chat_id, message.parent_id))
+        return replace(message, version=count, versions=count)
+
+    def _versions(self, chat_id: str, parent_id: str | None) -> list[str]:
+        """The ids of the messages that follow ``parent_id`` (None: the chat's first ones), oldest first."""
+        query = self.db.table("messages").select("id").eq("chat_id", chat_id).eq("owner_id", self.user_id)
+        query = query.eq("parent_id", parent_id) if parent_id else query.is_("parent_id", "null")
+        return [row["id"] for row in query.order("seq").limit(PAGE).execute().data]
 
     def chat_sent_with(self, owner_id: str, client_id: str) -> str | None:
         if not self._mine(owner_id):
@@ -134,18 +148,23 @@ class SupabaseStore:
                 .execute().data)
         return rows[0]["chat_id"] if rows else None
 
-    def replace_reply(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
-        if not is_uuid(message_id):
+    def add_version(self, owner_id: str, chat_id: str, message_id: str, model: str, worker: str) -> Message:
+        if not self._mine(owner_id, chat_id, message_id):
             raise LookupError(message_id)
-        return self._append(owner_id, chat_id, [dict(role="assistant", content="", status=STREAMING, model=model,
-                                                     worker=worker)], replacing=message_id)[0]
+        added = self._call(chat_id, "add_reply_version", {"target_chat": chat_id, "reply": message_id,
+                                                           "model": model, "worker": worker})
+        return self._newest_version(_message(added[0]))
 
-    def _append(self, owner_id: str, chat_id: str, rows: list[dict], replacing: str | None = None) -> list[Message]:
-        """Add messages to an owned chat in one transaction (the append_messages function)."""
+    def show_version(self, owner_id: str, chat_id: str, message_id: str, step: int) -> str | None:
+        if not self._mine(owner_id, chat_id, message_id):
+            return None
+        return self.db.rpc("show_version", {"target_chat": chat_id, "shown": message_id, "step": step}).execute().data
+
+    def _append(self, owner_id: str, chat_id: str, rows: list[dict]) -> list[Message]:
+        """Add messages after an owned chat's leaf in one transaction (the append_messages function)."""
         if not self._mine(owner_id, chat_id):
             raise LookupError(chat_id)
-        added = self._call(chat_id, "append_messages", {"target_chat": chat_id, "new_messages": rows,
-                                                         "replacing": replacing})
+        added = self._call(chat_id, "append_messages", {"target_chat": chat_id, "new_messages": rows})
         return [_message(row) for row in added]
 
     def _call(self, chat_id: str, function: str, arguments: dict) -> list[dict]:
@@ -163,21 +182,24 @@ class SupabaseStore:
 
     def messages(self, owner_id: str, chat_id: str, newest: int | None = None,
                  before: int | None = None) -> list[Message]:
-        if not self._mine(owner_id, chat_id):
+        if not self._mine(owner_id, chat_id) or (newest is not None and newest <= 0):
             return []
-
-        def query():
-            selected = self.db.table("messages").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
-            return selected.lt("seq", before) if before is not None else selected
-        if newest is None:
-            rows = _every(lambda: query().order("seq"))
-        else:  # from the newest end
-            rows = query().order("seq", desc=True).limit(newest).execute().data[::-1] if newest > 0 else []
+        # The path to the chat's leaf, walked in the database (chat_path): a whole chat is
+        # read in pages of the newest end, each ending where the one before began.
+        rows: list[dict] = []
+        while True:
+            page = self.db.rpc("chat_path", {"target_chat": chat_id, "before_seq": before,
+                                             "newest": min(newest - len(rows), PAGE) if newest else PAGE}).execute().data
+            rows[:0] = page
+            if len(page) < PAGE or (newest is not None and len(rows) >= newest) or page[0]["message"]["parent_id"] is None:
+                break
+            before = page[0]["message"]["seq"]
         # The chat's attachments are few: one query for all of them, not a list of ids in the URL.
         files: dict[str, list[Attachment]] = {}
         for attachment in self.chat_attachments(owner_id, chat_id) if rows else ():
             files.setdefault(attachment.message_id, []).append(attachment)
-        return [_message(row, tuple(files.get(row["id"], ()))) for row in rows]
+        return [_message(row["message"], tuple(files.get(row["message"]["id"], ())), row["version"], row["versions"])
+                for row in rows]
 
     def message(self, owner_id: str, message_id: str) -> Message | None:
         if not self._mine(owner_id, message_id):
@@ -187,7 +209,9 @@ class SupabaseStore:
             return None
         files = (self.db.table("attachments").select("*").eq("message_id", message_id).eq("owner_id", owner_id)
                  .order("created_at").order("id").execute().data)
-        return _message(rows[0], tuple(_attachment(f) for f in files))
+        row = rows[0]
+        versions = self._versions(row["chat_id"], row["parent_id"])
+        return _message(row, tuple(_attachment(f) for f in files), versions.index(message_id) + 1, len(versions))
 
     def streaming_replies(self, owner_id: str) -> int:
         if not self._mine(owner_id):
