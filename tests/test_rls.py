@@ -593,3 +593,25 @@ def test_each_server_runs_its_postgresql_version(db, request):
     # So that a server silently standing in for another cannot pass as PostgreSQL 17.
     version = int(db.execute("show server_version_num").fetchone()[0]) // 10000
     assert str(version) == request.node.callspec.params["db"]
+
+
+# The message tree (chat_path, add_reply_version, show_version, append_turn's edit_of): a
+# user walks, extends and switches only their own chats' trees.
+
+def test_another_user_can_neither_read_nor_grow_nor_switch_a_chats_tree(db, ada_turn):
+    chat = ada_turn["chat"]
+    question, reply = (row[1] for row in ada_turn["rows"])
+    with acting(db, ADA, commit=True):
+        db.execute("update messages set status = 'complete', worker = null where id = %s", (reply,))
+        assert [r[0] for r in db.execute("select (message).id::text from chat_path(%s)", (chat,))] == [question, reply]
+    leaf = db.execute("select current_leaf::text from chats where id = %s", (chat,)).fetchone()[0]
+    with acting(db, BOB):
+        assert db.execute("select count(*) from chat_path(%s)", (chat,)).fetchone() == (0,)
+        assert db.execute("select show_version(%s, %s, -1)", (chat, reply)).fetchone() == (None,)
+    for call, arguments in [("select * from add_reply_version(%s, %s, 'm', 'w')", (chat, reply)),
+                            ("select * from append_turn(%s, 'injected', 'm', 'w', null, %s)", (chat, question))]:
+        with pytest.raises(NoDataFound):
+            with acting(db, BOB):
+                db.execute(call, arguments)
+    assert [row[1] for row in chat_messages(db, chat)] == ["Ada's secret question", ""]
+    assert db.execute("select current_leaf::text from chats where id = %s", (chat,)).fetchone()[0] == leaf == reply
