@@ -159,6 +159,7 @@ def _catalog(settings: Settings, pace: Pace, directory: Directory) -> Catalog:
         model="", name=config.name, api_key=config.api_key, base_url=config.base_url,
         timeout=settings.openai_timeout, first_token_timeout=settings.openai_first_token_timeout,
         connect_timeout=settings.openai_connect_timeout, max_retries=settings.openai_max_retries, pace=pace,
+        reasoning=config.reasoning,
     )) for config in settings.models.providers]
     return Catalog(providers, settings.models.default, setting=directory.setting, set_setting=directory.set_setting)
 

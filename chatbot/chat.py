@@ -2,7 +2,7 @@
 regenerate, rename, delete). The live side (socket, event streams) is in live/."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from urllib.parse import quote
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
@@ -96,13 +96,14 @@ def rename(chat_id):
 
 @bp.post("/chats/<chat_id>/settings")
 def update_settings(chat_id):
-    """Set the chat's system prompt."""
+    """Set the chat's system prompt and model parameters."""
     store = backends().store
     try:
-        chats.set_system_prompt(store, current_user.id, chat_id, request.form.get("system_prompt", ""))
+        chats.save_settings(store, current_user.id, chat_id, request.form)
     except InvalidInput as error:
         chat, messages, earlier = chats.open_chat(store, current_user.id, chat_id)
-        return _chat_page(chat, messages, errors={error.field: error.message}, status=422, earlier=earlier)
+        return _chat_page(chat, messages, errors={error.field: error.message}, status=422, earlier=earlier,
+                          settings_form=request.form)
     return redirect(url_for("chat.show", chat_id=chat_id))
 
 
@@ -272,10 +273,15 @@ def _new_chat_page(errors=None, draft="", status=200):
                            errors=errors or {}, draft=draft, offline=backends().models.offline), status
 
 
-def _chat_page(chat, messages, errors=None, status=200, draft="", earlier=False, paged=False, editing=None):
+def _chat_page(chat, messages, errors=None, status=200, draft="", earlier=False, paged=False, editing=None,
+               settings_form=None):
+    """The chat page. ``settings_form``: what its settings form shows (the chat's own, unless a
+    refused form's values are to be kept)."""
     return render_template(
         "chat/chat.html", chat=chat, messages=messages, errors=errors or {}, draft=draft,
         earlier=earlier, paged=paged, since=catch_up_from(messages), editing=editing,
+        settings_form=settings_form or {"system_prompt": chat.system_prompt, **asdict(chat.parameters)},
+        reasons=backends().models.reasons(chat.model),
         chats=chats.list_chats(backends().store, current_user.id),
         offline=backends().models.offline,
     ), status

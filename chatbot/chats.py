@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Mapping
 
 from .errors import InvalidInput, NotFound
 from .files import FileStore
@@ -9,6 +10,7 @@ from .live import topics
 from .live.channel import Channel, announce
 from .live.events import ChatsChanged
 from .models import ChatModel, titles
+from .models.parameters import parse as parse_parameters
 from .store import Chat, Message, Store
 
 log = logging.getLogger(__name__)
@@ -59,12 +61,15 @@ def rename_chat(store: Store, channel: Channel, owner_id: str, chat_id: str, tit
     return chat
 
 
-def set_system_prompt(store: Store, owner_id: str, chat_id: str, prompt: str) -> Chat:
-    prompt = prompt.strip()
+def save_settings(store: Store, owner_id: str, chat_id: str, form: Mapping[str, str]) -> Chat:
+    """The chat's system prompt and model parameters, from the settings form (InvalidInput
+    naming the first field that is wrong: nothing is saved then)."""
+    prompt = (form.get("system_prompt") or "").strip()
     if len(prompt) > MAX_SYSTEM_PROMPT:
         raise InvalidInput("system_prompt", f"Keep the system prompt under {MAX_SYSTEM_PROMPT:,} characters.")
+    parameters = parse_parameters(form)
     get_chat(store, owner_id, chat_id)
-    return store.update_chat(owner_id, chat_id, system_prompt=prompt)
+    return store.update_chat(owner_id, chat_id, system_prompt=prompt, parameters=parameters)
 
 
 def write_title(store: Store, channel: Channel, model: ChatModel, owner_id: str, chat_id: str, placeholder: str,

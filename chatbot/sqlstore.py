@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .database import BUSY_SECONDS, patient_methods
+from .models.parameters import Parameters
 
 from .store import (INTERRUPTED, STREAMING, Attachment, Chat, DuplicateEmail, Message, ReplyInProgress, Turn, User,
                     is_uuid)
@@ -231,7 +232,7 @@ def _user(row) -> User:
 
 def _chat(row) -> Chat:
     return Chat(row.id, row.owner_id, row.title, row.model, row.system_prompt,
-                _aware(row.created_at), _aware(row.updated_at), row.current_leaf)
+                _aware(row.created_at), _aware(row.updated_at), row.current_leaf, Parameters.from_json(row.parameters))
 
 
 def _message(row, files: tuple[Attachment, ...] = ()) -> Message:
@@ -303,7 +304,8 @@ class SQLStore:
             row = db.execute(_CHAT, {"id": chat_id, "owner": owner_id}).first()
         return _chat(row) if row else None
 
-    def update_chat(self, owner_id: str, chat_id: str, **changes: str) -> Chat | None:
+    def update_chat(self, owner_id: str, chat_id: str, **changes: str | Parameters) -> Chat | None:
+        changes = {name: value.as_json() if isinstance(value, Parameters) else value for name, value in changes.items()}
         with self.engine.begin() as db:
             db.execute(chats.update()
                        .where(chats.c.id == chat_id, chats.c.owner_id == owner_id)

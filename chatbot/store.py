@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeGuard
 
+from .models.parameters import Parameters
+
 # Message statuses. "streaming" is the only one that is not final.
 STREAMING, COMPLETE, ERROR, STOPPED, INTERRUPTED = "streaming", "complete", "error", "stopped", "interrupted"
 
@@ -34,6 +36,7 @@ class Chat:
     created_at: datetime
     updated_at: datetime
     current_leaf: str | None = None  # the last message of the version of the conversation shown
+    parameters: Parameters = Parameters()  # how the model writes its replies in this chat
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ class Store(Protocol):
     def add_chat(self, owner_id: str, title: str, model: str) -> Chat: ...
     def chats(self, owner_id: str, limit: int | None = None) -> list[Chat]: ...  # most recently updated first
     def chat(self, owner_id: str, chat_id: str) -> Chat | None: ...
-    def update_chat(self, owner_id: str, chat_id: str, **changes: str) -> Chat | None: ...
+    def update_chat(self, owner_id: str, chat_id: str, **changes: str | Parameters) -> Chat | None: ...
     def retitle(self, owner_id: str, chat_id: str, expected: str, title: str) -> bool:
         """Give the chat ``title`` if its title is still ``expected`` (a title the user set
         meanwhile stays), without moving it in the list. Whether it did."""

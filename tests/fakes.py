@@ -6,6 +6,7 @@ class ScriptedModel:
     """A fake at the model seam: yields its pieces, optionally fails, records what it saw."""
     name = "scripted"
     offline = False
+    reasons = False
 
     def __init__(self, pieces=("Hi", " there"), error=None, gate=None, on_start=None, title="Scripted title"):
         self.pieces, self.error, self.gate, self.on_start = pieces, error, gate, on_start
@@ -19,8 +20,9 @@ class ScriptedModel:
             raise self.title_text
         return self.title_text
 
-    def stream(self, conversation, on_open=None):
+    def stream(self, conversation, on_open=None, parameters=None):
         self.conversations.append(conversation)
+        self.parameters = parameters  # as the last request was asked for
         if self.on_start:
             self.on_start()
         for piece in self.pieces:

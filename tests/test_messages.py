@@ -159,7 +159,7 @@ def test_model_failure_is_stored_and_shown_with_the_partial_text(app, user, stor
 
 def test_a_crashing_model_still_ends_the_reply(app, user, store):
     class Broken(ScriptedModel):
-        def stream(self, conversation, on_open=None):
+        def stream(self, conversation, on_open=None, parameters=None):
             yield "so far"
             raise RuntimeError("bug")
     backends(app).model = Broken()
@@ -278,7 +278,7 @@ def test_a_wider_window_sends_the_same_text_in_fewer_events(store, user, monkeyp
     message = store.add_message(owner, chat_id, "assistant", "", STREAMING, "scripted")
 
     class Steady(ScriptedModel):
-        def stream(self, conversation, on_open=None):
+        def stream(self, conversation, on_open=None, parameters=None):
             for n in range(40):
                 time.sleep(0.01)
                 yield f"t{n} "
@@ -316,7 +316,7 @@ def test_text_is_published_without_waiting_for_the_next_token(store, user):
     runner, gate = ReplyRunner(InProcessChannel(), store), threading.Event()
 
     class Pausing(ScriptedModel):
-        def stream(self, conversation, on_open=None):
+        def stream(self, conversation, on_open=None, parameters=None):
             yield "Said before the pause."
             gate.wait(5)
             yield " And after."

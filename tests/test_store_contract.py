@@ -19,6 +19,7 @@ from datetime import datetime
 
 import pytest
 
+from chatbot.models.parameters import Parameters
 from chatbot.store import COMPLETE, ERROR, INTERRUPTED, STOPPED, STREAMING, DuplicateEmail, ReplyInProgress
 from tests.conftest import require_service
 from tests.databases import postgres_database, sql_store, supabase_database
@@ -140,6 +141,15 @@ def test_update_chat_changes_the_fields_given(store, owner):
     updated = store.update_chat(owner, chat.id, title="New", system_prompt="Be brief.")
     assert (updated.title, updated.system_prompt, updated.model) == ("New", "Be brief.", "m")
     assert updated.updated_at >= chat.updated_at
+
+
+def test_a_chats_model_parameters_round_trip(store, owner):
+    chat = store.add_chat(owner, "Tuned", "m")
+    assert store.chat(owner, chat.id).parameters == Parameters()
+    tuned = Parameters(temperature=0.25, top_p=1.0, max_tokens=4096, reasoning_effort="low")
+    assert store.update_chat(owner, chat.id, parameters=tuned).parameters == tuned
+    assert store.chat(owner, chat.id).parameters == tuned and store.chats(owner)[0].parameters == tuned
+    assert store.update_chat(owner, chat.id, parameters=Parameters()).parameters == Parameters()
 
 
 def test_retitle_writes_over_the_expected_title_only_and_leaves_the_chat_in_place(store, owner):

@@ -24,6 +24,7 @@ from ..live.channel import Channel, ChannelUnavailable, Delivery, Event, announc
 from ..live.events import MessageChanged, ReplyDone, ReplyText, StopReply
 from ..errors import Unavailable
 from ..models import ChatModel, ModelError, Usage
+from ..models.parameters import Parameters
 from ..process import this_process
 from ..store import COMPLETE, ERROR, STOPPED, Housekeeping, Message, Store
 from ..streaming_markdown import Settler
@@ -67,12 +68,12 @@ class ReplyRunner:
 
     # The replies
     def start(self, store: Store, model: ChatModel, owner_id: str, answer: Message, conversation: list[dict],
-              then: Callable[[Message], None] | None = None) -> None:
-        """Write ``answer`` (a streaming message of this runner's worker) in the background;
-        then, in the same task, call ``then`` with the finished reply (work that must never
-        delay the reply, such as naming its chat)."""
+              then: Callable[[Message], None] | None = None, parameters: Parameters | None = None) -> None:
+        """Write ``answer`` (a streaming message of this runner's worker) in the background,
+        as ``parameters`` say; then, in the same task, call ``then`` with the finished reply
+        (work that must never delay the reply, such as naming its chat)."""
         self._running[answer.id] = _Running()
-        self._spawn(self.generate, store, model, owner_id, answer, conversation, then)
+        self._spawn(self.generate, store, model, owner_id, answer, conversation, then, parameters)
 
     def stop(self, message: Message) -> bool:
         """Ask the process writing ``message`` to stop it: this one at once, another through
@@ -87,7 +88,8 @@ class ReplyRunner:
         return True
 
     def generate(self, store: Store, model: ChatModel, owner_id: str, answer: Message,
-                 conversation: list[dict], then: Callable[[Message], None] | None = None) -> None:
+                 conversation: list[dict], then: Callable[[Message], None] | None = None,
+                 parameters: Parameters | None = None) -> None:
         """Produce the reply to ``conversation`` into the streaming message ``answer``. Never raises."""
         message_id = answer.id
         running = self._running.setdefault(message_id, _Running())
@@ -98,7 +100,8 @@ class ReplyRunner:
         last_checkpoint = time.monotonic()
         stream = None
         try:
-            stream = model.stream(conversation, on_open=lambda abort: setattr(running, "abort", abort))
+            stream = model.stream(conversation, on_open=lambda abort: setattr(running, "abort", abort),
+                                  parameters=parameters)
             for piece in stream:
                 if running.stop.is_set():
                     status = STOPPED

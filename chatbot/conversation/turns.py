@@ -106,7 +106,8 @@ def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: 
     history = [m for m in _history(store, owner_id, chat, limits.context_tokens, history) if m.id != answer.id]
     runner.start(store, model, owner_id, answer,
                  build_conversation(chat.system_prompt, history, limits.context_tokens, files),
-                 then=_title_after(store, runner, model, owner_id, chat, changes.get("title"), content))
+                 then=_title_after(store, runner, model, owner_id, chat, changes.get("title"), content),
+                 parameters=chat.parameters)
     if edit_of is None:
         for message in (question, answer):
             announce(runner.channel, topics.chat(chat.id), MessageChanged(message))
@@ -139,7 +140,8 @@ def regenerate(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: st
         raise NotFound(old.id) from None
     history = [m for m in _history(store, owner_id, chat, limits.context_tokens) if m.id != answer.id]
     runner.start(store, model, owner_id, answer,
-                 build_conversation(chat.system_prompt, history, limits.context_tokens, files))
+                 build_conversation(chat.system_prompt, history, limits.context_tokens, files),
+                 parameters=chat.parameters)
     announce(runner.channel, topics.chat(chat.id), ConversationChanged())
     return answer
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Generator, Optional, Protocol, Union
 
+from .parameters import Parameters
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -38,10 +40,13 @@ class ModelError(Exception):
 class ChatModel(Protocol):
     name: str  # the model name stored with each reply
     offline: bool  # True for the built-in responder, so the UI can say so
+    reasons: bool  # whether it thinks before it answers (and so takes a reasoning effort)
 
-    def stream(self, conversation: list[dict], on_open: OnOpen = None) -> Generator[Piece, None, None]:
+    def stream(self, conversation: list[dict], on_open: OnOpen = None,
+               parameters: Parameters | None = None) -> Generator[Piece, None, None]:
         """Yield the reply to ``conversation`` ([{"role", "content"}, ...]; a content is text,
-        or a list of text and image parts when files are attached) piece by piece.
+        or a list of text and image parts when files are attached) piece by piece, written
+        as ``parameters`` say (those set; the model's defaults for the rest).
         Raise ModelError (possibly after some pieces) when the model fails. Closing the
         generator early (a stop) ends the request to the model."""
         ...

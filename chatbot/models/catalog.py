@@ -39,7 +39,7 @@ class Lister(Protocol):
     """A provider's client: it lists the provider's models and answers as any one of them."""
 
     def list_models(self) -> list[str]: ...
-    def for_model(self, model: str, name: str) -> ChatModel: ...
+    def for_model(self, model: str, name: str) -> ChatModel: ...  # with ``reasons``: whether it takes a reasoning effort
 
 
 class Provider:
@@ -148,6 +148,11 @@ class Catalog:
         """The choices users may pick: those the admin allows (all, unless restricted)."""
         allowed = self.restriction()
         return [c for c in self.choices() if allowed is None or c.id in allowed]
+
+    def reasons(self, model_id: str) -> bool:
+        """Whether the model thinks before it answers (so a reasoning effort applies)."""
+        provider, _, model = model_id.partition("/")
+        return provider in self.providers and self.providers[provider].model(model).reasons
 
     def label(self, model_id: str) -> str:
         if self.fixed is not None and model_id == self.fixed.name:

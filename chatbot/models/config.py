@@ -14,6 +14,7 @@ configuration error that stops the server.
     base_url = "http://gpu-box:11434/v1"
     names = { "llama3.2" = "Llama 3.2" } # optional: models shown under other names
     exclude = ["*embed*"]                # optional: patterns of models never offered
+    reasoning = ["qwq*"]                 # optional: patterns of models that take a reasoning effort
 """
 from __future__ import annotations
 
@@ -27,9 +28,12 @@ from urllib.parse import urlsplit
 # never offered unless a provider's ``exclude`` says otherwise.
 NOT_CHAT = ("*embed*", "*tts*", "*whisper*", "dall-e*", "*moderation*", "*realtime*", "*transcribe*", "*audio*",
             "*image*", "davinci*", "babbage*", "*search*")
+# Models that think before they answer, and so take a reasoning effort (by their names).
+REASONING = ("o1*", "o3*", "o4*", "gpt-5*", "*reasoner*", "*-r1*", "deepseek-r1*", "qwq*")
 REFRESH_SECONDS = 300.0  # how long a provider's list of models is trusted before it is asked again
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
-_PROVIDER_KEYS = {"label", "base_url", "api_key", "api_key_env", "models", "exclude", "names", "refresh_seconds"}
+_PROVIDER_KEYS = {"label", "base_url", "api_key", "api_key_env", "models", "exclude", "names", "refresh_seconds",
+                  "reasoning"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class ProviderConfig:
     exclude: tuple[str, ...] = NOT_CHAT  # patterns (fnmatch) of models never offered
     names: Mapping[str, str] = field(default_factory=dict)  # model -> the name it is shown by
     refresh: float = REFRESH_SECONDS
+    reasoning: tuple[str, ...] = REASONING  # patterns of its models that take a reasoning effort
 
 
 @dataclass(frozen=True)
@@ -110,9 +115,11 @@ def _provider(name: str, table: object, environ: Mapping[str, str]) -> ProviderC
     label = table.get("label", name)
     if not isinstance(label, str) or not label.strip():
         raise ValueError(f"{where}.label must be a name")
+    reasoning = _strings(table, "reasoning", where)
     return ProviderConfig(name, label.strip(), base_url, api_key, _strings(table, "models", where),
                           _strings(table, "exclude", where) or (NOT_CHAT if "exclude" not in table else ()),
-                          {model: shown.strip() for model, shown in names.items()}, float(refresh))
+                          {model: shown.strip() for model, shown in names.items()}, float(refresh),
+                          REASONING if reasoning is None else reasoning)
 
 
 def _strings(table: dict, key: str, where: str) -> tuple[str, ...] | None:

@@ -13,6 +13,7 @@ import zlib
 from typing import Generator
 
 from . import OnOpen, Piece, Usage, estimate_tokens, text_of
+from .parameters import Parameters
 
 _STOPWORDS = set("""
 a about above after again all also am an and any are as at be because been before being
@@ -42,12 +43,15 @@ _QUESTION = re.compile(r"\?\s*$|^\s*(who|what|when|where|why|how|which|can|could
 class OfflineResponder:
     name = "offline-responder"
     offline = True
+    reasons = False
 
     def __init__(self, delay: float = 0.03) -> None:
         self.delay = delay  # seconds between tokens, so it streams like a model
 
-    def stream(self, conversation: list[dict], on_open: OnOpen = None) -> Generator[Piece, None, None]:
+    def stream(self, conversation: list[dict], on_open: OnOpen = None,
+               parameters: Parameters | None = None) -> Generator[Piece, None, None]:
         # Nothing to abort: it pauses only briefly between tokens, and a stop is seen at the next.
+        # No parameters either: it is no language model.
         said = next((text_of(m["content"]) for m in reversed(conversation) if m["role"] == "user"), "")
         reply = compose_reply(said, turn=sum(m["role"] == "user" for m in conversation))
         for token in re.findall(r"\S+\s*|\s+", reply):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from fnmatch import fnmatchcase
 import json
 import threading
 import time
@@ -16,6 +17,8 @@ import openai
 from ..conversation.pacing import Pace
 from ..errors import wait_words
 from . import ModelError, OnOpen, Piece, Usage, titles
+from .config import REASONING
+from .parameters import Parameters
 from .transport import ModelTransport
 
 
@@ -24,9 +27,11 @@ class OpenAICompatible:
 
     def __init__(self, *, model: str, api_key: str | None, base_url: str | None, timeout: float,
                  max_retries: int, pace: Pace | None = None, first_token_timeout: float = 60.0,
-                 connect_timeout: float = 5.0, name: str | None = None) -> None:
+                 connect_timeout: float = 5.0, name: str | None = None, reasoning: tuple[str, ...] = REASONING) -> None:
         self.model = model  # as the provider knows it
         self.name = name or model  # as replies store it: "provider/model" (catalog)
+        self.reasoning = reasoning  # patterns of the provider's models that reason (take a reasoning effort)
+        self.openai_itself = urlsplit(base_url or "https://api.openai.com/v1").hostname == "api.openai.com"
         self.pace = pace or Pace()  # the reply runner's: how often a stream is read
         # Deadlines of our own (``_Watch``), which mean what they say: ``first_token_timeout``
         # from asking to the first text, retries included; ``timeout`` without new text once
@@ -67,15 +72,36 @@ class OpenAICompatible:
         except (openai.APIError, httpx2.HTTPError, ValueError) as error:
             raise ModelError("The model provider could not be reached.", detail=type(error).__name__) from error
 
+    def options(self, parameters: Parameters) -> dict:
+        """The request's fields for the parameters set: OpenAI itself takes the reply's
+        length as max_completion_tokens (its reasoning models refuse max_tokens), other
+        servers as max_tokens; reasoning effort goes only to a model that reasons."""
+        options: dict[str, object] = {}
+        if parameters.temperature is not None:
+            options["temperature"] = parameters.temperature
+        if parameters.top_p is not None:
+            options["top_p"] = parameters.top_p
+        if parameters.max_tokens is not None:
+            options["max_completion_tokens" if self.openai_itself else "max_tokens"] = parameters.max_tokens
+        if parameters.reasoning_effort is not None and self.reasons:
+            options["reasoning_effort"] = parameters.reasoning_effort
+        return options
+
+    @property
+    def reasons(self) -> bool:
+        """Whether this model thinks before it answers (and takes a reasoning effort)."""
+        return any(fnmatchcase(self.model, pattern) for pattern in self.reasoning)
+
     def title(self, question: str, reply: str) -> str:
         return titles.read(self.stream(titles.conversation(question, reply)))
 
-    def stream(self, conversation: list[dict[str, str]], on_open: OnOpen = None) -> Generator[Piece, None, None]:
+    def stream(self, conversation: list[dict[str, str]], on_open: OnOpen = None,
+               parameters: Parameters | None = None) -> Generator[Piece, None, None]:
         # The client's own post(): its auth, base URL and error mapping, but the raw
         # response, parsed here line by line. The typed path validates the request through
         # typed dicts and builds an object per token, which a busy worker cannot afford.
         body = {"model": self.model, "messages": conversation, "stream": True,
-                "stream_options": {"include_usage": True}}
+                "stream_options": {"include_usage": True}, **self.options(parameters or Parameters())}
         watch = _Watch(self.first_token_timeout, self.idle_timeout)
         try:
             response = self._ask(body, watch)

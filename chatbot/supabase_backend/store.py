@@ -10,6 +10,7 @@ run as the user too (see ``chatbot.supabase_backend`` for why that token is stil
 """
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
@@ -17,6 +18,7 @@ from typing import Callable
 from postgrest.exceptions import APIError
 from supabase import Client
 
+from ..models.parameters import Parameters
 from ..store import STREAMING, Attachment, Chat, Message, ReplyInProgress, Turn, is_uuid
 
 # SQLSTATEs that PostgREST passes on as the error code.
@@ -34,7 +36,8 @@ def _time(value: str) -> datetime:
 
 def _chat(row: dict) -> Chat:
     return Chat(row["id"], row["owner_id"], row["title"], row["model"], row["system_prompt"],
-                _time(row["created_at"]), _time(row["updated_at"]), row.get("current_leaf"))
+                _time(row["created_at"]), _time(row["updated_at"]), row.get("current_leaf"),
+                Parameters.from_json(row.get("parameters")))
 
 
 def _attachment(row: dict) -> Attachment:
@@ -88,9 +91,11 @@ class SupabaseStore:
         rows = self.db.table("chats").select("*").eq("id", chat_id).eq("owner_id", owner_id).execute().data
         return _chat(rows[0]) if rows else None
 
-    def update_chat(self, owner_id: str, chat_id: str, **changes: str) -> Chat | None:
+    def update_chat(self, owner_id: str, chat_id: str, **changes: str | Parameters) -> Chat | None:
         if not self._mine(owner_id, chat_id):
             return None
+        changes = {name: json.loads(value.as_json()) if isinstance(value, Parameters) else value  # jsonb: an object
+                   for name, value in changes.items()}
         rows = (self.db.table("chats").update({**changes, "updated_at": datetime.now(timezone.utc).isoformat()})
                 .eq("id", chat_id).eq("owner_id", owner_id).execute().data)
         return _chat(rows[0]) if rows else None
