@@ -190,6 +190,22 @@ def regenerate(chat_id):
     return _conversation_changed(chat_id, answer)
 
 
+@bp.post("/chats/<chat_id>/messages/<message_id>/continue")
+def continue_reply(chat_id, message_id):
+    """Carry on a reply that the model's length limit cut off, into the same message."""
+    b = backends()
+    try:
+        rate_limits().sent(current_user.id)
+        model = turns.choose_model(b.models, b.store, current_user.id, chat_id, None)
+        answer = turns.continue_reply(b.store, model, b.runner, current_user.id, chat_id, message_id, limits(),
+                                      files=b.files)
+    except (InvalidInput, Busy, TooMany, Unavailable) as error:
+        return _refused(chat_id, "", error)
+    if is_htmx():
+        return render_template("chat/_upsert.html", messages=[answer])
+    return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{answer.id}"), code=303)
+
+
 @bp.get("/chats/<chat_id>/messages/<message_id>/edit")
 def edit_form(chat_id, message_id):
     """A sent message in a form, to change and send again (htmx: the message alone)."""

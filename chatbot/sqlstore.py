@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -397,6 +398,22 @@ class SQLStore:
                                     place=(last, reply.parent_id), versions=versions)[0]
         except sa.exc.IntegrityError:
             raise ReplyInProgress(chat_id) from None
+
+    def resume_reply(self, owner_id: str, chat_id: str, message_id: str, worker: str) -> Message:
+        if not (is_uuid(chat_id) and is_uuid(message_id)):
+            raise LookupError(message_id)
+        try:
+            with self.engine.begin() as db:
+                row = db.execute(_MESSAGE, {"id": message_id, "owner": owner_id}).first()
+                leaf = db.execute(_LEAF, {"chat": chat_id, "owner": owner_id}).scalar()
+                if row is None or row.role != "assistant" or leaf != message_id:
+                    raise LookupError(message_id)
+                db.execute(_update_message(("finish_reason", "status", "worker")),
+                           {"message": message_id, "owner": owner_id, "new_finish_reason": None,
+                            "new_status": STREAMING, "new_worker": worker})
+        except sa.exc.IntegrityError:
+            raise ReplyInProgress(chat_id) from None
+        return replace(_message(row), status=STREAMING, worker=worker, finish_reason=None)
 
     def show_version(self, owner_id: str, chat_id: str, message_id: str, step: int) -> str | None:
         if not (is_uuid(chat_id) and is_uuid(message_id)):

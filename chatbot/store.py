@@ -157,6 +157,11 @@ class Store(Protocol):
         which stays) and make it the chat's leaf. LookupError if the reply is not the
         owner's, in this chat; ReplyInProgress if a reply is streaming already."""
         ...
+    def resume_reply(self, owner_id: str, chat_id: str, message_id: str, worker: str) -> Message:
+        """Make the chat's last reply, ``message_id``, streaming again for ``worker``, to be
+        carried on (Continue) with what it has. LookupError if it is not the owner's reply
+        at the chat's leaf; ReplyInProgress if a reply is streaming already."""
+        ...
     def show_version(self, owner_id: str, chat_id: str, message_id: str, step: int) -> str | None:
         """Show the version ``step`` places from message ``message_id`` (-1: the one before):
         the chat's leaf becomes the newest message under it. The id of the version shown, or

@@ -20,6 +20,7 @@ to it over HTTP. The requested model name picks the behaviour:
 | ``stub-silent`` | accepts the request and never answers (for STALL_SECONDS)          |
 | ``stub-429-once`` | 429 with ``Retry-After: 1`` to its first request, then ``stub`` |
 | ``stub-429-long`` | 429 with ``Retry-After: 30``                                    |
+| ``stub-length`` | REPLY, ended by ``finish_reason: length``; asked again with the reply last, the rest |
 
 Every error answer carries ``x-request-id: req_stub_<n>``, as OpenAI's do.
 | anything else   | 404 model_not_found                                               |
@@ -150,6 +151,10 @@ def _handler(stub: StubOpenAI):
                     "usage": {"prompt_tokens": 11, "completion_tokens": 6, "total_tokens": 17}})
             if model == "stub-echo":
                 return self._stream([json.dumps(body["messages"])], finish=True)
+            if model == "stub-length":  # cut off at its limit; asked to carry on, it finishes
+                if body["messages"][-1]["role"] == "assistant":
+                    return self._stream([" And", " the rest."], finish=True)
+                return self._stream(REPLY, finish="length")
             if model in ("stub", "stub-slow"):
                 return self._stream(REPLY, finish=True, delay=SLOW_DELAY if model == "stub-slow" else 0)
             if model == "stub-stall":
@@ -190,7 +195,7 @@ def _handler(stub: StubOpenAI):
             if then:
                 then()
                 return self._cut()
-            self._event(_chunk(finish="stop"))
+            self._event(_chunk(finish=finish if isinstance(finish, str) else "stop"))
             self._event(_chunk(usage={"prompt_tokens": 11, "completion_tokens": len(pieces), "total_tokens": 11 + len(pieces)}))
             self._write(b"data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")

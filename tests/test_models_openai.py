@@ -6,7 +6,7 @@ import pytest
 
 from chatbot import create_app
 from chatbot.backends import backends
-from chatbot.models import ModelError, Usage
+from chatbot.models import Finished, ModelError, Usage
 from chatbot.models.openai_compatible import OpenAICompatible
 from chatbot.store import COMPLETE, ERROR
 from tests import openai_stub
@@ -42,7 +42,7 @@ def test_streamed_reply(stub):
     pieces, error = run(model(stub))
     assert error is None
     assert "".join(p for p in pieces if isinstance(p, str)) == "".join(REPLY)
-    assert pieces[-1] == Usage(prompt_tokens=11, completion_tokens=len(REPLY))
+    assert pieces[-2:] == [Finished("stop"), Usage(prompt_tokens=11, completion_tokens=len(REPLY))]
     sent = stub.requests[-1]
     assert sent["model"] == "stub" and sent["messages"] == CONVERSATION and sent["stream"] is True
 
@@ -56,7 +56,7 @@ def test_text_comes_as_it_arrives(stub):
 
 def test_non_streamed_reply(stub):
     pieces, error = run(model(stub, "stub-json"))
-    assert error is None and pieces == ["".join(REPLY), Usage(11, 6)]
+    assert error is None and pieces == ["".join(REPLY), Finished("stop"), Usage(11, 6)]
 
 
 @pytest.mark.parametrize("name, api_key, reason", [

@@ -440,6 +440,29 @@ def test_a_long_branchy_chat_is_read_whole_and_in_pages(store, owner):
     assert [m.id for m in before] == expected[-50:-25]
 
 
+def test_the_last_reply_can_be_resumed_to_be_carried_on(store, owner):
+    chat = store.add_chat(owner, "Chat", "m")
+    turn = store.add_turn(owner, chat.id, "hi", "m", "w")
+    store.update_message(owner, turn.answer.id, content="cut", status=COMPLETE, worker=None, finish_reason="length")
+    assert store.message(owner, turn.answer.id).finish_reason == "length"
+    resumed = store.resume_reply(owner, chat.id, turn.answer.id, "w2")
+    assert (resumed.id, resumed.content, resumed.status, resumed.worker, resumed.finish_reason) == \
+        (turn.answer.id, "cut", STREAMING, "w2", None)
+    assert store.message(owner, turn.answer.id).status == STREAMING
+    with pytest.raises(ReplyInProgress):
+        store.add_turn(owner, chat.id, "again", "m", "w")
+    store.update_message(owner, turn.answer.id, content="cut and done", status=COMPLETE, worker=None)
+    with pytest.raises(LookupError):  # not a reply
+        store.resume_reply(owner, chat.id, turn.question.id, "w")
+    later = store.add_turn(owner, chat.id, "more", "m", "w")
+    store.update_message(owner, later.answer.id, status=COMPLETE, worker=None)
+    with pytest.raises(LookupError):  # no longer the last
+        store.resume_reply(owner, chat.id, turn.answer.id, "w")
+    other = store.add_chat(owner, "Other", "m")
+    with pytest.raises(LookupError):
+        store.resume_reply(owner, other.id, later.answer.id, "w")
+
+
 def test_add_message_appends(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
     message = store.add_message(owner, chat.id, "assistant", "Hello", COMPLETE, "m")

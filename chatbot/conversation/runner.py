@@ -23,7 +23,7 @@ from ..live import topics
 from ..live.channel import Channel, ChannelUnavailable, Delivery, Event, announce
 from ..live.events import MessageChanged, ReplyDone, ReplyText, StopReply
 from ..errors import Unavailable
-from ..models import ChatModel, ModelError, Usage
+from ..models import ChatModel, Finished, ModelError, Usage
 from ..models.parameters import Parameters
 from ..process import this_process
 from ..store import COMPLETE, ERROR, STOPPED, Housekeeping, Message, Store
@@ -96,7 +96,10 @@ class ReplyRunner:
         text: list[str] = []  # everything generated so far
         live = _Coalescer(self, message_id)
         usage = Usage(None, None)
+        finish_reason = None
         status, error = COMPLETE, None
+        text.append(answer.content)  # a reply carried on (Continue) starts from what it has
+        live.resume(answer.content)
         last_checkpoint = time.monotonic()
         stream = None
         try:
@@ -108,6 +111,9 @@ class ReplyRunner:
                     break
                 if isinstance(piece, Usage):
                     usage = piece
+                    continue
+                if isinstance(piece, Finished):
+                    finish_reason = piece.reason
                     continue
                 text.append(piece)
                 live.add(piece)
@@ -132,7 +138,8 @@ class ReplyRunner:
                 stream.close()  # on a stop, this closes the connection to the model too
             live.close()
             final = replace(answer, content="".join(text), status=status, error=error, worker=None,
-                            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+                            prompt_tokens=usage.prompt_tokens, finish_reason=finish_reason if status == COMPLETE else None,
+                            completion_tokens=_more(answer.completion_tokens, usage.completion_tokens))
             if not _save(store, owner_id, final, self.save_for):
                 # The text still reaches every open view (they can copy it), marked unsaved.
                 final = replace(final, status=ERROR, error=NOT_SAVED)
@@ -240,7 +247,7 @@ def _save(store: Store, owner_id: str, final: Message, save_for: float) -> bool:
         try:
             store.update_message(owner_id, final.id, content=final.content, status=final.status, error=final.error,
                                  prompt_tokens=final.prompt_tokens, completion_tokens=final.completion_tokens,
-                                 worker=None)
+                                 finish_reason=final.finish_reason, worker=None)
             return True
         except Unavailable:
             if time.monotonic() + pause > deadline:
@@ -251,6 +258,11 @@ def _save(store: Store, owner_id: str, final: Message, save_for: float) -> bool:
                         "trying again", final.id, final.chat_id, len(final.content))
             time.sleep(pause)  # cooperative under gevent
             pause = min(pause * 2, 10.0)
+
+
+def _more(before: int | None, now: int | None) -> int | None:
+    """Tokens written in all, for a reply carried on (Continue): what it had, and the rest."""
+    return now if before is None or now is None else before + now
 
 
 def _keep_lease(runner_ref: weakref.ref, stopped: threading.Event, every: float) -> None:
@@ -311,6 +323,11 @@ class _Coalescer:
                 self.offset += len(chunk)
                 self.pending = []
                 self.last = time.monotonic()
+
+    def resume(self, text: str) -> None:
+        """A reply carried on (Continue): ``text`` was written and shown already."""
+        self.offset = len(text)
+        self.settler.add(text)
 
     def close(self) -> None:
         self.runner._forget(self)

@@ -146,6 +146,30 @@ def regenerate(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: st
     return answer
 
 
+def continue_reply(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: str, chat_id: str,
+                   message_id: str, limits: Limits, *, files: FileStore) -> Message:
+    """Carry on the chat's last reply, cut off by the model's length limit, into the same
+    message: the model is given the conversation with the reply so far, last."""
+    chat = get_chat(store, owner_id, chat_id)
+    old = store.message(owner_id, message_id) if is_uuid(message_id) else None
+    if old is None or old.chat_id != chat.id or old.finish_reason != "length" or old.status != COMPLETE:
+        raise InvalidInput("content", "Only a reply cut off at its length limit can be continued.")
+    _check_replies_running(store, owner_id, limits)
+    runner.start_background()
+    try:
+        answer = store.resume_reply(owner_id, chat.id, old.id, runner.worker)
+    except ReplyInProgress:
+        raise Busy(chat.id) from None
+    except LookupError:
+        raise InvalidInput("content", "Only the last reply of the conversation shown can be continued.") from None
+    history = _history(store, owner_id, chat, limits.context_tokens)  # ends with the reply so far
+    runner.start(store, model, owner_id, answer,
+                 build_conversation(chat.system_prompt, history, limits.context_tokens, files),
+                 parameters=chat.parameters)
+    announce(runner.channel, topics.chat(chat.id), MessageChanged(answer))
+    return answer
+
+
 def show_version(store: Store, channel: Channel, owner_id: str, chat_id: str, message_id: str, step: int) -> None:
     """Show the version ``step`` places from message ``message_id`` (-1: the one before),
     and the newest conversation that goes on from it, in every view of the chat."""

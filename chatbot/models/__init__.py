@@ -17,8 +17,15 @@ class Usage:
     completion_tokens: int | None
 
 
-# A stream yields pieces of text and, last, at most one Usage.
-Piece = Union[str, Usage]
+@dataclass(frozen=True)
+class Finished:
+    """Why the model ended its reply, as it said: "stop", or "length" when its output limit
+    (the longest reply) cut it off, which Continue carries on from."""
+    reason: str
+
+
+# A stream yields pieces of text, at most one Finished and, last, at most one Usage.
+Piece = Union[str, Finished, Usage]
 # Called by a model once its request is in flight, with a function that aborts it: a Stop
 # must not wait for the next token of a model that has gone quiet.
 OnOpen = Optional[Callable[[Callable[[], None]], None]]

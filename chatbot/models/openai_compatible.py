@@ -16,7 +16,7 @@ import openai
 
 from ..conversation.pacing import Pace
 from ..errors import wait_words
-from . import ModelError, OnOpen, Piece, Usage, titles
+from . import Finished, ModelError, OnOpen, Piece, Usage, titles
 from .config import REASONING
 from .parameters import Parameters
 from .transport import ModelTransport
@@ -254,7 +254,10 @@ def _pieces(chunks: Iterator[bytes]) -> Iterator[Piece]:
                     text = (choice.get("delta") or {}).get("content")
                     if text:
                         texts.append(text)
-                    finished = finished or bool(choice.get("finish_reason"))
+                    if choice.get("finish_reason"):
+                        finished = True
+                        yield from _flush(texts)
+                        yield Finished(choice["finish_reason"])
                 usage = event.get("usage")
                 if usage:
                     yield from _flush(texts)
@@ -302,6 +305,8 @@ def _whole(completion: dict) -> Iterator[Piece]:
         text = (choice.get("message") or {}).get("content")
         if text:
             yield text
+        if choice.get("finish_reason"):
+            yield Finished(choice["finish_reason"])
     usage = completion.get("usage")
     if usage:
         yield Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))

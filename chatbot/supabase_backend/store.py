@@ -160,6 +160,20 @@ class SupabaseStore:
                                                            "model": model, "worker": worker})
         return self._newest_version(_message(added[0]))
 
+    def resume_reply(self, owner_id: str, chat_id: str, message_id: str, worker: str) -> Message:
+        chat = self.chat(owner_id, chat_id) if self._mine(owner_id, chat_id, message_id) else None
+        reply = self.message(owner_id, message_id) if chat is not None and chat.current_leaf == message_id else None
+        if reply is None or reply.role != "assistant" or reply.chat_id != chat_id:
+            raise LookupError(message_id)
+        try:
+            (self.db.table("messages").update({"status": STREAMING, "worker": worker, "finish_reason": None})
+             .eq("id", message_id).eq("owner_id", owner_id).execute())
+        except APIError as error:
+            if error.code == _UNIQUE_VIOLATION:
+                raise ReplyInProgress(chat_id) from None
+            raise
+        return replace(reply, status=STREAMING, worker=worker, finish_reason=None)
+
     def show_version(self, owner_id: str, chat_id: str, message_id: str, step: int) -> str | None:
         if not self._mine(owner_id, chat_id, message_id):
             return None
