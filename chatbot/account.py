@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from . import chats, export
+from . import chats, export, usage
 from .accounts import SignedIn
 from .accounts.administration import change_password, delete_own_account
 from .accounts.sessions import end_one_session, end_user_sessions
-from .backends import backends
+from .backends import backends, settings
 from .errors import InvalidInput
 from .signin import current_credentials, current_session_id, sign_out
 
@@ -28,6 +28,16 @@ def require_login():
 def index():
     """The account page."""
     return _page()
+
+
+@bp.get("/usage")
+def usage_page():
+    """What your replies used: tokens per day, month and model, and what they cost."""
+    b = backends()
+    report = usage.report(b.directory, b.models, current_user.id,
+                          usage.budget_of(b.directory, settings().monthly_token_budget, current_user.id),
+                          datetime.now(timezone.utc).date())
+    return render_template("account/usage.html", report=report, chats=chats.list_chats(b.store, current_user.id))
 
 
 @bp.post("/password")

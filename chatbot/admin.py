@@ -7,7 +7,9 @@ import click
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from . import chats
+from datetime import datetime, timezone
+
+from . import chats, usage
 from .accounts import signup as registration
 from .accounts.administration import Admin, set_admin_by_email
 from .accounts.directory import SIGNUP_POLICIES
@@ -143,9 +145,27 @@ def _admin() -> Admin:
 
 
 def _member_page(found, error: str | None = None, status: int = 200):
-    usage = backends().directory.usage(found.id, USAGE_DAYS)
-    return render_template("admin/member.html", member=found, usage=usage, days=USAGE_DAYS, error=error,
-                           chats=_sidebar()), status
+    b = backends()
+    default = settings().monthly_token_budget
+    month = usage.report(b.directory, b.models, found.id, usage.budget_of(b.directory, default, found.id),
+                         datetime.now(timezone.utc).date())
+    return render_template("admin/member.html", member=found, usage=b.directory.usage(found.id, USAGE_DAYS),
+                           days=USAGE_DAYS, error=error, chats=_sidebar(), month=month, default_budget=default), status
+
+
+@bp.post("/users/<user_id>/budget")
+def set_budget(user_id):
+    """The account's own monthly token budget (blank: the server's, MONTHLY_TOKEN_BUDGET)."""
+    found = _admin().member(user_id)
+    if settings().monthly_token_budget is None:
+        abort(404)  # budgets are off
+    text = request.form.get("budget", "").strip().replace(",", "")
+    if text and not (text.isdigit() and int(text) > 0):
+        return _member_page(found, "A budget is a whole number of tokens above 0, or blank for the server's.", 422)
+    backends().directory.set_setting(usage.budget_setting(found.id), text)
+    flash(f"{found.email}'s budget is now {int(text):,} tokens a month." if text else
+          f"{found.email}'s budget is the server's again.")
+    return redirect(url_for("admin.member", user_id=found.id))
 
 
 def _sidebar():

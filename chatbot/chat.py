@@ -8,7 +8,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from . import attachments, chats
+from . import attachments, chats, usage
 from .attachments import Upload
 from .backends import backends, settings
 from .conversation import turns
@@ -62,7 +62,7 @@ def create():
     b = backends()
     content = request.form.get("content", "")
     try:
-        rate_limits().sent(current_user.id)
+        before_asking_a_model(current_user.id)
         model = turns.choose_model(b.models, b.store, current_user.id, None, request.form.get("model"))
         turn = turns.start_chat(b.store, model, b.runner, current_user.id, content, limits(), files=b.files,
                                 uploads=_uploads(), client_id=request.form.get("client_id"))
@@ -129,7 +129,7 @@ def send(chat_id):
     b = backends()
     content = request.form.get("content", "")
     try:
-        rate_limits().sent(current_user.id)
+        before_asking_a_model(current_user.id)
         model = turns.choose_model(b.models, b.store, current_user.id, chat_id, request.form.get("model"))
         turn = turns.send_message(b.store, model, b.runner, current_user.id, chat_id,
                                   content, limits(), files=b.files, uploads=_uploads(),
@@ -141,6 +141,13 @@ def send(chat_id):
                                chats=chats.list_chats(b.store, current_user.id) if turn.list_changed else None)
     # Without JavaScript: the chat page at once, showing the reply as it is written.
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{turn.answer.id}"), code=303)
+
+
+def before_asking_a_model(user_id: str) -> None:
+    """What is checked before a model is asked (a send, a regenerate, an edit, a Continue):
+    the sends limit, then the monthly token budget. TooMany if either is used up."""
+    rate_limits().sent(user_id)
+    usage.check_budget(backends().directory, settings().monthly_token_budget, user_id)
 
 
 def _uploads() -> list[Upload]:
@@ -181,7 +188,7 @@ def regenerate(chat_id):
     also how a failed reply is retried."""
     b = backends()
     try:
-        rate_limits().sent(current_user.id)
+        before_asking_a_model(current_user.id)
         model = turns.choose_model(b.models, b.store, current_user.id, chat_id, None)
         answer = turns.regenerate(b.store, model, b.runner, current_user.id, chat_id, limits(), files=b.files,
                                   message_id=request.form.get("message_id"))
@@ -195,7 +202,7 @@ def continue_reply(chat_id, message_id):
     """Carry on a reply that the model's length limit cut off, into the same message."""
     b = backends()
     try:
-        rate_limits().sent(current_user.id)
+        before_asking_a_model(current_user.id)
         model = turns.choose_model(b.models, b.store, current_user.id, chat_id, None)
         answer = turns.continue_reply(b.store, model, b.runner, current_user.id, chat_id, message_id, limits(),
                                       files=b.files)
@@ -219,7 +226,7 @@ def edit(chat_id, message_id):
     b = backends()
     content = request.form.get("content", "")
     try:
-        rate_limits().sent(current_user.id)
+        before_asking_a_model(current_user.id)
         model = turns.choose_model(b.models, b.store, current_user.id, chat_id, None)
         turn = turns.send_message(b.store, model, b.runner, current_user.id, chat_id, content, limits(),
                                   files=b.files, client_id=request.form.get("client_id"), edit_of=message_id)

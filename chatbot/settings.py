@@ -69,6 +69,7 @@ class Settings:
     max_streams: int = 1500  # live sockets and event streams one process holds; past it, 503
     limits: RateLimitSettings = field(default_factory=lambda: RateLimitSettings())
     models: ModelsConfig = field(default_factory=ModelsConfig)  # the providers (keys kept out of repr)
+    monthly_token_budget: int | None = None  # tokens a user's replies may use a month (None: no budgets)
 
     @property
     def uses_offline_responder(self) -> bool:
@@ -121,6 +122,7 @@ class Settings:
             max_streams=read.number("MAX_STREAMS_PER_WORKER", 1500, int, minimum=1),
             limits=_limits(read),
             models=_models(read, environ),
+            monthly_token_budget=read.number("MONTHLY_TOKEN_BUDGET", 0, int, minimum=0) or None,
         )
         if settings.smtp_host and not settings.smtp_from:
             raise ConfigError("SMTP_FROM", "is required with SMTP_HOST (the sender of password-reset emails)")

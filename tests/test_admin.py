@@ -220,6 +220,10 @@ def test_usage_per_day(site):
     assert today.completion_tokens > 0
     page = admin.get(f"/admin/users/{target.id}").text
     assert today.day.isoformat() in page and f"<td>{today.completion_tokens:,}</td>" in page
+    [by_model] = backends(app).directory.model_usage(target.id, today.day.replace(day=1))
+    assert (by_model.day, by_model.model, by_model.replies) == (today.day, "offline-responder", 2)
+    assert (by_model.prompt_tokens, by_model.completion_tokens) == (today.prompt_tokens, today.completion_tokens)
+    assert backends(app).directory.model_usage(target.id, today.day.replace(year=today.day.year + 1)) == []
 
 
 def test_search_and_pages(site):

@@ -239,6 +239,9 @@ def test_usage_per_day(site):
     [today] = backends(app).directory.usage(target.id, 30)
     assert (today.messages, today.replies) == (2, 2) and today.completion_tokens > 0
     assert today.day.isoformat() in admin.get(f"/admin/users/{target.id}").text
+    [by_model] = backends(app).directory.model_usage(target.id, today.day.replace(day=1))
+    assert (by_model.day, by_model.model, by_model.replies) == (today.day, "offline-responder", 2)
+    assert backends(app).directory.model_usage(target.id, today.day.replace(year=today.day.year + 1)) == []
 
 
 def test_an_invitation_makes_one_account_and_can_be_withdrawn(site):

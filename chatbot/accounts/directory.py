@@ -44,6 +44,15 @@ class DailyUsage:
 
 
 @dataclass(frozen=True)
+class ModelUsage:
+    day: date  # UTC
+    model: str | None  # the model that wrote the replies
+    replies: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
 class Invitation:
     id: str
     created_by: str | None
@@ -77,6 +86,10 @@ class Directory(Protocol):
 
     def usage(self, user_id: str, days: int) -> list[DailyUsage]:
         """Messages and tokens per day over the last ``days`` days, newest first (days with none left out)."""
+        ...
+
+    def model_usage(self, user_id: str, since: date) -> list[ModelUsage]:
+        """Replies and their tokens per day (UTC) and model since ``since``, newest day first."""
         ...
 
     def setting(self, name: str) -> str | None: ...

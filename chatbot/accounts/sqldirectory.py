@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -13,7 +13,7 @@ from ..database import BUSY_SECONDS, patient_methods
 from ..files import FileStore
 from ..sqlstore import _Id, attachments, chats, messages, metadata, users
 from ..store import is_uuid
-from .directory import ACTIVE, ADMIN, PENDING, DailyUsage, Invitation, Member
+from .directory import ACTIVE, ADMIN, PENDING, DailyUsage, Invitation, Member, ModelUsage
 from .sqlsessions import sessions
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,19 @@ class SQLDirectory:
         with self.engine.connect() as db:
             return [DailyUsage(_date(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
                     for row in db.execute(query)]
+
+    def model_usage(self, user_id: str, since: date) -> list[ModelUsage]:
+        if not is_uuid(user_id):
+            return []
+        day = sa.func.date(messages.c.created_at).label("day")
+        query = (sa.select(day, messages.c.model, sa.func.count(),
+                           sa.func.coalesce(sa.func.sum(messages.c.prompt_tokens), 0),
+                           sa.func.coalesce(sa.func.sum(messages.c.completion_tokens), 0))
+                 .where(messages.c.owner_id == user_id, messages.c.role == "assistant",
+                        messages.c.created_at >= datetime.combine(since, time(), timezone.utc))
+                 .group_by(day, messages.c.model).order_by(day.desc(), messages.c.model))
+        with self.engine.connect() as db:
+            return [ModelUsage(_date(row[0]), row[1], int(row[2]), int(row[3]), int(row[4])) for row in db.execute(query)]
 
     def setting(self, name: str) -> str | None:
         with self.engine.connect() as db:

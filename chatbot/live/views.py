@@ -22,7 +22,7 @@ from .. import chats
 from ..accounts.limits import rate_limits
 from ..accounts.sessions import Sessions, hash_token
 from ..backends import backends, settings
-from ..chat import limits, refusal
+from ..chat import before_asking_a_model, limits, refusal
 from ..conversation import turns
 from ..errors import Busy, InvalidInput, NotFound, TooMany, Unavailable
 from ..signin import credentials_due, current_session_id, renew_at
@@ -222,7 +222,7 @@ def _command(feed: ChatFeed, raw: str | bytes) -> str | None:
     if command.get("type") == "send":
         content = str(command.get("content", ""))
         try:
-            rate_limits().sent(feed.owner_id)
+            before_asking_a_model(feed.owner_id)
             model = turns.choose_model(b.models, b.store, feed.owner_id, feed.chat_id,
                                        str(command.get("model") or "") or None)
             turn = turns.send_message(b.store, model, b.runner, feed.owner_id, feed.chat_id, content, limits(),

@@ -26,6 +26,7 @@ RETRY_FAILED = 30.0  # seconds before a provider that did not answer is asked ag
 RESTRICTION_SECONDS = 5.0  # how long a process trusts the admin's restriction it read
 ALLOWED_MODELS = "allowed_models"  # the directory setting: a JSON list of ids, or absent for all
 OFFLINE_LABEL = "offline responder"
+OFFLINE_ID = "offline-responder"
 
 
 @dataclass(frozen=True)
@@ -154,10 +155,17 @@ class Catalog:
         provider, _, model = model_id.partition("/")
         return provider in self.providers and self.providers[provider].model(model).reasons
 
+    def price(self, model_id: str | None) -> tuple[float, float] | None:
+        """What the operator says the model costs per million tokens, in and out (None: unknown)."""
+        provider, _, model = (model_id or "").partition("/")
+        if model_id == OFFLINE_ID or (self.fixed is not None and model_id == self.fixed.name and self.fixed.offline):
+            return (0.0, 0.0)  # the built-in responder costs nothing
+        return self.providers[provider].config.prices.get(model) if provider in self.providers else None
+
     def label(self, model_id: str) -> str:
         if self.fixed is not None and model_id == self.fixed.name:
             return OFFLINE_LABEL if self.fixed.offline else model_id
-        if model_id == "offline-responder":
+        if model_id == OFFLINE_ID:
             return OFFLINE_LABEL
         provider, _, model = model_id.partition("/")
         return self.providers[provider].label(model) if provider in self.providers else model_id

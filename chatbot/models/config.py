@@ -15,6 +15,7 @@ configuration error that stops the server.
     names = { "llama3.2" = "Llama 3.2" } # optional: models shown under other names
     exclude = ["*embed*"]                # optional: patterns of models never offered
     reasoning = ["qwq*"]                 # optional: patterns of models that take a reasoning effort
+    prices = { "llama3.2" = [0, 0] }     # optional: per million tokens, in and out (the usage page's costs)
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ REASONING = ("o1*", "o3*", "o4*", "gpt-5*", "*reasoner*", "*-r1*", "deepseek-r1*
 REFRESH_SECONDS = 300.0  # how long a provider's list of models is trusted before it is asked again
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 _PROVIDER_KEYS = {"label", "base_url", "api_key", "api_key_env", "models", "exclude", "names", "refresh_seconds",
-                  "reasoning"}
+                  "reasoning", "prices"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class ProviderConfig:
     names: Mapping[str, str] = field(default_factory=dict)  # model -> the name it is shown by
     refresh: float = REFRESH_SECONDS
     reasoning: tuple[str, ...] = REASONING  # patterns of its models that take a reasoning effort
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # model -> per million tokens in, out
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,18 @@ def _provider(name: str, table: object, environ: Mapping[str, str]) -> ProviderC
     return ProviderConfig(name, label.strip(), base_url, api_key, _strings(table, "models", where),
                           _strings(table, "exclude", where) or (NOT_CHAT if "exclude" not in table else ()),
                           {model: shown.strip() for model, shown in names.items()}, float(refresh),
-                          REASONING if reasoning is None else reasoning)
+                          REASONING if reasoning is None else reasoning, _prices(table.get("prices", {}), where))
+
+
+def _prices(prices: object, where: str) -> dict[str, tuple[float, float]]:
+    """Prices per million tokens, in and out: ``{ "gpt-4o-mini" = [0.15, 0.60] }``."""
+    def valid(pair: object) -> bool:
+        return (isinstance(pair, list) and len(pair) == 2
+                and all(isinstance(p, (int, float)) and not isinstance(p, bool) and p >= 0 for p in pair))
+    if not isinstance(prices, dict) or not all(valid(pair) for pair in prices.values()):
+        raise ValueError(f'{where}.prices must map models to [price in, price out] per million tokens, '
+                         f'as {{ "gpt-4o-mini" = [0.15, 0.60] }}')
+    return {model: (float(pair[0]), float(pair[1])) for model, pair in prices.items()}
 
 
 def _strings(table: dict, key: str, where: str) -> tuple[str, ...] | None:

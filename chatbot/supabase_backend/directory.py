@@ -21,7 +21,7 @@ from postgrest import APIResponse
 from supabase import Client
 from supabase_auth.errors import AuthApiError
 
-from ..accounts.directory import ACTIVE, ADMIN, ROLES, STATUSES, DailyUsage, Invitation, Member
+from ..accounts.directory import ACTIVE, ADMIN, ROLES, STATUSES, DailyUsage, Invitation, Member, ModelUsage
 from ..store import is_uuid
 from .files import BUCKET
 from .profiles import Profiles
@@ -141,6 +141,13 @@ class SupabaseDirectory:
         usage = [DailyUsage(date.fromisoformat(row["day"]), int(row["messages"]), int(row["replies"]),
                             int(row["prompt_tokens"]), int(row["completion_tokens"])) for row in rows]
         return sorted(usage, key=lambda day: day.day, reverse=True)
+
+    def model_usage(self, user_id: str, since: date) -> list[ModelUsage]:
+        if not is_uuid(user_id):
+            return []
+        rows = _rows(self.db.rpc("member_model_usage", {"user_id": user_id, "since": since.isoformat()}).execute())
+        return [ModelUsage(date.fromisoformat(row["day"]), row["model"], int(row["replies"]), int(row["prompt_tokens"]),
+                           int(row["completion_tokens"])) for row in rows]
 
     def setting(self, name: str) -> str | None:
         rows = _rows(self.db.table("app_settings").select("value").eq("name", name).execute())
