@@ -400,6 +400,7 @@ def test_users_can_neither_see_nor_touch_settings_or_invitations(db, user, state
 @pytest.mark.parametrize("statement", [
     "select * from list_members('', 50, 0, null)",
     "select * from member_usage(%(user)s, 30)",
+    "select * from member_model_usage(%(user)s, current_date)",
     "select claim_first_admin(%(user)s)",
     "select save_setting('signup_policy', 'open')",
     "select * from add_invitation('hash', %(user)s, 3600)",
