@@ -305,6 +305,7 @@ def _chat_page(chat, messages, errors=None, status=200, draft="", earlier=False,
         earlier=earlier, paged=paged, since=catch_up_from(messages), editing=editing,
         settings_form=settings_form or {"system_prompt": chat.system_prompt, **asdict(chat.parameters)},
         reasons=backends().models.reasons(chat.model),
+        used=usage.chat_total(backends().store, backends().models, current_user.id, chat.id),
         chats=chats.list_chats(backends().store, current_user.id),
         offline=backends().models.offline,
     ), status

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 from .database import BUSY_SECONDS, patient_methods
 from .models.parameters import Parameters
 
-from .store import (INTERRUPTED, STREAMING, Attachment, Chat, DuplicateEmail, Message, ReplyInProgress, Turn, User,
-                    is_uuid)
+from .store import (INTERRUPTED, STREAMING, Attachment, Chat, ChatUsage, DuplicateEmail, Message, ReplyInProgress, Turn,
+                    User, is_uuid)
 
 metadata = sa.MetaData()
 
@@ -208,6 +208,10 @@ _MESSAGE_AT = sa.select(*_MESSAGE_COLUMNS).where(messages.c.chat_id == _p("chat"
                                                  messages.c.seq == _p("seq"))
 _STREAMING_REPLIES = (sa.select(sa.func.count()).select_from(messages)
                       .where(messages.c.owner_id == _p("owner"), messages.c.status == STREAMING))
+_CHAT_USAGE = (sa.select(messages.c.model, sa.func.count(), sa.func.coalesce(sa.func.sum(messages.c.prompt_tokens), 0),
+                         sa.func.coalesce(sa.func.sum(messages.c.completion_tokens), 0))
+               .where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"), messages.c.role == "assistant")
+               .group_by(messages.c.model).order_by(messages.c.model))
 _OWNED_MESSAGE = sa.select(messages.c.chat_id).where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
 
 
@@ -501,6 +505,13 @@ class SQLStore:
                 return None
             files = db.execute(_MESSAGE_ATTACHMENTS, {"message": message_id, "owner": owner_id})
             return _message(row, tuple(_attachment(f) for f in files))
+
+    def chat_usage(self, owner_id: str, chat_id: str) -> list[ChatUsage]:
+        if not is_uuid(chat_id):
+            return []
+        with self.engine.connect() as db:
+            return [ChatUsage(row[0], int(row[1]), int(row[2]), int(row[3])) for row in db.execute(_CHAT_USAGE, {
+                "chat": chat_id, "owner": owner_id})]
 
     def streaming_replies(self, owner_id: str) -> int:
         with self.engine.connect() as db:

@@ -90,6 +90,15 @@ class Message:
 
 
 @dataclass(frozen=True)
+class ChatUsage:
+    """A chat's replies by one model (every version of them), and their tokens."""
+    model: str | None
+    replies: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
 class Turn:
     """A question and its empty streaming reply as add_turn stored them, with what the
     reply needs next, read in the same step: one trip to the store for a send."""
@@ -174,6 +183,9 @@ class Store(Protocol):
         it), only those before that message (a page further back)."""
         ...
     def message(self, owner_id: str, message_id: str) -> Message | None: ...
+    def chat_usage(self, owner_id: str, chat_id: str) -> list[ChatUsage]:
+        """The chat's replies and their tokens, by model (every version counted: each was paid for)."""
+        ...
     def streaming_replies(self, owner_id: str) -> int:
         """How many of the owner's replies are being written now, in all their chats."""
         ...

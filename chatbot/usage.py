@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 from .accounts.directory import Directory, ModelUsage
 from .errors import TooMany
 from .models.catalog import Catalog
+from .store import ChatUsage, Store
 
 DAYS_SHOWN = 30
 MONTHS_SHOWN = 12
@@ -26,7 +27,7 @@ class Total:
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def plus(self, row: ModelUsage, price: tuple[float, float] | None) -> Total:
+    def plus(self, row: ModelUsage | ChatUsage, price: tuple[float, float] | None) -> Total:
         cost = (row.prompt_tokens * price[0] + row.completion_tokens * price[1]) / 1_000_000 if price else 0.0
         return Total(self.replies + row.replies, self.prompt_tokens + row.prompt_tokens,
                      self.completion_tokens + row.completion_tokens, self.cost + cost,
@@ -67,6 +68,14 @@ def report(directory: Directory, models: Catalog, user_id: str, budget: int | No
     return Report([(day.isoformat(), total) for day, total in sorted(days.items(), reverse=True)],
                   [(f"{month:%B %Y}", total) for month, total in sorted(months.items(), reverse=True)],
                   sorted(by_model.items(), key=lambda item: -item[1].tokens), months.get(this_month, Total()), budget)
+
+
+def chat_total(store: Store, models: Catalog, owner_id: str, chat_id: str) -> Total:
+    """What the chat's replies used and cost, every version of them included."""
+    total = Total()
+    for row in store.chat_usage(owner_id, chat_id):
+        total = total.plus(row, models.price(row.model))
+    return total
 
 
 def budget_of(directory: Directory, default: int | None, user_id: str) -> int | None:

@@ -463,6 +463,19 @@ def test_the_last_reply_can_be_resumed_to_be_carried_on(store, owner):
         store.resume_reply(owner, other.id, later.answer.id, "w")
 
 
+def test_a_chats_usage_counts_every_version_by_model(store, owner, stranger):
+    chat = store.add_chat(owner, "Costly", "m")
+    first = store.add_turn(owner, chat.id, "hi", "m1", "w")
+    store.update_message(owner, first.answer.id, status=COMPLETE, worker=None, prompt_tokens=10, completion_tokens=5)
+    again = store.add_version(owner, chat.id, first.answer.id, "m2", "w")
+    store.update_message(owner, again.id, status=COMPLETE, worker=None, prompt_tokens=12, completion_tokens=7)
+    more = store.add_turn(owner, chat.id, "more", "m1", "w")
+    store.update_message(owner, more.answer.id, status=ERROR, worker=None)  # failed before any usage report
+    assert [(u.model, u.replies, u.prompt_tokens, u.completion_tokens) for u in store.chat_usage(owner, chat.id)] == [
+        ("m1", 2, 10, 5), ("m2", 1, 12, 7)]
+    assert store.chat_usage(stranger, chat.id) == [] and store.chat_usage(owner, "not-an-id") == []
+
+
 def test_add_message_appends(store, owner):
     chat = store.add_chat(owner, "Chat", "m")
     message = store.add_message(owner, chat.id, "assistant", "Hello", COMPLETE, "m")

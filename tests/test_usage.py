@@ -60,6 +60,8 @@ def test_the_usage_page_totals_tokens_by_day_month_and_model_with_their_cost(app
     today = datetime.now(timezone.utc).date()
     assert f"<td>{today.isoformat()}</td><td>3</td>" in html and f"<td>{today:%B %Y}</td><td>3</td>" in html
     assert 'href="/account/usage">Usage</a>' in user.get("/").text  # in the sidebar
+    chat_page = " ".join(user.get(f"/chats/{chat_id}").text.split())
+    assert f"This chat so far: {tokens_in + tokens_out:,} tokens in 3 replies, ${cost:.4f}" in chat_page
 
 
 def test_the_offline_responder_costs_nothing(tmp_path):

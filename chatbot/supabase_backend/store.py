@@ -19,7 +19,7 @@ from postgrest.exceptions import APIError
 from supabase import Client
 
 from ..models.parameters import Parameters
-from ..store import STREAMING, Attachment, Chat, Message, ReplyInProgress, Turn, is_uuid
+from ..store import STREAMING, Attachment, Chat, ChatUsage, Message, ReplyInProgress, Turn, is_uuid
 
 # SQLSTATEs that PostgREST passes on as the error code.
 _UNIQUE_VIOLATION = "23505"  # here: a second streaming reply in one chat (or a client id sent into another)
@@ -231,6 +231,18 @@ class SupabaseStore:
         row = rows[0]
         versions = self._versions(row["chat_id"], row["parent_id"])
         return _message(row, tuple(_attachment(f) for f in files), versions.index(message_id) + 1, len(versions))
+
+    def chat_usage(self, owner_id: str, chat_id: str) -> list[ChatUsage]:
+        if not self._mine(owner_id, chat_id):
+            return []
+        rows = _every(lambda: self.db.table("messages").select("model,prompt_tokens,completion_tokens")
+                      .eq("chat_id", chat_id).eq("owner_id", owner_id).eq("role", "assistant").order("seq"))
+        totals: dict[str | None, ChatUsage] = {}
+        for row in rows:  # summed here: PostgREST's aggregates are off on Supabase unless enabled
+            was = totals.get(row["model"], ChatUsage(row["model"], 0, 0, 0))
+            totals[row["model"]] = ChatUsage(row["model"], was.replies + 1, was.prompt_tokens + (row["prompt_tokens"] or 0),
+                                             was.completion_tokens + (row["completion_tokens"] or 0))
+        return sorted(totals.values(), key=lambda usage: usage.model or "")
 
     def streaming_replies(self, owner_id: str) -> int:
         if not self._mine(owner_id):
