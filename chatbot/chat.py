@@ -37,11 +37,12 @@ def model_picker(remembered: str | None = None) -> dict:
     """What the composer's model picker shows: the models on offer, grouped by provider
     (in the configured order), and the one chosen (``remembered``, the chat's, if on offer)."""
     models = backends().models
+    offered = models.offered()
     groups: dict[str, list] = {}
-    for choice in models.offered():
+    for choice in offered:
         groups.setdefault(choice.group, []).append(choice)
-    return {"groups": list(groups.items()), "count": sum(map(len, groups.values())),
-            "chosen": models.default_choice(remembered)}
+    return {"groups": list(groups.items()), "count": len(offered),
+            "chosen": models.chosen([choice.id for choice in offered], remembered)}
 
 
 @bp.app_template_global()
@@ -241,9 +242,7 @@ def _editing(chat_id: str, message_id: str, content: str | None = None, errors=N
     """The chat with the user's message ``message_id`` in a form to edit (holding
     ``content``, if it was sent and refused); htmx gets the message alone."""
     store = backends().store
-    found = store.message(current_user.id, message_id)
-    if found is None or found.chat_id != chats.get_chat(store, current_user.id, chat_id).id or found.role != "user":
-        raise NotFound(message_id)
+    found = chats.get_message(store, current_user.id, chat_id, message_id, role="user")
     if content is not None:
         found = replace(found, content=content)
     if is_htmx():
@@ -264,9 +263,7 @@ def _editing(chat_id: str, message_id: str, content: str | None = None, errors=N
 def show_message(chat_id, message_id):
     """One message as the conversation shows it (htmx: in place of its edit form)."""
     store = backends().store
-    found = store.message(current_user.id, message_id)
-    if found is None or found.chat_id != chats.get_chat(store, current_user.id, chat_id).id:
-        raise NotFound(message_id)
+    found = chats.get_message(store, current_user.id, chat_id, message_id)
     if not is_htmx():
         return redirect(url_for("chat.show", chat_id=chat_id, _anchor=f"m-{message_id}"))
     return render_template("chat/_message.html", message=found)

@@ -37,6 +37,14 @@ def get_chat(store: Store, owner_id: str, chat_id: str) -> Chat:
     return chat
 
 
+def get_message(store: Store, owner_id: str, chat_id: str, message_id: str, role: str | None = None) -> Message:
+    """The message, if it is in this chat of ``owner_id``'s (and has ``role``); NotFound otherwise."""
+    message = store.message(owner_id, message_id)
+    if message is None or message.chat_id != get_chat(store, owner_id, chat_id).id or role not in (None, message.role):
+        raise NotFound(message_id)
+    return message
+
+
 PAGE = 50  # messages a chat page shows at first; older ones come a page at a time
 
 

@@ -182,20 +182,20 @@ class Catalog:
             if requested not in offered:
                 raise InvalidInput("model", "That model is not available. Pick another one.")
             return self._model(requested)
-        if not offered:
+        chosen = self.chosen(offered, remembered)
+        if chosen is None:
             raise Unavailable("No model is available just now: the model providers are not answering. "
                               "Try again in a minute.", retry_after=RETRY_FAILED)
+        return self._model(chosen)
+
+    def chosen(self, offered: list[str], remembered: str | None = None) -> str | None:
+        """Of the ids ``offered``, the one a message that names no model goes to (and the
+        picker shows chosen): ``remembered`` (the chat's) while offered, else the default,
+        else the first; None if nothing is offered."""
         for candidate in (remembered, self.default):
             if candidate in offered:
-                return self._model(candidate)
-        return self._model(offered[0])
-
-    def default_choice(self, remembered: str | None = None) -> str | None:
-        """The id the picker shows chosen: what ``pick`` would answer with."""
-        try:
-            return self.pick(remembered=remembered).name
-        except Unavailable:
-            return None
+                return candidate
+        return offered[0] if offered else None
 
     def _model(self, model_id: str) -> ChatModel:
         provider, _, model = model_id.partition("/")
