@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 from .database import BUSY_SECONDS, patient_methods
 from .models.parameters import Parameters
 
-from .store import (INTERRUPTED, STREAMING, Attachment, Chat, ChatUsage, DuplicateEmail, Message, ReplyInProgress, Turn,
-                    User, is_uuid)
+from .store import (INTERRUPTED, STREAMING, Attachment, Chat, ChatUsage, DuplicateEmail, DuplicateName, Message,
+                    Preset, ReplyInProgress, Turn, User, is_uuid)
 
 metadata = sa.MetaData()
 
@@ -104,6 +104,22 @@ attachments = sa.Table(
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# A user's named ways to start a chat.
+presets = sa.Table(
+    "presets", metadata,
+    sa.Column("id", _Id(), primary_key=True),
+    sa.Column("owner_id", _Id(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("system_prompt", sa.Text, nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("parameters", sa.Text, nullable=False),  # as chats.parameters
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+# One name once per owner, whatever its case: "Coder" and "coder" would be two presets a
+# person could not tell apart.
+sa.Index("presets_owner_name", presets.c.owner_id, sa.func.lower(presets.c.name), unique=True)
 
 # Processes that may be writing replies, and until when (renewed while they live).
 leases = sa.Table(
@@ -240,6 +256,11 @@ def _chat(row) -> Chat:
                 _aware(row.created_at), _aware(row.updated_at), row.current_leaf, Parameters.from_json(row.parameters))
 
 
+def _preset(row) -> Preset:
+    return Preset(row.id, row.owner_id, row.name, row.system_prompt, row.model, Parameters.from_json(row.parameters),
+                  _aware(row.created_at), _aware(row.updated_at))
+
+
 def _message(row, files: tuple[Attachment, ...] = ()) -> Message:
     # _MESSAGE_COLUMNS, and maybe the version and versions of _SHOWN_COLUMNS
     *fields, created_at, seq, worker, parent_id, finish_reason = row[:14]
@@ -287,13 +308,14 @@ class SQLStore:
             db.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
 
     # Chats
-    def add_chat(self, owner_id: str, title: str, model: str) -> Chat:
+    def add_chat(self, owner_id: str, title: str, model: str, system_prompt: str = "",
+                 parameters: Parameters = Parameters()) -> Chat:
         stamp = now()
-        chat = Chat(str(uuid.uuid4()), owner_id, title, model, "", stamp, stamp)
+        chat = Chat(str(uuid.uuid4()), owner_id, title, model, system_prompt, stamp, stamp, parameters=parameters)
         with self.engine.begin() as db:
             db.execute(chats.insert().values(
-                id=chat.id, owner_id=owner_id, title=title, model=model, system_prompt="",
-                created_at=stamp, updated_at=stamp))
+                id=chat.id, owner_id=owner_id, title=title, model=model, system_prompt=system_prompt,
+                parameters=parameters.as_json(), created_at=stamp, updated_at=stamp))
         return chat
 
     def chats(self, owner_id: str, limit: int | None = None) -> list[Chat]:
@@ -334,6 +356,52 @@ class SQLStore:
             db.execute(messages.delete().where(messages.c.chat_id == chat_id, messages.c.owner_id == owner_id))
             result = db.execute(chats.delete().where(chats.c.id == chat_id, chats.c.owner_id == owner_id))
         return result.rowcount == 1
+
+    # Presets
+    def add_preset(self, owner_id: str, name: str, system_prompt: str, model: str,
+                   parameters: Parameters) -> Preset:
+        stamp = now()
+        preset = Preset(str(uuid.uuid4()), owner_id, name, system_prompt, model, parameters, stamp, stamp)
+        try:
+            with self.engine.begin() as db:
+                db.execute(presets.insert().values(
+                    id=preset.id, owner_id=owner_id, name=name, system_prompt=system_prompt, model=model,
+                    parameters=parameters.as_json(), created_at=stamp, updated_at=stamp))
+        except sa.exc.IntegrityError:
+            raise DuplicateName(name) from None
+        return preset
+
+    def presets(self, owner_id: str) -> list[Preset]:
+        with self.engine.connect() as db:
+            return [_preset(row) for row in db.execute(
+                presets.select().where(presets.c.owner_id == owner_id)
+                .order_by(sa.func.lower(presets.c.name), presets.c.id))]
+
+    def preset(self, owner_id: str, preset_id: str) -> Preset | None:
+        if not is_uuid(preset_id):
+            return None
+        with self.engine.connect() as db:
+            row = db.execute(presets.select().where(presets.c.id == preset_id, presets.c.owner_id == owner_id)).first()
+        return _preset(row) if row else None
+
+    def update_preset(self, owner_id: str, preset_id: str, **changes: str | Parameters) -> Preset | None:
+        if not is_uuid(preset_id):
+            return None
+        changes = {name: value.as_json() if isinstance(value, Parameters) else value for name, value in changes.items()}
+        try:
+            with self.engine.begin() as db:
+                row = db.execute(presets.update().where(presets.c.id == preset_id, presets.c.owner_id == owner_id)
+                                 .values(**changes, updated_at=now()).returning(*presets.c)).first()
+        except sa.exc.IntegrityError:
+            raise DuplicateName(changes.get("name", "")) from None
+        return _preset(row) if row else None
+
+    def delete_preset(self, owner_id: str, preset_id: str) -> bool:
+        if not is_uuid(preset_id):
+            return False
+        with self.engine.begin() as db:
+            return db.execute(presets.delete().where(presets.c.id == preset_id,
+                                                     presets.c.owner_id == owner_id)).rowcount == 1
 
     # Messages: a tree in each chat (see Store)
     def add_message(self, owner_id: str, chat_id: str, role: str, content: str,

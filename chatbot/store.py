@@ -99,6 +99,19 @@ class ChatUsage:
 
 
 @dataclass(frozen=True)
+class Preset:
+    """A user's named way to start a chat: its system prompt, model and parameters."""
+    id: str
+    owner_id: str
+    name: str  # each of the owner's presets has its own (whatever the case of its letters)
+    system_prompt: str
+    model: str
+    parameters: Parameters
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class Turn:
     """A question and its empty streaming reply as add_turn stored them, with what the
     reply needs next, read in the same step: one trip to the store for a send."""
@@ -112,6 +125,10 @@ class Turn:
 
 class DuplicateEmail(Exception):
     """An account with this email exists already."""
+
+
+class DuplicateName(Exception):
+    """The owner has another preset of this name."""
 
 
 class ReplyInProgress(Exception):
@@ -131,7 +148,8 @@ class Store(Protocol):
     """What the services need from a database."""
 
     # Chats
-    def add_chat(self, owner_id: str, title: str, model: str) -> Chat: ...
+    def add_chat(self, owner_id: str, title: str, model: str, system_prompt: str = "",
+                 parameters: Parameters = Parameters()) -> Chat: ...
     def chats(self, owner_id: str, limit: int | None = None) -> list[Chat]: ...  # most recently updated first
     def chat(self, owner_id: str, chat_id: str) -> Chat | None: ...
     def update_chat(self, owner_id: str, chat_id: str, **changes: str | Parameters) -> Chat | None: ...
@@ -190,6 +208,19 @@ class Store(Protocol):
         """How many of the owner's replies are being written now, in all their chats."""
         ...
     def update_message(self, owner_id: str, message_id: str, **changes: object) -> None: ...
+
+    # Presets
+    def add_preset(self, owner_id: str, name: str, system_prompt: str, model: str,
+                   parameters: Parameters) -> Preset:
+        """DuplicateName if the owner has a preset of that name already."""
+        ...
+    def presets(self, owner_id: str) -> list[Preset]: ...  # by name
+    def preset(self, owner_id: str, preset_id: str) -> Preset | None: ...
+    def update_preset(self, owner_id: str, preset_id: str, **changes: str | Parameters) -> Preset | None:
+        """The preset as changed; None if it is not the owner's; DuplicateName if renamed to
+        the name of another."""
+        ...
+    def delete_preset(self, owner_id: str, preset_id: str) -> bool: ...
 
     # Attachments (the files themselves are in a FileStore, under ``storage_key``)
     def add_attachment(self, owner_id: str, message_id: str, name: str, content_type: str, size: int,

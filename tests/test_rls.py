@@ -68,12 +68,15 @@ def ada_data(db):
                                 "values (%s, %s, %s, 'notes.txt', 'text/plain', 5) returning id",
                                 (message, chat, key)).fetchone()[0]
         db.execute("insert into storage.objects (bucket_id, name) values ('attachments', %s)", (key,))
-    yield {"chats": chat, "messages": message, "attachments": attachment, "objects": key}
+        preset = db.execute("insert into presets (name, system_prompt, model) values ('Ada''s', 'secret', 'm') "
+                            "returning id").fetchone()[0]
+    yield {"chats": chat, "messages": message, "attachments": attachment, "objects": key, "presets": preset}
     db.execute("delete from chats where id = %s", (chat,))  # cascades to messages and attachments
+    db.execute("delete from presets where id = %s", (preset,))
     db.execute("delete from storage.objects where name = %s", (key,))
 
 
-TABLES = {"chats": "id", "messages": "id", "attachments": "id"}
+TABLES = {"chats": "id", "messages": "id", "attachments": "id", "presets": "id"}
 
 
 def visible(db, table, row_id):
@@ -87,12 +90,14 @@ UPDATES = {
     "messages": "update messages set content = 'changed' where id = %s",
     "attachments": "update attachments set name = 'changed.txt' where id = %s",
     "objects": "update storage.objects set metadata = '{}' where name = %s",
+    "presets": "update presets set system_prompt = 'changed' where id = %s",
 }
 DELETES = {
     "chats": "delete from chats where id = %s",
     "messages": "delete from messages where id = %s",
     "attachments": "delete from attachments where id = %s",
     "objects": "delete from storage.objects where name = %s",
+    "presets": "delete from presets where id = %s",
 }
 TARGETS = list(UPDATES)
 
@@ -145,6 +150,9 @@ def test_the_owner_creates_rows_and_files(db):
         db.execute("insert into attachments (message_id, chat_id, storage_key, name, content_type, size) "
                    "values (%s, %s, %s, 'a.png', 'image/png', 10)", (message, chat[1], f"{ADA}/{uuid.uuid4()}"))
         db.execute("insert into storage.objects (bucket_id, name) values ('attachments', %s)", (f"{ADA}/file",))
+        preset = db.execute("insert into presets (name, model, parameters) values ('Mine', 'm', '{\"top_p\": 0.5}') "
+                            "returning owner_id").fetchone()
+        assert str(preset[0]) == ADA
 
 
 INSERTS_FOR_ADA = {  # rows Bob must not be able to create in Ada's name or in Ada's data
@@ -162,6 +170,7 @@ INSERTS_FOR_ADA = {  # rows Bob must not be able to create in Ada's name or in A
     "an attachment filed under Ada's folder": (
         "insert into attachments (message_id, chat_id, storage_key, name, content_type, size) "
         "values (%(bob_message)s, %(bob_chat)s, %(ada_key)s, 'x', 'text/plain', 1)", {}),
+    "a preset owned by Ada": ("insert into presets (owner_id, name, model) values (%(ada)s, 'x', 'm')", {}),
     "a file in Ada's folder": ("insert into storage.objects (bucket_id, name) values ('attachments', %(ada_key)s)", {}),
     "a file in another bucket": ("insert into storage.objects (bucket_id, name) values ('avatars', %(bob_key)s)", {}),
 }
@@ -186,16 +195,18 @@ def test_another_user_cannot_create_rows_in_the_owners_name(db, ada_data, what):
     "update chats set owner_id = %(ada)s where id = %(bob_chat)s",
     "update messages set chat_id = %(ada_chat)s where id = %(bob_message)s",
     "update messages set owner_id = %(ada)s where id = %(bob_message)s",
+    "update presets set owner_id = %(ada)s where id = %(bob_preset)s",
 ])
 def test_a_user_cannot_move_own_rows_into_the_owners_data(db, ada_data, move):
     with acting(db, BOB):
         bob_chat = db.execute("insert into chats (title, model) values ('Bob''s', 'm') returning id").fetchone()[0]
         bob_message = db.execute("insert into messages (chat_id, role, status, seq) values (%s, 'user', "
                                  "'complete', 1) returning id", (bob_chat,)).fetchone()[0]
+        bob_preset = db.execute("insert into presets (name, model) values ('Bob''s', 'm') returning id").fetchone()[0]
         with pytest.raises(InsufficientPrivilege):
             with db.transaction():
                 db.execute(move, {"ada": ADA, "ada_chat": ada_data["chats"], "bob_chat": bob_chat,
-                                  "bob_message": bob_message})
+                                  "bob_message": bob_message, "bob_preset": bob_preset})
 
 
 def test_anon_cannot_create_anything(db):

@@ -20,7 +20,8 @@ from datetime import datetime
 import pytest
 
 from chatbot.models.parameters import Parameters
-from chatbot.store import COMPLETE, ERROR, INTERRUPTED, STOPPED, STREAMING, DuplicateEmail, ReplyInProgress
+from chatbot.store import (COMPLETE, ERROR, INTERRUPTED, STOPPED, STREAMING, DuplicateEmail, DuplicateName,
+                           ReplyInProgress)
 from tests.conftest import require_service
 from tests.databases import postgres_database, sql_store, supabase_database
 from tests.supabase.server import SupabaseStandin
@@ -499,6 +500,65 @@ def test_replies_of_a_process_whose_lease_ran_out_are_interrupted_with_their_tex
     assert store.message(owner, ended.id).status == store.message(owner, unleased.id).status == INTERRUPTED
     assert store.message(owner, alive.id).status == STREAMING and store.message(owner, alive.id).worker == worker + "-alive"
     assert store.sweep_replies("The server stopped.") == 0
+
+
+# Presets
+
+def test_a_chat_can_start_with_a_system_prompt_and_parameters(store, owner):
+    tuned = Parameters(temperature=0.3, max_tokens=800)
+    chat = store.add_chat(owner, "From a preset", "m", system_prompt="Answer in French.", parameters=tuned)
+    assert (chat.system_prompt, chat.parameters) == ("Answer in French.", tuned)
+    found = store.chat(owner, chat.id)
+    assert (found.system_prompt, found.parameters, found.model) == ("Answer in French.", tuned, "m")
+
+
+def test_presets_round_trip_and_are_listed_by_name(store, owner):
+    tuned = Parameters(temperature=0.2, top_p=0.9, max_tokens=2000, reasoning_effort="high")
+    editor = store.add_preset(owner, "editor ✎", "You edit prose.", "openai/gpt-x", tuned)
+    coder = store.add_preset(owner, "Coder", "You write Python.", "local/llama", Parameters())
+    assert store.preset(owner, editor.id) == editor
+    assert (editor.name, editor.system_prompt, editor.model, editor.parameters) == \
+        ("editor ✎", "You edit prose.", "openai/gpt-x", tuned)
+    assert editor.created_at.tzinfo is not None
+    assert store.presets(owner) == [coder, editor]  # by name, whatever the case
+
+
+def test_a_preset_is_changed_and_deleted(store, owner):
+    preset = store.add_preset(owner, "Draft", "", "m", Parameters())
+    changed = store.update_preset(owner, preset.id, name="Final", system_prompt="Be brief.", model="n",
+                                  parameters=Parameters(temperature=1.5))
+    assert (changed.name, changed.system_prompt, changed.model, changed.parameters) == \
+        ("Final", "Be brief.", "n", Parameters(temperature=1.5))
+    assert changed.updated_at >= preset.updated_at and store.preset(owner, preset.id) == changed
+    assert store.delete_preset(owner, preset.id) is True
+    assert store.preset(owner, preset.id) is None and store.delete_preset(owner, preset.id) is False
+
+
+def test_a_preset_name_is_taken_once_per_owner_whatever_its_case(store, owner, stranger):
+    first = store.add_preset(owner, "Translator", "", "m", Parameters())
+    with pytest.raises(DuplicateName):
+        store.add_preset(owner, "translator", "", "m", Parameters())
+    second = store.add_preset(owner, "Poet", "", "m", Parameters())
+    with pytest.raises(DuplicateName):
+        store.update_preset(owner, second.id, name="TRANSLATOR")
+    assert store.update_preset(owner, first.id, name="translator").name == "translator"  # its own name, recased
+    store.add_preset(stranger, "Translator", "", "m", Parameters())  # another owner's names are theirs
+    assert [p.name for p in store.presets(owner)] == ["Poet", "translator"]
+
+
+@pytest.mark.parametrize("preset_id", ["", "not-a-uuid", str(uuid.uuid4())])
+def test_unknown_presets_are_not_found(store, owner, preset_id):
+    assert store.preset(owner, preset_id) is None
+    assert store.update_preset(owner, preset_id, name="x") is None
+    assert store.delete_preset(owner, preset_id) is False
+
+
+def test_another_owners_presets_are_not_there(store, owner, stranger):
+    preset = store.add_preset(owner, "Mine", "secret prompt", "m", Parameters())
+    assert store.presets(stranger) == [] and store.preset(stranger, preset.id) is None
+    assert store.update_preset(stranger, preset.id, system_prompt="defaced") is None
+    assert store.delete_preset(stranger, preset.id) is False
+    assert store.preset(owner, preset.id) == preset
 
 
 # Isolation: another owner's chat is simply not there

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from ..database import BUSY_SECONDS, patient_methods
 
 from ..files import FileStore
-from ..sqlstore import _Id, attachments, chats, messages, metadata, users
+from ..sqlstore import _Id, attachments, chats, messages, metadata, presets, users
 from ..store import is_uuid
 from .directory import ACTIVE, ADMIN, PENDING, DailyUsage, Invitation, Member, ModelUsage
 from .sqlsessions import sessions
@@ -106,6 +106,7 @@ class SQLDirectory:
             db.execute(attachments.delete().where(attachments.c.owner_id == user_id))
             db.execute(messages.delete().where(messages.c.owner_id == user_id))
             db.execute(chats.delete().where(chats.c.owner_id == user_id))
+            db.execute(presets.delete().where(presets.c.owner_id == user_id))
             db.execute(sessions.delete().where(sessions.c.user_id == user_id))
             db.execute(invitations.update().where(invitations.c.used_by == user_id).values(used_by=None))
             db.execute(invitations.update().where(invitations.c.created_by == user_id).values(created_by=None))

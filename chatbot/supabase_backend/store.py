@@ -19,10 +19,11 @@ from postgrest.exceptions import APIError
 from supabase import Client
 
 from ..models.parameters import Parameters
-from ..store import STREAMING, Attachment, Chat, ChatUsage, Message, ReplyInProgress, Turn, is_uuid
+from ..store import (STREAMING, Attachment, Chat, ChatUsage, DuplicateName, Message, Preset, ReplyInProgress, Turn,
+                     is_uuid)
 
 # SQLSTATEs that PostgREST passes on as the error code.
-_UNIQUE_VIOLATION = "23505"  # here: a second streaming reply in one chat (or a client id sent into another)
+_UNIQUE_VIOLATION = "23505"  # a second streaming reply in one chat, a client id sent into another, a preset name taken
 _NOT_FOUND = "P0002"  # raised by append_messages and append_turn for a chat the caller cannot see
 _RLS_REFUSED = "42501"
 # Supabase's API answers at most "Max rows" rows per request (1,000 unless changed; keep it
@@ -38,6 +39,17 @@ def _chat(row: dict) -> Chat:
     return Chat(row["id"], row["owner_id"], row["title"], row["model"], row["system_prompt"],
                 _time(row["created_at"]), _time(row["updated_at"]), row.get("current_leaf"),
                 Parameters.from_json(row.get("parameters")))
+
+
+def _preset(row: dict) -> Preset:
+    return Preset(row["id"], row["owner_id"], row["name"], row["system_prompt"], row["model"],
+                  Parameters.from_json(row["parameters"]), _time(row["created_at"]), _time(row["updated_at"]))
+
+
+def _stored(changes: dict) -> dict:
+    """Values as the API takes them: parameters as a JSON object (the column is jsonb)."""
+    return {name: json.loads(value.as_json()) if isinstance(value, Parameters) else value
+            for name, value in changes.items()}
 
 
 def _attachment(row: dict) -> Attachment:
@@ -70,10 +82,13 @@ class SupabaseStore:
         return owner_id == self.user_id and all(is_uuid(i) for i in ids)
 
     # Chats
-    def add_chat(self, owner_id: str, title: str, model: str) -> Chat:
+    def add_chat(self, owner_id: str, title: str, model: str, system_prompt: str = "",
+                 parameters: Parameters = Parameters()) -> Chat:
         if not self._mine(owner_id):
             raise LookupError(owner_id)
-        rows = self.db.table("chats").insert({"owner_id": owner_id, "title": title, "model": model}).execute().data
+        rows = self.db.table("chats").insert(_stored({
+            "owner_id": owner_id, "title": title, "model": model, "system_prompt": system_prompt,
+            "parameters": parameters})).execute().data
         return _chat(rows[0])
 
     def chats(self, owner_id: str, limit: int | None = None) -> list[Chat]:
@@ -94,9 +109,7 @@ class SupabaseStore:
     def update_chat(self, owner_id: str, chat_id: str, **changes: str | Parameters) -> Chat | None:
         if not self._mine(owner_id, chat_id):
             return None
-        changes = {name: json.loads(value.as_json()) if isinstance(value, Parameters) else value  # jsonb: an object
-                   for name, value in changes.items()}
-        rows = (self.db.table("chats").update({**changes, "updated_at": datetime.now(timezone.utc).isoformat()})
+        rows = (self.db.table("chats").update({**_stored(changes), "updated_at": datetime.now(timezone.utc).isoformat()})
                 .eq("id", chat_id).eq("owner_id", owner_id).execute().data)
         return _chat(rows[0]) if rows else None
 
@@ -111,6 +124,51 @@ class SupabaseStore:
             return False
         # Its messages and attachment rows go with it (ON DELETE CASCADE).
         return bool(self.db.table("chats").delete().eq("id", chat_id).eq("owner_id", owner_id).execute().data)
+
+    # Presets
+    def add_preset(self, owner_id: str, name: str, system_prompt: str, model: str,
+                   parameters: Parameters) -> Preset:
+        if not self._mine(owner_id):
+            raise LookupError(owner_id)
+        try:
+            rows = self.db.table("presets").insert(_stored({
+                "owner_id": owner_id, "name": name, "system_prompt": system_prompt, "model": model,
+                "parameters": parameters})).execute().data
+        except APIError as error:
+            if error.code == _UNIQUE_VIOLATION:
+                raise DuplicateName(name) from None
+            raise
+        return _preset(rows[0])
+
+    def presets(self, owner_id: str) -> list[Preset]:
+        if not self._mine(owner_id):
+            return []
+        rows = _every(lambda: self.db.table("presets").select("*").eq("owner_id", owner_id).order("id"))
+        return sorted((_preset(row) for row in rows), key=lambda preset: (preset.name.lower(), preset.id))
+
+    def preset(self, owner_id: str, preset_id: str) -> Preset | None:
+        if not self._mine(owner_id, preset_id):
+            return None
+        rows = self.db.table("presets").select("*").eq("id", preset_id).eq("owner_id", owner_id).execute().data
+        return _preset(rows[0]) if rows else None
+
+    def update_preset(self, owner_id: str, preset_id: str, **changes: str | Parameters) -> Preset | None:
+        if not self._mine(owner_id, preset_id):
+            return None
+        try:
+            rows = (self.db.table("presets")
+                    .update({**_stored(changes), "updated_at": datetime.now(timezone.utc).isoformat()})
+                    .eq("id", preset_id).eq("owner_id", owner_id).execute().data)
+        except APIError as error:
+            if error.code == _UNIQUE_VIOLATION:
+                raise DuplicateName(str(changes.get("name", ""))) from None
+            raise
+        return _preset(rows[0]) if rows else None
+
+    def delete_preset(self, owner_id: str, preset_id: str) -> bool:
+        if not self._mine(owner_id, preset_id):
+            return False
+        return bool(self.db.table("presets").delete().eq("id", preset_id).eq("owner_id", owner_id).execute().data)
 
     # Messages
     def add_message(self, owner_id: str, chat_id: str, role: str, content: str,
