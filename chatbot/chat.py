@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from urllib.parse import quote
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from . import attachments, chats, usage
+from . import attachments, chats, presets, usage
 from .attachments import Upload
 from .backends import backends, settings
 from .conversation import turns
@@ -53,20 +53,24 @@ def model_label(model_id: str) -> str:
 
 @bp.get("/")
 def index():
-    """A new chat: the message box, ready; the chat is made when its first message is sent."""
+    """A new chat: the message box, ready; the chat is made when its first message is sent.
+    With ``preset``, the chat starts from that preset of yours."""
     return _new_chat_page()
 
 
 @bp.post("/chats")
 def create():
-    """Start a chat with its first message, and open it (the reply streams there)."""
+    """Start a chat with its first message (from a preset, if one was chosen), and open it
+    (the reply streams there)."""
     b = backends()
     content = request.form.get("content", "")
+    preset = _chosen_preset()
     try:
         before_asking_a_model(current_user.id)
-        model = turns.choose_model(b.models, b.store, current_user.id, None, request.form.get("model"))
+        model = turns.choose_model(b.models, b.store, current_user.id, None,
+                                   request.form.get("model") or (preset.model if preset else None))
         turn = turns.start_chat(b.store, model, b.runner, current_user.id, content, limits(), files=b.files,
-                                uploads=_uploads(), client_id=request.form.get("client_id"))
+                                uploads=_uploads(), client_id=request.form.get("client_id"), preset=preset)
     except (InvalidInput, Busy, TooMany, Unavailable) as error:
         return _refused(None, content, error)
     return redirect(url_for("chat.show", chat_id=turn.chat.id, _anchor=f"m-{turn.answer.id}"), code=303)
@@ -106,6 +110,24 @@ def update_settings(chat_id):
         return _chat_page(chat, messages, errors={error.field: error.message}, status=422, earlier=earlier,
                           settings_form=request.form)
     return redirect(url_for("chat.show", chat_id=chat_id))
+
+
+@bp.post("/chats/<chat_id>/preset")
+def save_as_preset(chat_id):
+    """Save the settings form's system prompt and parameters, with the chat's model, as a
+    new preset to start other chats from (the chat's own settings stay as they were)."""
+    b = backends()
+    chat = chats.get_chat(b.store, current_user.id, chat_id)
+    # The chat's model while it is on offer, else the one its next message would go to.
+    form = {**request.form.to_dict(), "model": b.models.pick(remembered=chat.model).name}
+    try:
+        saved = presets.save_preset(b.store, b.models, current_user.id, form)
+    except InvalidInput as error:
+        chat, messages, earlier = chats.open_chat(b.store, current_user.id, chat_id)
+        return _chat_page(chat, messages, errors={error.field: error.message}, status=422, earlier=earlier,
+                          settings_form=request.form)
+    flash(f"Saved as the preset “{saved.name}”: start a chat from it on the new chat page.")
+    return redirect(url_for("chat.show", chat_id=chat_id), code=303)
 
 
 @bp.get("/chats/<chat_id>/delete")
@@ -288,8 +310,16 @@ def _conversation_changed(chat_id: str, focus=None):
     return redirect(url_for("chat.show", chat_id=chat_id, _anchor=anchor), code=303)
 
 
+def _chosen_preset():
+    """The preset a new chat starts from (``preset``, in the address or the form), if any."""
+    preset_id = request.values.get("preset")
+    return presets.get_preset(backends().store, current_user.id, preset_id) if preset_id else None
+
+
 def _new_chat_page(errors=None, draft="", status=200):
-    return render_template("chat/new.html", chats=chats.list_chats(backends().store, current_user.id),
+    store = backends().store
+    return render_template("chat/new.html", chats=chats.list_chats(store, current_user.id),
+                           presets=presets.list_presets(store, current_user.id), preset=_chosen_preset(),
                            errors=errors or {}, draft=draft, offline=backends().models.offline), status
 
 

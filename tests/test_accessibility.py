@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from chatbot.models.parameters import Parameters
 from tests.live_client import User
 from tests.servers import embedded_server
 from tests.test_browser import chromium, sign_up, start_chat  # noqa: F401 - the browser fixture
@@ -93,6 +94,8 @@ def site(chromium, server):  # noqa: F811
     store.update_message(admin_id, failed.id, error="The model did not answer. Try again.")
     for title in ("Watercolour papers", "A trip to the coast", "Sourdough"):
         store.add_chat(admin_id, title, "offline-responder")
+    preset = store.add_preset(admin_id, "Haiku poet", "Answer in haiku.", "offline-responder",
+                              Parameters(temperature=0.9, max_tokens=200))
 
     page.goto("/admin")
     page.get_by_role("button", name="New invitation link").click()
@@ -107,7 +110,7 @@ def site(chromium, server):  # noqa: F811
     directory.set_status(ids["disabled@example.com"], "disabled")
     state = context.storage_state()
     context.close()
-    return SimpleNamespace(state=state, chat_url=chat_url, member_id=ids["member@example.com"])
+    return SimpleNamespace(state=state, chat_url=chat_url, member_id=ids["member@example.com"], preset_id=preset.id)
 
 
 def _png() -> bytes:
@@ -167,6 +170,10 @@ PAGES = {
     "new-chat": ("admin", lambda s: "/", as_loaded),
     "chat": ("admin", lambda s: s.chat_url, chat_states),
     "delete-chat": ("admin", lambda s: s.chat_url + "/delete", as_loaded),
+    "new-chat-from-a-preset": ("admin", lambda s: f"/?preset={s.preset_id}", as_loaded),
+    "presets": ("admin", lambda s: "/presets", as_loaded),
+    "edit-preset": ("admin", lambda s: f"/presets/{s.preset_id}", as_loaded),
+    "usage": ("admin", lambda s: "/account/usage", as_loaded),
     "account": ("admin", lambda s: "/account", as_loaded),
     "admin": ("admin", lambda s: "/admin", as_loaded),
     "admin-member": ("admin", lambda s: f"/admin/users/{s.member_id}", as_loaded),

@@ -29,25 +29,40 @@ STATE_CHANGES = [
     ("/chats/{id}/rename", {"title": "x"}),
     ("/chats/{id}/settings", {"system_prompt": "x"}),
     ("/chats/{id}/messages", {"content": "x"}),
+    ("/chats/{id}/preset", {"name": "From a chat"}),
+    ("/presets", {"name": "New"}),
+    ("/presets/{preset}", {"name": "Changed"}),
+    ("/presets/{preset}/delete", {}),
     ("/chats/{id}/delete", {}),
     ("/logout", {}),
 ]
 
 
+@pytest.fixture
+def preset_id(csrf_app, signed_in):
+    """A preset of the signed-in user's."""
+    from chatbot.backends import backends
+    from chatbot.models.parameters import Parameters
+
+    store = backends(csrf_app).store
+    owner = store.user_by_email("ada@example.com").id
+    return store.add_preset(owner, "Mine", "", backends(csrf_app).models.pick().name, Parameters()).id
+
+
 @pytest.mark.parametrize("path, data", STATE_CHANGES)
 @pytest.mark.parametrize("headers", [{}, {"HX-Request": "true"}])
-def test_state_changes_without_a_token_are_refused(signed_in, path, data, headers):
+def test_state_changes_without_a_token_are_refused(signed_in, preset_id, path, data, headers):
     client, _, chat_id = signed_in
-    response = client.post(path.format(id=chat_id), data=data, headers=headers)
+    response = client.post(path.format(id=chat_id, preset=preset_id), data=data, headers=headers)
     assert response.status_code == 400
     assert "That form has expired" in response.text
     assert client.get(f"/chats/{chat_id}").status_code == 200  # still signed in, chat untouched
 
 
 @pytest.mark.parametrize("path, data", STATE_CHANGES)
-def test_state_changes_with_the_token_succeed(signed_in, path, data):
+def test_state_changes_with_the_token_succeed(signed_in, preset_id, path, data):
     client, token, chat_id = signed_in
-    response = client.post(path.format(id=chat_id), data={**data, "csrf_token": token})
+    response = client.post(path.format(id=chat_id, preset=preset_id), data={**data, "csrf_token": token})
     assert response.status_code in (302, 303)
 
 
@@ -76,7 +91,8 @@ def test_pages_have_no_inline_scripts_styles_or_handlers(client, auth):
     auth.signup()
     chat_id = new_chat(client)
     client.post(f"/chats/{chat_id}/messages", data={"content": "hello"})
-    for path in ("/login", "/signup", f"/chats/{chat_id}", f"/chats/{chat_id}/delete"):
+    client.post("/presets", data={"name": "Haiku", "system_prompt": "In haiku."})
+    for path in ("/login", "/signup", f"/chats/{chat_id}", f"/chats/{chat_id}/delete", "/presets", "/"):
         if path in ("/login", "/signup"):
             html = client.application.test_client().get(path).text
         else:
@@ -95,7 +111,7 @@ def test_other_protective_headers(client):
     assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
 
 
-def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in):
+def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in, preset_id):
     """Every route that answers GET (and so HEAD, which CSRF does not cover) is walked
     with both, as the signed-in owner: the database is the same afterwards."""
     import sqlalchemy as sa
@@ -108,12 +124,14 @@ def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in):
     question, answer = store.messages(owner, chat_id)
     wait_until(lambda: store.message(owner, answer.id).status != "streaming")
     values = {"chat_id": chat_id, "message_id": answer.id, "attachment_id": question.id, "token": "x" * 40,
-              "filename": "app.css", "user_id": owner}  # the first account: an admin, who sees every page
+              "filename": "app.css", "user_id": owner,
+              "preset_id": preset_id}  # the first account: an admin, who sees every page
 
     def everything():
         with store.engine.connect() as db:
             return {table: sorted(map(tuple, db.execute(sa.text(f"select * from {table}"))))
-                    for table in ("users", "chats", "messages", "attachments", "app_settings", "invitations")}
+                    for table in ("users", "chats", "messages", "attachments", "presets", "app_settings",
+                                  "invitations")}
     before = everything()
     walked = []
     for rule in csrf_app.url_map.iter_rules():
@@ -126,7 +144,8 @@ def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in):
             assert response.status_code < 500, (method, path)
         walked.append(rule.endpoint)
     assert {"chat.confirm_delete", "chat.show", "live.reply_events", "account.index", "account.download",
-            "admin.index", "admin.member", "admin.confirm_delete", "auth.logout"} - set(walked) == {"auth.logout"}
+            "admin.index", "admin.member", "admin.confirm_delete", "presets.index", "presets.edit_form",
+            "auth.logout"} - set(walked) == {"auth.logout"}
     assert everything() == before
     assert client.get(f"/chats/{chat_id}").status_code == 200
 

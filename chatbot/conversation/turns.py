@@ -22,7 +22,7 @@ from ..live.channel import Channel, announce
 from ..live.events import ConversationChanged, MessageChanged
 from ..models import ChatModel, estimate_tokens
 from ..models.catalog import Catalog
-from ..store import COMPLETE, STOPPED, STREAMING, Chat, Message, ReplyInProgress, Store, Turn, is_uuid
+from ..store import COMPLETE, STOPPED, STREAMING, Chat, Message, Preset, ReplyInProgress, Store, Turn, is_uuid
 from .runner import ReplyRunner
 
 
@@ -40,15 +40,19 @@ class Limits:
 
 
 def start_chat(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: str, content: str, limits: Limits,
-               *, files: FileStore, uploads: Sequence[Upload] = (), client_id: str | None = None) -> Turn:
+               *, files: FileStore, uploads: Sequence[Upload] = (), client_id: str | None = None,
+               preset: Preset | None = None) -> Turn:
     """Start a new chat with its first message: a chat is stored with its first message,
-    never empty. Sent again (the same ``client_id``), the turn made the first time, in its chat."""
+    never empty; from a ``preset``, with its system prompt and parameters (the model is
+    ``model``, which the picker showed as the preset's). Sent again (the same ``client_id``),
+    the turn made the first time, in its chat."""
     if not content.strip() and not any(u.name or u.data for u in uploads):  # (a form with no file sends an empty part)
         raise InvalidInput("content", "Write a message first.")
     if is_uuid(client_id) and (sent_into := store.chat_sent_with(owner_id, client_id)):
         return send_message(store, model, runner, owner_id, sent_into, content, limits, files=files,
                             uploads=uploads, client_id=client_id)  # a repeat: that chat answers it
-    chat = store.add_chat(owner_id, DEFAULT_TITLE, model.name)
+    chat = store.add_chat(owner_id, DEFAULT_TITLE, model.name, **(
+        {"system_prompt": preset.system_prompt, "parameters": preset.parameters} if preset else {}))
     try:
         turn = send_message(store, model, runner, owner_id, chat.id, content, limits, files=files, uploads=uploads,
                             client_id=client_id)
