@@ -79,3 +79,62 @@ def test_a_model_is_picked_in_the_message_box_and_each_reply_names_its_model(chr
         assert errors == []
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("javascript, width", [(True, 1280), (False, 390)], ids=["js-desktop", "no-js-phone"])
+def test_a_chats_settings_become_a_preset_that_starts_another_chat(chromium, server, providers,  # noqa: F811
+                                                                   javascript, width):
+    _, cloud = providers
+    context = chromium.new_context(java_script_enabled=javascript, base_url=server.url,
+                                   viewport={"width": width, "height": 844 if width < 500 else 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_default_timeout(15000)
+    try:
+        sign_up(page, f"presets-{javascript}@example.com")
+        page.get_by_label("Model").select_option("cloud/stub-json")
+        page.get_by_label("Message").fill("Ahoy")
+        page.get_by_role("button", name="Send").click()
+        page.wait_for_url("**/chats/*")
+        page.locator(".message.assistant.status-complete").wait_for()
+
+        # The chat's settings, saved as a preset (the chat's own stay blank).
+        page.get_by_label("Settings").click()
+        page.get_by_label("System prompt").fill("Answer as a pirate.")
+        page.get_by_label("Temperature (0 to 2)").fill("0.7")
+        page.get_by_role("button", name="Save as preset").click()
+        assert page.locator("#preset-name-error").inner_text() == "Give the preset a name."
+        assert page.get_by_label("System prompt").input_value() == "Answer as a pirate."  # kept
+        page.get_by_label("Save as a preset named").fill("Pirate")
+        page.get_by_role("button", name="Save as preset").click()
+        page.get_by_text("Saved as the preset “Pirate”").wait_for()
+
+        # A new chat from it: its model picked, its prompt and temperature sent.
+        page.goto("/")
+        page.get_by_role("navigation", name="Start from a preset").get_by_role("link", name="Pirate").click()
+        page.get_by_text("Starting from the preset Pirate").wait_for()
+        assert page.get_by_label("Model").input_value() == "cloud/stub-json"
+        asked = len(cloud.requests)
+        page.get_by_label("Message").fill("Where is the treasure?")
+        page.get_by_role("button", name="Send").click()
+        page.wait_for_url("**/chats/*")
+        page.locator(".message.assistant.status-complete").wait_for()
+        request = next(r for r in cloud.requests[asked:] if r["messages"][-1]["content"] == "Where is the treasure?")
+        assert request["messages"][0] == {"role": "system", "content": "Answer as a pirate."}
+        assert request["temperature"] == 0.7 and request["model"] == "stub-json"
+
+        # Renamed and deleted on the presets page.
+        page.goto("/presets")
+        page.get_by_role("link", name="Edit Pirate").click()
+        page.get_by_label("Name").fill("Buccaneer")
+        page.get_by_role("button", name="Save changes").click()
+        page.get_by_text("Preset “Buccaneer” saved.").wait_for()
+        assert page.get_by_role("heading", name="Buccaneer").is_visible()
+        page.get_by_role("button", name="Delete Buccaneer").click()
+        page.get_by_text("Preset “Buccaneer” deleted.").wait_for()
+        assert page.get_by_text("You have no presets yet.").is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        assert errors == []
+    finally:
+        context.close()
