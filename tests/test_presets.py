@@ -8,6 +8,7 @@ import pytest
 from markupsafe import escape
 
 from chatbot import create_app
+from chatbot.backends import backends
 from chatbot.models.parameters import Parameters
 from tests.conftest import AuthActions, make_config, owner_id, send, wait_until
 from tests.openai_stub import API_KEY, StubOpenAI
@@ -183,3 +184,17 @@ def test_another_users_presets_do_not_exist_for_them(app, client, store):
     assert store.preset(owner_id(store), preset.id) == preset  # untouched
     for unknown in ("nope", "00000000-0000-4000-8000-000000000000"):
         assert client.get(f"/presets/{unknown}").status_code == 404
+
+
+def test_presets_work_on_the_embedded_defaults_with_the_offline_responder(tmp_path):
+    client = create_app(make_config(tmp_path)).test_client()
+    AuthActions(client).signup()
+    page = client.get("/presets").text
+    assert "<p>Offline responder</p>" in page and '<select id="model"' not in page  # nothing to pick
+    assert client.post("/presets", data={"name": "Brief", "system_prompt": "Be brief."}).status_code == 303
+    store = backends(client.application).store
+    [preset] = store.presets(owner_id(store))
+    assert preset.model == backends(client.application).models.pick().name
+    chat_id = chat_of(client.post("/chats", data={"content": "Hi", "preset": preset.id}))
+    replied(store, chat_id)
+    assert store.chat(owner_id(store), chat_id).system_prompt == "Be brief."
