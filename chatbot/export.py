@@ -1,6 +1,6 @@
 """Everything a user has here, as one zip they can take away: ``chatbot-export.json`` (every
-chat and message, with status, model and token counts) and each attached file under
-``files/``, named by the attachment id the JSON gives."""
+chat and message, with status, model and token counts, and their presets) and each attached
+file under ``files/``, named by the attachment id the JSON gives."""
 from __future__ import annotations
 
 import io
@@ -10,7 +10,8 @@ import zipfile
 from datetime import datetime
 
 from .files import FileStore
-from .store import Attachment, Chat, Message, Store
+from .models.parameters import Parameters
+from .store import Attachment, Chat, Message, Preset, Store
 
 log = logging.getLogger(__name__)
 FORMAT = "chatbot-export"
@@ -28,7 +29,8 @@ def account_archive(store: Store, files: FileStore, owner_id: str, email: str, s
                 for attachment in message.attachments:
                     _add_file(archive, files, attachment)
         document = {"format": FORMAT, "version": VERSION, "exported_at": stamp.isoformat(),
-                    "account": {"email": email}, "chats": chats}
+                    "account": {"email": email}, "chats": chats,
+                    "presets": [_preset(preset) for preset in store.presets(owner_id)]}
         archive.writestr("chatbot-export.json", json.dumps(document, ensure_ascii=False, indent=1))
     return buffer.getvalue()
 
@@ -47,8 +49,18 @@ def _add_file(archive: zipfile.ZipFile, files: FileStore, attachment: Attachment
 
 def _chat(chat: Chat, messages: list[Message]) -> dict:
     return {"id": chat.id, "title": chat.title, "model": chat.model, "system_prompt": chat.system_prompt,
-            "created_at": chat.created_at.isoformat(), "updated_at": chat.updated_at.isoformat(),
+            "parameters": _parameters(chat.parameters), "created_at": chat.created_at.isoformat(), "updated_at": chat.updated_at.isoformat(),
             "messages": [_message(m) for m in messages]}
+
+
+def _preset(preset: Preset) -> dict:
+    return {"id": preset.id, "name": preset.name, "model": preset.model, "system_prompt": preset.system_prompt,
+            "parameters": _parameters(preset.parameters), "created_at": preset.created_at.isoformat(),
+            "updated_at": preset.updated_at.isoformat()}
+
+
+def _parameters(parameters: Parameters) -> dict:
+    return json.loads(parameters.as_json())  # those set only
 
 
 def _message(message: Message) -> dict:

@@ -97,6 +97,8 @@ def test_a_password_reset_ends_every_session(app, user):
 def test_download_all_ones_data(app, user):
     chat_id = new_chat(user)
     send(user, chat_id, "What is a lighthouse?", files=[(io.BytesIO(b"keeper's log"), "log.txt")])
+    user.post(f"/chats/{chat_id}/settings", data={"system_prompt": "Be brief.", "temperature": "0.5"})
+    user.post("/presets", data={"name": "Keeper", "system_prompt": "You keep a lighthouse.", "max_tokens": "300"})
     response = user.get("/account/export")
     assert response.status_code == 200 and response.mimetype == "application/zip"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -104,6 +106,10 @@ def test_download_all_ones_data(app, user):
     document = json.loads(archive.read("chatbot-export.json"))
     assert document["account"] == {"email": "ada@example.com"}
     [chat] = document["chats"]
+    assert (chat["system_prompt"], chat["parameters"]) == ("Be brief.", {"temperature": 0.5})
+    [preset] = document["presets"]
+    assert (preset["name"], preset["system_prompt"], preset["parameters"]) == ("Keeper", "You keep a lighthouse.",
+                                                                               {"max_tokens": 300})
     question, answer = chat["messages"]
     assert question["content"] == "What is a lighthouse?" and answer["status"] == "complete" and answer["content"]
     [file] = question["attachments"]
@@ -115,6 +121,7 @@ def test_deleting_ones_account_needs_the_password_and_takes_everything(app, user
     bob.post("/signup", data={"email": "bob@example.com", "password": PASSWORD})
     chat_id = new_chat(bob)
     send(bob, chat_id, "hello", files=[(io.BytesIO(b"data"), "d.txt")])
+    assert bob.post("/presets", data={"name": "Bob's", "system_prompt": "Mine."}).status_code == 303
     store, files = backends(app).store, backends(app).files
     owner = store.user_by_email("bob@example.com").id
     [attachment] = store.chat_attachments(owner, chat_id)
@@ -123,7 +130,7 @@ def test_deleting_ones_account_needs_the_password_and_takes_everything(app, user
     assert refused.status_code == 422 and "That is not your current password." in refused.text
     response = bob.post("/account/delete", data={"delete_password": PASSWORD})
     assert response.status_code == 302 and response.headers["Location"] == "/signup"
-    assert store.user_by_email("bob@example.com") is None and store.chats(owner) == []
+    assert store.user_by_email("bob@example.com") is None and store.chats(owner) == [] and store.presets(owner) == []
     with pytest.raises(FileNotFoundError):
         files.get(attachment.storage_key)
     assert other.get("/").status_code == 302
