@@ -7,6 +7,7 @@ makes ("<owner id>/<attachment id>"); the uploaded name is kept for display only
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from .errors import InvalidInput, NotFound
 from .files import FileStore
 from .store import Attachment, Message, Store
+
+log = logging.getLogger(__name__)
 
 MAX_FILES = 5
 IMAGE_TOKENS = 1000  # what an image is reckoned to cost in the context budget
@@ -83,6 +86,20 @@ def attach(store: Store, files: FileStore, owner_id: str, message_id: str,
         saved.append(store.add_attachment(owner_id, message_id, display_name(upload.name), content_type,
                                           len(upload.data), key))
     return saved
+
+
+def carried_over(store: Store, files: FileStore, owner_id: str, message_id: str) -> list[tuple[Upload, str]]:
+    """The files of the owner's message ``message_id``, to go with a new version of it (an
+    edited message keeps its files). Each is copied: a version deleted with its branch
+    must not take the other's files with it."""
+    message = store.message(owner_id, message_id)
+    carried = []
+    for attachment in message.attachments if message else ():
+        try:
+            carried.append((Upload(attachment.name, files.get(attachment.storage_key)), attachment.content_type))
+        except FileNotFoundError:  # gone from the file store: the new version goes without it
+            log.warning("attachment %s has no file to carry over", attachment.id)
+    return carried
 
 
 def open_attachment(store: Store, files: FileStore, owner_id: str, attachment_id: str) -> tuple[Attachment, bytes]:

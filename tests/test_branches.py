@@ -1,6 +1,7 @@
 """Edit and resend, regenerate, and versions (‹ 2/3 ›): the conversation is a tree, the one
 shown (and given to the model) the path to the version chosen. Through plain forms (as
 without JavaScript) and htmx; the socket's side is in the browser tests."""
+import io
 import re
 import threading
 
@@ -93,6 +94,23 @@ def test_an_edited_message_goes_on_as_a_new_version_and_the_old_one_stays(app, u
     user.post(f"/chats/{chat_id}/messages/{edited.id}/versions", data={"step": "-1"})
     assert shown(user, chat_id) == ["Plan a trip to Lisbon", "Reply", "In May", "Reply", "With a budget", "Reply"]
     assert versions(user, chat_id) == [("1", "2")]
+
+
+def test_an_edited_message_keeps_its_files_and_the_model_sees_them(app, user, store, model):
+    chat_id = new_chat(user)
+    send(user, chat_id, "Summarise this", files=[(io.BytesIO(b"The lamp was lit at dusk."), "log.txt")])
+    question = store.messages(owner_id(store), chat_id)[0]
+    [original] = question.attachments
+    user.post(f"/chats/{chat_id}/messages/{question.id}/edit", data={"content": "Summarise this in French"})
+    edited, reply = store.messages(owner_id(store), chat_id)
+    finish(app, store, reply.id)
+    [copy] = edited.attachments
+    assert edited.id != question.id and (copy.name, copy.content_type, copy.size) == ("log.txt", "text/plain", 25)
+    assert copy.storage_key != original.storage_key  # a copy: each version's files go with it
+    assert "The lamp was lit at dusk." in str(model.conversations[-1][-1]["content"])
+    assert user.get(f"/attachments/{copy.id}").data == b"The lamp was lit at dusk."
+    assert "log.txt" in user.get(f"/chats/{chat_id}").text
+    assert "Sent as a new version, with its file;" in user.get(f"/chats/{chat_id}/messages/{edited.id}/edit").text
 
 
 def test_an_empty_edit_is_refused_next_to_its_field_and_nothing_is_stored(app, user, store, model):

@@ -77,9 +77,11 @@ def send_message(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: 
 
     ``edit_of``: a user message of the chat that this one is a new version of (edit and
     resend): the conversation goes on from there, and the old continuation stays as the
-    other version."""
+    other version. Without ``uploads`` of its own, the new version keeps that one's files."""
     content = content.strip()
     checked = attachments.check(list(uploads), limits.attachment_max_bytes) if uploads else []
+    if edit_of is not None and not checked:
+        checked = attachments.carried_over(store, files, owner_id, edit_of)
     if not content and not checked:
         raise InvalidInput("content", "Write a message first.")
     if len(content) > limits.message_max_chars:
