@@ -79,8 +79,12 @@ def create():
 @bp.get("/chats/<chat_id>")
 def show(chat_id):
     """One conversation, its newest messages, with the chat list beside it; with
-    ``before``, the page of messages before that one (for htmx, just those, to prepend)."""
-    before = request.args.get("before", type=int)
+    ``before``, the page of messages before that one (for htmx, just those, to prepend);
+    with ``at`` (a message: a search's hit), the page that ends at that message."""
+    before, at = request.args.get("before", type=int), request.args.get("at")
+    if at:
+        chat, messages, earlier = chats.open_chat_at(backends().store, current_user.id, chat_id, at)
+        return _chat_page(chat, messages, earlier=earlier, paged=True)
     chat, messages, earlier = chats.open_chat(backends().store, current_user.id, chat_id, before=before)
     if before is not None and is_htmx():
         return render_template("chat/_earlier.html", chat=chat, messages=messages, earlier=earlier)

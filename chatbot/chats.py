@@ -57,6 +57,16 @@ def open_chat(store: Store, owner_id: str, chat_id: str, before: int | None = No
     return chat, messages[-page:], len(messages) > page
 
 
+def open_chat_at(store: Store, owner_id: str, chat_id: str, message_id: str,
+                 page: int = PAGE) -> tuple[Chat, list[Message], bool]:
+    """The chat and the page of a conversation that ends at message ``message_id`` (on
+    whichever version of the conversation it is: a search may find any), and whether there
+    are earlier ones. NotFound unless the message is in this chat of ``owner_id``'s."""
+    message = get_message(store, owner_id, chat_id, message_id)
+    before = store.messages(owner_id, chat_id, newest=page, before=message.seq)
+    return get_chat(store, owner_id, chat_id), [*before[-(page - 1):], message], len(before) > page - 1
+
+
 def rename_chat(store: Store, channel: Channel, owner_id: str, chat_id: str, title: str) -> Chat:
     title = " ".join(title.split())
     if not title:

@@ -31,7 +31,7 @@ def secure_headers(response: Response) -> Response:
     response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if response.mimetype == "text/html":
         # Pages hold private chats: never let a shared cache keep them. And the same URL
-        # answers a page or an htmx fragment, so caches must key on HX-Request.
+        # answers a page or an htmx fragment, so caches must key on the headers deciding it.
         response.headers.setdefault("Cache-Control", "private, no-store")
-        response.vary.add("HX-Request")
+        response.vary.update(("HX-Request", "HX-History-Restore-Request"))
     return response

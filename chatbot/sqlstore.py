@@ -13,7 +13,7 @@ from .database import BUSY_SECONDS, patient_methods
 from .models.parameters import Parameters
 
 from .store import (INTERRUPTED, STREAMING, Attachment, Chat, ChatUsage, DuplicateEmail, DuplicateName, Message,
-                    Preset, ReplyInProgress, Turn, User, is_uuid)
+                    Preset, ReplyInProgress, SearchHit, Turn, User, is_uuid)
 
 metadata = sa.MetaData()
 
@@ -580,6 +580,12 @@ class SQLStore:
         with self.engine.connect() as db:
             return [ChatUsage(row[0], int(row[1]), int(row[2]), int(row[3])) for row in db.execute(_CHAT_USAGE, {
                 "chat": chat_id, "owner": owner_id})]
+
+    def search(self, owner_id: str, terms: list[str], limit: int = 20) -> list[SearchHit]:
+        from . import sqlsearch  # (which builds on this module's column types)
+
+        with self.engine.connect() as db:
+            return sqlsearch.search(db, owner_id, terms, limit)
 
     def streaming_replies(self, owner_id: str) -> int:
         with self.engine.connect() as db:

@@ -98,6 +98,29 @@ class ChatUsage:
     completion_tokens: int
 
 
+# Around the words a search matched, in a hit's snippet: characters of Unicode's private use
+# area, which no text is expected to hold, turned into <mark> only after the text is escaped.
+MARK_START, MARK_END = "\ue000", "\ue001"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A chat whose title, or a message of which, matched a search."""
+    chat_id: str
+    title: str  # the chat's
+    snippet: str  # the words around those matched (between MARK_START and MARK_END), or the title
+    created_at: datetime  # the message's; for a title, the chat's last update
+    message_id: str | None = None  # None: the chat's title matched
+    seq: int | None = None
+    role: str | None = None
+
+
+def as_tsquery(terms: list[str]) -> str:
+    """Search terms as PostgreSQL's to_tsquery reads them: every one, the last a prefix.
+    Each is quoted, so nothing in it is taken for the query's syntax."""
+    return " & ".join(f"'{term}'" for term in terms) + ":*"
+
+
 @dataclass(frozen=True)
 class Preset:
     """A user's named way to start a chat: its system prompt, model and parameters."""
@@ -208,6 +231,13 @@ class Store(Protocol):
         """How many of the owner's replies are being written now, in all their chats."""
         ...
     def update_message(self, owner_id: str, message_id: str, **changes: object) -> None: ...
+
+    def search(self, owner_id: str, terms: list[str], limit: int = 20) -> list[SearchHit]:
+        """The owner's chats whose title, and messages (finished ones: not a reply still being
+        written) whose text, hold every one of ``terms`` (words of letters and digits, any
+        case; the last one may begin a word), newest first: at most ``limit`` messages, and
+        the titles besides (at most ``limit`` of them too)."""
+        ...
 
     # Presets
     def add_preset(self, owner_id: str, name: str, system_prompt: str, model: str,

@@ -627,3 +627,19 @@ def test_another_user_can_neither_read_nor_grow_nor_switch_a_chats_tree(db, ada_
                 db.execute(call, arguments)
     assert [row[1] for row in chat_messages(db, chat)] == ["Ada's secret question", ""]
     assert db.execute("select current_leaf::text from chats where id = %s", (chat,)).fetchone()[0] == leaf == reply
+
+
+# Search (search_chats): as the caller, through RLS; a user finds only their own words.
+
+def test_search_finds_only_the_callers_own_chats_and_messages(db, ada_data):
+    search = "select chat_id::text, message_id::text, snippet from search_chats(%s, '[', ']')"
+    with acting(db, ADA):
+        found = db.execute(search, ("'secret'",)).fetchall()
+        assert found == [(str(ada_data["chats"]), str(ada_data["messages"]), "[secret]")]
+        assert db.execute(search, ("'ada':*",)).fetchall() == [(str(ada_data["chats"]), None, "[Ada]'s")]
+    with acting(db, BOB):
+        assert db.execute(search, ("'secret'",)).fetchall() == []
+        assert db.execute(search, ("'ada':*",)).fetchall() == []
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, None):
+            db.execute(search, ("'secret'",))

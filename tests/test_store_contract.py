@@ -20,8 +20,8 @@ from datetime import datetime
 import pytest
 
 from chatbot.models.parameters import Parameters
-from chatbot.store import (COMPLETE, ERROR, INTERRUPTED, STOPPED, STREAMING, DuplicateEmail, DuplicateName,
-                           ReplyInProgress)
+from chatbot.store import (COMPLETE, ERROR, INTERRUPTED, MARK_END, MARK_START, STOPPED, STREAMING, DuplicateEmail,
+                           DuplicateName, ReplyInProgress)
 from tests.conftest import require_service
 from tests.databases import postgres_database, sql_store, supabase_database
 from tests.supabase.server import SupabaseStandin
@@ -500,6 +500,73 @@ def test_replies_of_a_process_whose_lease_ran_out_are_interrupted_with_their_tex
     assert store.message(owner, ended.id).status == store.message(owner, unleased.id).status == INTERRUPTED
     assert store.message(owner, alive.id).status == STREAMING and store.message(owner, alive.id).worker == worker + "-alive"
     assert store.sweep_replies("The server stopped.") == 0
+
+
+# Search
+
+def _exchange(store, owner, chat_id, question, reply, status=COMPLETE):
+    turn = store.add_turn(owner, chat_id, question, "m", "w")
+    store.update_message(owner, turn.answer.id, content=reply, status=status)
+    return turn
+
+
+def test_search_finds_titles_and_messages_newest_first_with_the_words_marked(store, owner):
+    coast = store.add_chat(owner, "Lighthouses of Brittany", "m")
+    tallest = _exchange(store, owner, coast.id, "Which lighthouse is the tallest?", "Île Vierge, at 82.5 metres.")
+    garden = store.add_chat(owner, "Gardening", "m")
+    keeper = _exchange(store, owner, garden.id, "Can a LIGHTHOUSE keeper grow tomatoes?", "Yes, with shelter.")
+    hits = store.search(owner, ["lighthouse"])
+    assert [(h.chat_id, h.message_id) for h in hits] == [
+        (coast.id, None), (garden.id, keeper.question.id), (coast.id, tallest.question.id)]
+    title, newest, older = hits
+    assert (title.title, title.snippet) == ("Lighthouses of Brittany", f"{MARK_START}Lighthouses{MARK_END} of Brittany")
+    assert f"{MARK_START}LIGHTHOUSE{MARK_END}" in newest.snippet and "keeper" in newest.snippet
+    assert (newest.title, newest.role, newest.seq) == ("Gardening", "user", keeper.question.seq)
+    assert newest.created_at.tzinfo is not None and newest.created_at >= older.created_at
+    # Every word must be there; the last may begin a word; letters in any case.
+    assert [h.message_id for h in store.search(owner, ["tallest", "lighthouse"])] == [tallest.question.id]
+    assert [h.message_id for h in store.search(owner, ["Tomat"])] == [keeper.question.id]
+    assert [h.message_id for h in store.search(owner, ["vierge", "metres"])] == [tallest.answer.id]
+    assert store.search(owner, ["lighthouse", "submarine"]) == [] and store.search(owner, []) == []
+
+
+def test_search_treats_every_term_as_a_plain_word(store, owner):
+    chat = store.add_chat(owner, "Music", "m")
+    turn = _exchange(store, owner, chat.id, "Rock and roll or near misses", "NOT a problem")
+    for terms in (["and", "roll"], ["or", "near"], ["NOT", "problem"], ["near", "mis"]):
+        assert [h.message_id for h in store.search(owner, terms)] != [], terms
+    assert store.search(owner, ["and", "jazz"]) == []
+    assert turn.question.id in {h.message_id for h in store.search(owner, ["rock"])}
+
+
+def test_a_reply_is_found_once_it_is_written_and_changes_are_found_at_once(store, owner):
+    chat = store.add_chat(owner, "Untitled", "m")
+    turn = store.add_turn(owner, chat.id, "Tell me something", "m", "w")
+    store.update_message(owner, turn.answer.id, content="Albatrosses glide for hours")  # still streaming
+    assert store.search(owner, ["albatrosses"]) == []
+    store.update_message(owner, turn.answer.id, content="Albatrosses glide for hours and days", status=COMPLETE)
+    assert [h.message_id for h in store.search(owner, ["albatrosses", "days"])] == [turn.answer.id]
+    store.update_message(owner, turn.answer.id, prompt_tokens=5)  # other changes keep it found once
+    assert len(store.search(owner, ["albatrosses"])) == 1
+    store.update_chat(owner, chat.id, title="Seabirds")
+    assert [h.chat_id for h in store.search(owner, ["seabirds"])] == [chat.id]
+    assert store.search(owner, ["untitled"]) == []
+    assert store.delete_chat(owner, chat.id)
+    assert store.search(owner, ["albatrosses"]) == [] and store.search(owner, ["seabirds"]) == []
+
+
+def test_search_returns_at_most_the_limit_of_the_newest(store, owner):
+    chat = store.add_chat(owner, "Counting", "m")
+    questions = [_exchange(store, owner, chat.id, f"counting sheep number {n}", "").question for n in range(5)]
+    hits = store.search(owner, ["sheep"], limit=3)
+    assert [h.message_id for h in hits] == [q.id for q in reversed(questions)][:3]
+
+
+def test_another_owners_chats_are_never_found(store, owner, stranger):
+    chat = store.add_chat(owner, "Private zeppelin plans", "m")
+    _exchange(store, owner, chat.id, "zeppelin hangar", "zeppelin")
+    assert store.search(stranger, ["zeppelin"]) == []
+    assert len(store.search(owner, ["zeppelin"])) == 3
 
 
 # Presets

@@ -19,8 +19,8 @@ from postgrest.exceptions import APIError
 from supabase import Client
 
 from ..models.parameters import Parameters
-from ..store import (STREAMING, Attachment, Chat, ChatUsage, DuplicateName, Message, Preset, ReplyInProgress, Turn,
-                     is_uuid)
+from ..store import (MARK_END, MARK_START, STREAMING, Attachment, Chat, ChatUsage, DuplicateName, Message, Preset,
+                     ReplyInProgress, SearchHit, Turn, as_tsquery, is_uuid)
 
 # SQLSTATEs that PostgREST passes on as the error code.
 _UNIQUE_VIOLATION = "23505"  # a second streaming reply in one chat, a client id sent into another, a preset name taken
@@ -124,6 +124,16 @@ class SupabaseStore:
             return False
         # Its messages and attachment rows go with it (ON DELETE CASCADE).
         return bool(self.db.table("chats").delete().eq("id", chat_id).eq("owner_id", owner_id).execute().data)
+
+    def search(self, owner_id: str, terms: list[str], limit: int = 20) -> list[SearchHit]:
+        if not self._mine(owner_id) or not terms:
+            return []
+        rows = self.db.rpc("search_chats", {"query": as_tsquery(terms), "mark_start": MARK_START, "mark_end": MARK_END,
+                                            "max_results": limit}).execute().data
+        hits = [SearchHit(row["chat_id"], row["title"], row["snippet"], _time(row["created_at"]), row["message_id"],
+                          row["seq"], row["role"]) for row in rows]
+        # Titles, then messages, each newest first.
+        return sorted(hits, key=lambda hit: (hit.message_id is not None, -hit.created_at.timestamp()))
 
     # Presets
     def add_preset(self, owner_id: str, name: str, system_prompt: str, model: str,

@@ -1,0 +1,73 @@
+"""Full-text search over one's chat titles and messages.
+
+SQLite: FTS5 tables over the messages' text and the chats' titles (external content: the
+text is not stored twice), kept up to date by triggers. Each row also indexes its owner's
+id as a word, so a search walks only its owner's matches. A reply being written is left out
+until it is done: its text changes several times a second, and indexing each change would
+cost more than the reply.
+
+PostgreSQL: GIN indexes on the same text as tsvectors (the 'simple' configuration: no
+language's stemming, as in SQLite).
+
+Revision ID: 0010
+Revises: 0009
+"""
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+SQLITE = [
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(content, owner_id, content='messages', content_rowid='rowid')",
+    "INSERT INTO messages_fts (rowid, content, owner_id) SELECT rowid, content, owner_id FROM messages"
+    " WHERE status <> 'streaming'",
+    """CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.status <> 'streaming' BEGIN
+        INSERT INTO messages_fts (rowid, content, owner_id) VALUES (new.rowid, new.content, new.owner_id);
+    END""",
+    """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.status <> 'streaming' BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content, owner_id)
+        VALUES ('delete', old.rowid, old.content, old.owner_id);
+    END""",
+    """CREATE TRIGGER messages_fts_update AFTER UPDATE OF content, status ON messages
+    WHEN old.status <> 'streaming' OR new.status <> 'streaming' BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content, owner_id)
+        SELECT 'delete', old.rowid, old.content, old.owner_id WHERE old.status <> 'streaming';
+        INSERT INTO messages_fts (rowid, content, owner_id)
+        SELECT new.rowid, new.content, new.owner_id WHERE new.status <> 'streaming';
+    END""",
+    "CREATE VIRTUAL TABLE chats_fts USING fts5(title, owner_id, content='chats', content_rowid='rowid')",
+    "INSERT INTO chats_fts (rowid, title, owner_id) SELECT rowid, title, owner_id FROM chats",
+    """CREATE TRIGGER chats_fts_insert AFTER INSERT ON chats BEGIN
+        INSERT INTO chats_fts (rowid, title, owner_id) VALUES (new.rowid, new.title, new.owner_id);
+    END""",
+    """CREATE TRIGGER chats_fts_delete AFTER DELETE ON chats BEGIN
+        INSERT INTO chats_fts (chats_fts, rowid, title, owner_id) VALUES ('delete', old.rowid, old.title, old.owner_id);
+    END""",
+    """CREATE TRIGGER chats_fts_update AFTER UPDATE OF title ON chats BEGIN
+        INSERT INTO chats_fts (chats_fts, rowid, title, owner_id) VALUES ('delete', old.rowid, old.title, old.owner_id);
+        INSERT INTO chats_fts (rowid, title, owner_id) VALUES (new.rowid, new.title, new.owner_id);
+    END""",
+]
+POSTGRESQL = [
+    "CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple', content)) WHERE status <> 'streaming'",
+    "CREATE INDEX chats_search ON chats USING gin (to_tsvector('simple', title))",
+]
+
+
+def upgrade() -> None:
+    for statement in SQLITE if op.get_bind().dialect.name == "sqlite" else POSTGRESQL:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for name in ("messages_fts_insert", "messages_fts_delete", "messages_fts_update",
+                     "chats_fts_insert", "chats_fts_delete", "chats_fts_update"):
+            op.execute(f"DROP TRIGGER {name}")
+        op.execute("DROP TABLE messages_fts")
+        op.execute("DROP TABLE chats_fts")
+    else:
+        op.execute("DROP INDEX messages_search")
+        op.execute("DROP INDEX chats_search")
