@@ -73,8 +73,9 @@ def rename_chat(store: Store, channel: Channel, owner_id: str, chat_id: str, tit
         raise InvalidInput("title", "Give the chat a title.")
     if len(title) > MAX_TITLE:
         raise InvalidInput("title", f"Keep the title under {MAX_TITLE} characters.")
-    get_chat(store, owner_id, chat_id)
     chat = store.update_chat(owner_id, chat_id, title=title)
+    if chat is None:
+        raise NotFound(chat_id)
     announce_chats(channel, owner_id)
     return chat
 
@@ -85,9 +86,10 @@ def save_settings(store: Store, owner_id: str, chat_id: str, form: Mapping[str, 
     prompt = (form.get("system_prompt") or "").strip()
     if len(prompt) > MAX_SYSTEM_PROMPT:
         raise InvalidInput("system_prompt", f"Keep the system prompt under {MAX_SYSTEM_PROMPT:,} characters.")
-    parameters = parse_parameters(form)
-    get_chat(store, owner_id, chat_id)
-    return store.update_chat(owner_id, chat_id, system_prompt=prompt, parameters=parameters)
+    chat = store.update_chat(owner_id, chat_id, system_prompt=prompt, parameters=parse_parameters(form))
+    if chat is None:
+        raise NotFound(chat_id)
+    return chat
 
 
 def write_title(store: Store, channel: Channel, model: ChatModel, owner_id: str, chat_id: str, placeholder: str,

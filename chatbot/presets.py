@@ -38,12 +38,13 @@ def save_preset(store: Store, models: Catalog, owner_id: str, form: Mapping[str,
     prompt = (form.get("system_prompt") or "").strip()
     if len(prompt) > MAX_SYSTEM_PROMPT:
         raise InvalidInput("system_prompt", f"Keep the system prompt under {MAX_SYSTEM_PROMPT:,} characters.")
-    fields = dict(name=name, system_prompt=prompt, parameters=parse_parameters(form),
-                  model=models.pick(form.get("model") or None).name)  # on offer, or refused
+    parameters = parse_parameters(form)
+    model = models.pick(form.get("model") or None).name  # on offer, or refused
     try:
         if preset_id is None:
-            return store.add_preset(owner_id, **fields)
-        saved = store.update_preset(owner_id, preset_id, **fields)
+            return store.add_preset(owner_id, name, prompt, model, parameters)
+        saved = store.update_preset(owner_id, preset_id, name=name, system_prompt=prompt, model=model,
+                                    parameters=parameters)
     except DuplicateName:
         raise InvalidInput("name", f"You have a preset called “{name}” already: give this one another name.") from None
     if saved is None:

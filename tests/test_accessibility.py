@@ -174,6 +174,7 @@ PAGES = {
     "presets": ("admin", lambda s: "/presets", as_loaded),
     "edit-preset": ("admin", lambda s: f"/presets/{s.preset_id}", as_loaded),
     "usage": ("admin", lambda s: "/account/usage", as_loaded),
+    "search": ("admin", lambda s: "/search?q=map", as_loaded),
     "account": ("admin", lambda s: "/account", as_loaded),
     "admin": ("admin", lambda s: "/admin", as_loaded),
     "admin-member": ("admin", lambda s: f"/admin/users/{s.member_id}", as_loaded),

@@ -22,6 +22,7 @@ from ..live.channel import Channel, announce
 from ..live.events import ConversationChanged, MessageChanged
 from ..models import ChatModel, estimate_tokens
 from ..models.catalog import Catalog
+from ..models.parameters import Parameters
 from ..store import COMPLETE, STOPPED, STREAMING, Chat, Message, Preset, ReplyInProgress, Store, Turn, is_uuid
 from .runner import ReplyRunner
 
@@ -51,8 +52,8 @@ def start_chat(store: Store, model: ChatModel, runner: ReplyRunner, owner_id: st
     if is_uuid(client_id) and (sent_into := store.chat_sent_with(owner_id, client_id)):
         return send_message(store, model, runner, owner_id, sent_into, content, limits, files=files,
                             uploads=uploads, client_id=client_id)  # a repeat: that chat answers it
-    chat = store.add_chat(owner_id, DEFAULT_TITLE, model.name, **(
-        {"system_prompt": preset.system_prompt, "parameters": preset.parameters} if preset else {}))
+    chat = store.add_chat(owner_id, DEFAULT_TITLE, model.name, system_prompt=preset.system_prompt if preset else "",
+                          parameters=preset.parameters if preset else Parameters())
     try:
         turn = send_message(store, model, runner, owner_id, chat.id, content, limits, files=files, uploads=uploads,
                             client_id=client_id)

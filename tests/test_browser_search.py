@@ -1,0 +1,67 @@
+"""Search in a real Chromium against a real server: with JavaScript the hits come as one
+types, and the address follows; without it, a plain form. A hit opens its chat at the
+message, scrolled into view."""
+import pytest
+
+from tests.servers import embedded_server
+from tests.test_browser import chromium, sign_up, start_chat  # noqa: F401 - the browser fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with embedded_server(tmp_path_factory.mktemp("search"), OFFLINE_TOKEN_DELAY="0") as running:
+        yield running
+
+
+@pytest.mark.parametrize("javascript, width", [(True, 1280), (False, 390)], ids=["js-desktop", "no-js-phone"])
+def test_a_search_finds_a_message_and_opens_its_chat_there(chromium, server, javascript, width):  # noqa: F811
+    context = chromium.new_context(java_script_enabled=javascript, base_url=server.url,
+                                   viewport={"width": width, "height": 844 if width < 500 else 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_default_timeout(15000)
+    try:
+        sign_up(page, f"search-{width}@example.com")
+        chat_url = start_chat(page, "Where do puffins nest in the spring?")
+        store = server.store
+        owner = store.user_by_email(f"search-{width}@example.com").id
+        chat_id = chat_url.rsplit("/", 1)[1]
+        for n in range(30):  # the puffins end up far back, past the chat's first page
+            store.add_message(owner, chat_id, "user", f"Another question, number {n}", "complete")
+            store.add_message(owner, chat_id, "assistant", f"Another answer, number {n}", "complete", "m")
+        question = store.messages(owner, chat_id, newest=62)[0]
+
+        page.goto("/")
+        if width < 760:
+            page.get_by_role("button", name="Chats").click()  # the drawer (a popover: no JavaScript needed)
+        page.get_by_role("link", name="Search chats").click()
+        box = page.get_by_label("Words to find")
+        if javascript:
+            box.press_sequentially("puffin")
+            page.get_by_role("status").filter(has_text="match").wait_for()
+            assert page.url.endswith("/search?q=puffin")  # the address follows, without a page load
+        else:
+            box.fill("puffin")
+            page.get_by_role("button", name="Search").click()
+            page.wait_for_url("**/search?q=puffin")
+        hit = page.locator(f'.search-hits a[href*="at={question.id}"]')  # the question (the reply is found too)
+        assert hit.locator(".snippet").inner_text() == "Where do puffins nest in the spring?"
+        assert hit.locator(".snippet mark").inner_text() == "puffins"
+        hit.click()
+        page.wait_for_url(f"**/chats/{chat_id}?at={question.id}#m-{question.id}")
+        message = page.locator(f"#m-{question.id}")
+        message.wait_for()
+        assert message.is_visible() and message.evaluate(
+            "m => { const r = m.getBoundingClientRect(); return r.top < innerHeight && r.bottom > 0; }")
+        assert page.locator(".message").count() == 1  # the conversation up to it: here, the chat's first
+        page.wait_for_timeout(500)  # a page of the past gains nothing newer below it
+        assert page.locator(".message").count() == 1
+        page.get_by_role("link", name="Newest messages").click()
+        page.locator(".message-text").filter(has_text="Another answer, number 29").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        assert errors == []
+    finally:
+        context.close()
