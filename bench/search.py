@@ -32,7 +32,7 @@ def vocabulary(rng: random.Random) -> list[str]:
     words: set[str] = set()
     while len(words) < VOCABULARY:
         words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
-    return sorted(words, key=lambda w: rng.random())  # rank order: the first the most common
+    return sorted(sorted(words), key=lambda w: rng.random())  # rank order (the first the most common), the same every run
 
 
 def queries(words: list[str]) -> dict[str, str]:

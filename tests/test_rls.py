@@ -221,7 +221,7 @@ def test_anon_cannot_create_anything(db):
 # Tables users may not do everything with: the server's own bookkeeping, where no user has
 # any business, and session records, which users may list and end but only the server makes.
 LIMITED_POLICIES = {"reply_leases": set(), "sessions": {"SELECT", "DELETE"}, "profiles": {"SELECT"},
-                    "app_settings": set(), "invitations": set()}
+                    "app_settings": set(), "invitations": set(), "message_words": {"SELECT"}}
 
 
 def test_every_table_has_rls_and_a_policy_per_operation(db):
@@ -643,3 +643,19 @@ def test_search_finds_only_the_callers_own_chats_and_messages(db, ada_data):
     with pytest.raises(InsufficientPrivilege):
         with acting(db, None):
             db.execute(search, ("'secret'",))
+
+
+def test_message_words_are_read_by_their_owner_only_and_written_by_no_user(db, ada_data):
+    with acting(db, ADA):
+        assert db.execute("select count(*) from message_words where message_id = %s",
+                          (ada_data["messages"],)).fetchone() == (1,)
+    with acting(db, BOB):
+        assert db.execute("select count(*) from message_words").fetchone() == (0,)
+    for user, statement in [(BOB, "insert into message_words values (%(m)s, %(ada)s, now(), 'x')"),
+                            (ADA, "update message_words set words = 'x' where message_id = %(m)s"),
+                            (ADA, "delete from message_words where message_id = %(m)s"),
+                            (ADA, "select index_message_words()"),
+                            (None, "select * from message_words")]:
+        with pytest.raises(InsufficientPrivilege):
+            with acting(db, user):
+                db.execute(statement, {"m": ada_data["messages"], "ada": ADA})
