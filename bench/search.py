@@ -39,7 +39,7 @@ def queries(words: list[str]) -> dict[str, str]:
     """A query of each kind a person types, by how common its words are."""
     return {"common word": words[5], "mid word": words[500], "rare word": words[15_000],
             "two words": f"{words[100]} {words[2_000]}", "as you type": words[300][:3],
-            "no match": "xylophonequartz"}
+            "long prefix": words[0][:6], "no match": "xylophonequartz"}
 
 
 def seed(store, owner: str, chats: int, messages: int, rng: random.Random, words: list[str]) -> None:
@@ -100,6 +100,9 @@ def measure(database_url: str, workdir: Path, chats: int, messages: int, runs: i
         with store.engine.begin() as db:
             db.exec_driver_sql("ANALYZE")
     print(f"  seeded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if store.engine.dialect.name == "sqlite":
+        path = Path(store.engine.url.database)
+        print(f"  database file: {path.stat().st_size / 1e6:,.0f} MB", file=sys.stderr)
     rows = []
     for kind, query in queries(words).items():
         terms = terms_of(query)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .sqlstore import _Id
-from .store import MARK_END, MARK_START, SearchHit, as_tsquery
+from .store import MARK_END, MARK_START, PREFIX_FROM, SearchHit, as_tsquery
 
 SNIPPET_WORDS = 16
 
@@ -78,9 +78,9 @@ def search(db: Connection, owner_id: str, terms: list[str], limit: int) -> list[
         return []
     marks = {"start": MARK_START, "end": MARK_END, "owner": owner_id, "limit": limit}
     if db.dialect.name == "sqlite":
-        # Each term quoted (nothing in it is FTS5 syntax), the last one a prefix; and the
-        # owner's id, which each row indexes as a word: only the owner's rows are walked.
-        words = " AND ".join(f'"{term}"' for term in terms) + "*"
+        # Each term quoted (nothing in it is FTS5 syntax), the last one a prefix if long
+        # enough; and the owner's id, which each row indexes as a word.
+        words = " AND ".join(f'"{term}"' for term in terms) + ("*" if len(terms[-1]) >= PREFIX_FROM else "")
         owner = f'owner_id : "{owner_id.replace("-", "")}"'
         titles = db.execute(_SQLITE_TITLES, {**marks, "match": f"{owner} AND title : ({words})"})
         found = db.execute(_SQLITE_MESSAGES, {**marks, "match": f"{owner} AND content : ({words})"})

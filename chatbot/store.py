@@ -115,10 +115,13 @@ class SearchHit:
     role: str | None = None
 
 
+PREFIX_FROM = 3  # letters: a search's last word this long may begin a longer one
+
+
 def as_tsquery(terms: list[str]) -> str:
-    """Search terms as PostgreSQL's to_tsquery reads them: every one, the last a prefix.
-    Each is quoted, so nothing in it is taken for the query's syntax."""
-    return " & ".join(f"'{term}'" for term in terms) + ":*"
+    """Search terms as PostgreSQL's to_tsquery reads them: every one, the last a prefix if
+    long enough. Each is quoted, so nothing in it is taken for the query's syntax."""
+    return " & ".join(f"'{term}'" for term in terms) + (":*" if len(terms[-1]) >= PREFIX_FROM else "")
 
 
 @dataclass(frozen=True)
@@ -235,8 +238,8 @@ class Store(Protocol):
     def search(self, owner_id: str, terms: list[str], limit: int = 20) -> list[SearchHit]:
         """The owner's chats whose title, and messages (finished ones: not a reply still being
         written) whose text, hold every one of ``terms`` (words of letters and digits, any
-        case; the last one may begin a word), newest first: at most ``limit`` messages, and
-        the titles besides (at most ``limit`` of them too)."""
+        case; the last one, of PREFIX_FROM letters or more, may begin a word), newest first:
+        at most ``limit`` messages, and the titles besides (at most ``limit`` of them too)."""
         ...
 
     # Presets

@@ -76,3 +76,19 @@ def test_the_markdown_rendering_benchmark_renders_whole_replies():
     rows = [line.split() for line in run.stdout.splitlines() if line.startswith("this tree")]
     assert [row[2:4] for row in rows] == [["1", "1"], ["5", "1"], ["5", "3"]], run.stdout
     assert all(float(row[5]) > 0 for row in rows), run.stdout  # CPU per reply, measured
+
+
+def test_the_search_benchmark_searches_every_kind_of_query_on_both_databases():
+    admin = postgres_admin()
+    if admin is None:
+        require_service("PostgreSQL is not running on 127.0.0.1:5432")
+    admin.close()
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "search.py"), "--chats", "20", "--messages", "2000",
+                          "--runs", "2"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = [line.split() for line in run.stdout.splitlines() if line.startswith(("sqlite ", "postgresql "))]
+    assert [row[0] for row in rows] == ["sqlite"] * 7 + ["postgresql"] * 7, run.stdout
+    hits = {(row[0], " ".join(row[1:-5])): int(row[-5]) for row in rows}  # database, kind of query, hits, 4 times
+    assert hits[("sqlite", "common word")] > 0 and hits[("sqlite", "no match")] == 0, run.stdout
+    assert {k[1]: v for k, v in hits.items() if k[0] == "sqlite"} == \
+        {k[1]: v for k, v in hits.items() if k[0] == "postgresql"}, run.stdout  # both find the same

@@ -528,6 +528,9 @@ def test_search_finds_titles_and_messages_newest_first_with_the_words_marked(sto
     assert [h.message_id for h in store.search(owner, ["Tomat"])] == [keeper.question.id]
     assert [h.message_id for h in store.search(owner, ["vierge", "metres"])] == [tallest.answer.id]
     assert store.search(owner, ["lighthouse", "submarine"]) == [] and store.search(owner, []) == []
+    # A last word of three letters or more begins words; a shorter one is a word of its own.
+    assert len(store.search(owner, ["Lig"])) == 3 and store.search(owner, ["Li"]) == []
+    assert [h.message_id for h in store.search(owner, ["at"])] == [tallest.answer.id]
 
 
 def test_search_treats_every_term_as_a_plain_word(store, owner):
