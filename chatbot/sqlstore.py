@@ -63,6 +63,7 @@ chats = sa.Table(
     sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("current_leaf", _Id()),  # the last message of the version shown (messages form a tree)
     sa.Column("parameters", sa.Text, nullable=False, server_default="{}"),  # the model's, as JSON
+    sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 messages = sa.Table(
@@ -134,7 +135,7 @@ leases = sa.Table(
 _p = sa.bindparam
 _USER_BY_EMAIL = users.select().where(users.c.email == _p("email"))
 _USER_BY_ID = users.select().where(users.c.id == _p("id"))
-_CHATS = (chats.select().where(chats.c.owner_id == _p("owner"), chats.c.archived == sa.false())
+_CHATS = (chats.select().where(chats.c.owner_id == _p("owner"), chats.c.archived == _p("archived"))
           .order_by(chats.c.updated_at.desc(), chats.c.id))
 _NEWEST_CHATS = _CHATS.limit(_p("limit"))
 _CHAT = chats.select().where(chats.c.id == _p("id"), chats.c.owner_id == _p("owner"))
@@ -253,7 +254,8 @@ def _user(row) -> User:
 
 def _chat(row) -> Chat:
     return Chat(row.id, row.owner_id, row.title, row.model, row.system_prompt,
-                _aware(row.created_at), _aware(row.updated_at), row.current_leaf, Parameters.from_json(row.parameters))
+                _aware(row.created_at), _aware(row.updated_at), row.current_leaf, Parameters.from_json(row.parameters),
+                bool(row.pinned), bool(row.archived))
 
 
 def _preset(row) -> Preset:
@@ -318,9 +320,9 @@ class SQLStore:
                 parameters=parameters.as_json(), created_at=stamp, updated_at=stamp))
         return chat
 
-    def chats(self, owner_id: str, limit: int | None = None) -> list[Chat]:
-        query, values = (_CHATS, {"owner": owner_id}) if limit is None else \
-            (_NEWEST_CHATS, {"owner": owner_id, "limit": limit})
+    def chats(self, owner_id: str, limit: int | None = None, archived: bool = False) -> list[Chat]:
+        query, values = (_CHATS, {"owner": owner_id, "archived": archived}) if limit is None else \
+            (_NEWEST_CHATS, {"owner": owner_id, "archived": archived, "limit": limit})
         with self.engine.connect() as db:
             return [_chat(row) for row in db.execute(query, values)]
 
@@ -338,6 +340,17 @@ class SQLStore:
                        .where(chats.c.id == chat_id, chats.c.owner_id == owner_id)
                        .values(**changes, updated_at=now()))
         return self.chat(owner_id, chat_id)
+
+    def organise_chat(self, owner_id: str, chat_id: str, *, pinned: bool | None = None,
+                      archived: bool | None = None) -> bool:
+        changes = {name: value for name, value in (("pinned", pinned), ("archived", archived)) if value is not None}
+        if not is_uuid(chat_id):
+            return False
+        if not changes:
+            return self.chat(owner_id, chat_id) is not None
+        with self.engine.begin() as db:
+            return db.execute(chats.update().where(chats.c.id == chat_id, chats.c.owner_id == owner_id)
+                              .values(**changes)).rowcount == 1
 
     def retitle(self, owner_id: str, chat_id: str, expected: str, title: str) -> bool:
         if not is_uuid(chat_id):

@@ -37,6 +37,8 @@ class Chat:
     updated_at: datetime
     current_leaf: str | None = None  # the last message of the version of the conversation shown
     parameters: Parameters = Parameters()  # how the model writes its replies in this chat
+    pinned: bool = False  # kept at the top of the list
+    archived: bool = False  # out of the list (in the archive), until unarchived
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,14 @@ class Store(Protocol):
     # Chats
     def add_chat(self, owner_id: str, title: str, model: str, system_prompt: str = "",
                  parameters: Parameters = Parameters()) -> Chat: ...
-    def chats(self, owner_id: str, limit: int | None = None) -> list[Chat]: ...  # most recently updated first
+    def chats(self, owner_id: str, limit: int | None = None, archived: bool = False) -> list[Chat]:
+        """The owner's chats (or, ``archived``, those in the archive), most recently updated first."""
+        ...
+    def organise_chat(self, owner_id: str, chat_id: str, *, pinned: bool | None = None,
+                      archived: bool | None = None) -> bool:
+        """Pin or unpin, archive or unarchive the chat, without moving it in the list (its
+        last update stays). Whether it is the owner's."""
+        ...
     def chat(self, owner_id: str, chat_id: str) -> Chat | None: ...
     def update_chat(self, owner_id: str, chat_id: str, **changes: str | Parameters) -> Chat | None: ...
     def retitle(self, owner_id: str, chat_id: str, expected: str, title: str) -> bool:

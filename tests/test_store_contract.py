@@ -153,6 +153,27 @@ def test_a_chats_model_parameters_round_trip(store, owner):
     assert store.update_chat(owner, chat.id, parameters=Parameters()).parameters == Parameters()
 
 
+def test_pinning_and_archiving_leave_a_chat_in_its_place(store, owner, stranger):
+    older = store.add_chat(owner, "Older", "m")
+    newer = store.add_chat(owner, "Newer", "m")
+    assert store.chat(owner, older.id).pinned is False and store.chat(owner, older.id).archived is False
+    assert store.organise_chat(owner, older.id, pinned=True) is True
+    found = store.chat(owner, older.id)
+    assert found.pinned is True and found.updated_at == older.updated_at  # not moved to the top
+    assert [(c.id, c.pinned) for c in store.chats(owner)] == [(newer.id, False), (older.id, True)]
+    assert store.organise_chat(owner, newer.id, archived=True) is True
+    assert [c.id for c in store.chats(owner)] == [older.id]
+    assert [(c.id, c.archived) for c in store.chats(owner, archived=True)] == [(newer.id, True)]
+    assert store.organise_chat(owner, newer.id, archived=False, pinned=True) is True
+    assert [c.id for c in store.chats(owner)] == [newer.id, older.id] and store.chats(owner, archived=True) == []
+    assert store.organise_chat(owner, older.id) is True  # nothing to change: still the owner's
+    # Another owner's chat, or none: nothing changes.
+    assert store.organise_chat(stranger, older.id, archived=True) is False
+    assert store.organise_chat(owner, str(uuid.uuid4()), pinned=True) is False
+    assert store.organise_chat(owner, "not-an-id", pinned=True) is False
+    assert store.chat(owner, older.id).archived is False and store.chats(stranger, archived=True) == []
+
+
 def test_retitle_writes_over_the_expected_title_only_and_leaves_the_chat_in_place(store, owner):
     chat = store.add_chat(owner, "First words", "m")
     before = store.chat(owner, chat.id)

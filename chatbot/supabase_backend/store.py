@@ -38,7 +38,7 @@ def _time(value: str) -> datetime:
 def _chat(row: dict) -> Chat:
     return Chat(row["id"], row["owner_id"], row["title"], row["model"], row["system_prompt"],
                 _time(row["created_at"]), _time(row["updated_at"]), row.get("current_leaf"),
-                Parameters.from_json(row.get("parameters")))
+                Parameters.from_json(row.get("parameters")), bool(row.get("pinned")), bool(row.get("archived")))
 
 
 def _preset(row: dict) -> Preset:
@@ -91,11 +91,11 @@ class SupabaseStore:
             "parameters": parameters})).execute().data
         return _chat(rows[0])
 
-    def chats(self, owner_id: str, limit: int | None = None) -> list[Chat]:
+    def chats(self, owner_id: str, limit: int | None = None, archived: bool = False) -> list[Chat]:
         if not self._mine(owner_id):
             return []
         def query():
-            return (self.db.table("chats").select("*").eq("owner_id", owner_id).eq("archived", False)
+            return (self.db.table("chats").select("*").eq("owner_id", owner_id).eq("archived", archived)
                     .order("updated_at", desc=True).order("id"))
         rows = _every(query) if limit is None else query().limit(limit).execute().data
         return [_chat(row) for row in rows]
@@ -112,6 +112,15 @@ class SupabaseStore:
         rows = (self.db.table("chats").update({**_stored(changes), "updated_at": datetime.now(timezone.utc).isoformat()})
                 .eq("id", chat_id).eq("owner_id", owner_id).execute().data)
         return _chat(rows[0]) if rows else None
+
+    def organise_chat(self, owner_id: str, chat_id: str, *, pinned: bool | None = None,
+                      archived: bool | None = None) -> bool:
+        if not self._mine(owner_id, chat_id):
+            return False
+        changes = {name: value for name, value in (("pinned", pinned), ("archived", archived)) if value is not None}
+        if not changes:
+            return self.chat(owner_id, chat_id) is not None
+        return bool(self.db.table("chats").update(changes).eq("id", chat_id).eq("owner_id", owner_id).execute().data)
 
     def retitle(self, owner_id: str, chat_id: str, expected: str, title: str) -> bool:
         if not self._mine(owner_id, chat_id):
