@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date, timedelta
 from typing import Mapping
 
 from .errors import InvalidInput, NotFound
@@ -27,6 +28,32 @@ def announce_chats(channel: Channel, owner_id: str) -> None:
 
 def list_chats(store: Store, owner_id: str) -> list[Chat]:
     return store.chats(owner_id)
+
+
+def archived_chats(store: Store, owner_id: str) -> list[Chat]:
+    return store.chats(owner_id, archived=True)
+
+
+def grouped(chats: list[Chat], today: date) -> list[tuple[str, list[Chat]]]:
+    """The chat list as the sidebar shows it: the pinned ones, then the rest by when they
+    were last updated (days in UTC), newest first; empty groups left out."""
+    groups: dict[str, list[Chat]] = {"Pinned": [], "Today": [], "Yesterday": [], "Previous 7 days": [],
+                                     "Previous 30 days": [], "Older": []}
+    for chat in chats:
+        age = (today - chat.updated_at.date()).days
+        group = ("Pinned" if chat.pinned else "Today" if age <= 0 else "Yesterday" if age == 1
+                 else "Previous 7 days" if age <= 7 else "Previous 30 days" if age <= 30 else "Older")
+        groups[group].append(chat)
+    return [(name, items) for name, items in groups.items() if items]
+
+
+def organise(store: Store, channel: Channel, owner_id: str, chat_id: str, *, pinned: bool | None = None,
+             archived: bool | None = None) -> None:
+    """Pin or unpin, archive or unarchive a chat of ``owner_id``'s (NotFound otherwise); the
+    user's open views update their lists."""
+    if not store.organise_chat(owner_id, chat_id, pinned=pinned, archived=archived):
+        raise NotFound(chat_id)
+    announce_chats(channel, owner_id)
 
 
 def get_chat(store: Store, owner_id: str, chat_id: str) -> Chat:

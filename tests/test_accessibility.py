@@ -94,6 +94,10 @@ def site(chromium, server):  # noqa: F811
     store.update_message(admin_id, failed.id, error="The model did not answer. Try again.")
     for title in ("Watercolour papers", "A trip to the coast", "Sourdough"):
         store.add_chat(admin_id, title, "offline-responder")
+    archived = store.add_chat(admin_id, "Old plans", "offline-responder")
+    store.add_message(admin_id, archived.id, "user", "Plans for the spring", "complete")
+    store.organise_chat(admin_id, archived.id, archived=True)
+    store.organise_chat(admin_id, store.chats(admin_id)[-1].id, pinned=True)
     preset = store.add_preset(admin_id, "Haiku poet", "Answer in haiku.", "offline-responder",
                               Parameters(temperature=0.9, max_tokens=200))
 
@@ -110,7 +114,8 @@ def site(chromium, server):  # noqa: F811
     directory.set_status(ids["disabled@example.com"], "disabled")
     state = context.storage_state()
     context.close()
-    return SimpleNamespace(state=state, chat_url=chat_url, member_id=ids["member@example.com"], preset_id=preset.id)
+    return SimpleNamespace(state=state, chat_url=chat_url, member_id=ids["member@example.com"], preset_id=preset.id,
+                           archived_id=archived.id)
 
 
 def _png() -> bytes:
@@ -175,6 +180,8 @@ PAGES = {
     "edit-preset": ("admin", lambda s: f"/presets/{s.preset_id}", as_loaded),
     "usage": ("admin", lambda s: "/account/usage", as_loaded),
     "search": ("admin", lambda s: "/search?q=map", as_loaded),
+    "archive": ("admin", lambda s: "/archive", as_loaded),
+    "archived-chat": ("admin", lambda s: f"/chats/{s.archived_id}", as_loaded),
     "account": ("admin", lambda s: "/account", as_loaded),
     "admin": ("admin", lambda s: "/admin", as_loaded),
     "admin-member": ("admin", lambda s: f"/admin/users/{s.member_id}", as_loaded),

@@ -21,7 +21,14 @@ def signed_in(csrf_app):
     assert response.status_code == 302
     token = csrf_token(client.get("/").text)
     response = client.post("/chats", data={"content": "hello", "csrf_token": token})  # the first message makes it
-    return client, token, response.headers["Location"].split("#")[0].rsplit("/", 1)[1]
+    chat_id = response.headers["Location"].split("#")[0].rsplit("/", 1)[1]
+    from chatbot.backends import backends
+
+    store = backends(csrf_app).store
+    owner = store.user_by_email("ada@example.com").id
+    # Its reply written, so that a test's own send is never refused as "still being written".
+    wait_until(lambda: all(m.status != "streaming" for m in store.messages(owner, chat_id)), what="the reply")
+    return client, token, chat_id
 
 
 STATE_CHANGES = [

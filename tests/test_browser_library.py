@@ -1,6 +1,7 @@
-"""Search in a real Chromium against a real server: with JavaScript the hits come as one
-types, and the address follows; without it, a plain form. A hit opens its chat at the
-message, scrolled into view."""
+"""Finding and organising chats in a real Chromium against a real server. Search: with
+JavaScript the hits come as one types, and the address follows; without it, a plain form;
+a hit opens its chat at the message, scrolled into view. Pinning and archiving from a
+chat's page, and the list following in another tab, live."""
 import pytest
 
 from tests.servers import embedded_server
@@ -62,6 +63,44 @@ def test_a_search_finds_a_message_and_opens_its_chat_there(chromium, server, jav
         page.get_by_role("link", name="Newest messages").click()
         page.locator(".message-text").filter(has_text="Another answer, number 29").wait_for()
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_pinning_and_archiving_from_the_chat_page_and_the_list_following_in_another_tab(chromium, server):  # noqa: F811
+    context = chromium.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_default_timeout(15000)
+    try:
+        sign_up(page, "organise@example.com")
+        first = start_chat(page, "Notes on lighthouse lenses")
+        start_chat(page, "A recipe for fish soup")
+        other = context.new_page()  # a second tab, on the newest chat, live
+        other.set_default_timeout(15000)
+        other.on("pageerror", lambda e: errors.append(str(e)))
+        other.goto(page.url)
+        other.wait_for_function("document.body.dataset.live === 'open'")
+        nav = other.get_by_role("navigation", name="Chats")
+        assert nav.get_by_role("heading").all_inner_texts() == ["Today"]
+
+        page.goto(first)
+        page.get_by_role("button", name="Pin", exact=True).click()
+        page.get_by_role("button", name="Unpin").wait_for()
+        nav.get_by_role("heading", name="Pinned").wait_for()  # the other tab's list, live
+        pinned = nav.get_by_role("list", name="Pinned").get_by_role("link")
+        assert pinned.all_inner_texts() == [page.locator("#chat-title").inner_text()]
+
+        page.get_by_role("button", name="Archive", exact=True).click()
+        page.get_by_text("is in your archive.").wait_for()
+        nav.get_by_role("heading", name="Pinned").wait_for(state="detached")
+        assert nav.get_by_role("link").count() == 1
+        page.get_by_role("link", name="Archive", exact=True).click()
+        page.get_by_role("button", name="Unarchive").click()  # from the archive page
+        page.wait_for_url(first)
+        nav.get_by_role("heading", name="Pinned").wait_for()  # back, and still pinned
         assert errors == []
     finally:
         context.close()
