@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 from .database import BUSY_SECONDS, patient_methods
 from .models.parameters import Parameters
 
-from .store import (INTERRUPTED, STREAMING, Attachment, Chat, ChatUsage, DuplicateEmail, DuplicateName, Message,
-                    Preset, ReplyInProgress, SearchHit, Turn, User, is_uuid)
+from .store import (INTERRUPTED, STREAMING, Attachment, Chat, ChatUsage, DuplicateEmail, DuplicateName, Folder,
+                    Message, Preset, ReplyInProgress, SearchHit, Turn, User, is_uuid)
 
 metadata = sa.MetaData()
 
@@ -64,6 +64,7 @@ chats = sa.Table(
     sa.Column("current_leaf", _Id()),  # the last message of the version shown (messages form a tree)
     sa.Column("parameters", sa.Text, nullable=False, server_default="{}"),  # the model's, as JSON
     sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("folder_id", _Id()),  # the folder it is filed in (the store empties a folder before deleting it)
 )
 
 messages = sa.Table(
@@ -105,6 +106,16 @@ attachments = sa.Table(
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# A user's named groups of chats.
+folders = sa.Table(
+    "folders", metadata,
+    sa.Column("id", _Id(), primary_key=True),
+    sa.Column("owner_id", _Id(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("folders_owner_name", folders.c.owner_id, sa.func.lower(folders.c.name), unique=True)
 
 # A user's named ways to start a chat.
 presets = sa.Table(
@@ -255,7 +266,7 @@ def _user(row) -> User:
 def _chat(row) -> Chat:
     return Chat(row.id, row.owner_id, row.title, row.model, row.system_prompt,
                 _aware(row.created_at), _aware(row.updated_at), row.current_leaf, Parameters.from_json(row.parameters),
-                bool(row.pinned), bool(row.archived))
+                bool(row.pinned), bool(row.archived), row.folder_id)
 
 
 def _preset(row) -> Preset:
@@ -342,15 +353,57 @@ class SQLStore:
         return self.chat(owner_id, chat_id)
 
     def organise_chat(self, owner_id: str, chat_id: str, *, pinned: bool | None = None,
-                      archived: bool | None = None) -> bool:
-        changes = {name: value for name, value in (("pinned", pinned), ("archived", archived)) if value is not None}
-        if not is_uuid(chat_id):
+                      archived: bool | None = None, folder_id: str | None = None, unfile: bool = False) -> bool:
+        if not is_uuid(chat_id) or (folder_id is not None and not is_uuid(folder_id)):
             return False
+        changes: dict[str, object] = {name: value for name, value in (("pinned", pinned), ("archived", archived))
+                                      if value is not None}
+        if folder_id is not None or unfile:
+            changes["folder_id"] = folder_id
         if not changes:
             return self.chat(owner_id, chat_id) is not None
+        owned = [chats.c.id == chat_id, chats.c.owner_id == owner_id]
+        if folder_id is not None:  # only into a folder of the owner's
+            owned.append(sa.exists().where(folders.c.id == folder_id, folders.c.owner_id == owner_id))
         with self.engine.begin() as db:
-            return db.execute(chats.update().where(chats.c.id == chat_id, chats.c.owner_id == owner_id)
-                              .values(**changes)).rowcount == 1
+            return db.execute(chats.update().where(*owned).values(**changes)).rowcount == 1
+
+    # Folders
+    def add_folder(self, owner_id: str, name: str) -> Folder:
+        folder = Folder(str(uuid.uuid4()), owner_id, name, now())
+        try:
+            with self.engine.begin() as db:
+                db.execute(folders.insert().values(id=folder.id, owner_id=owner_id, name=name,
+                                                   created_at=folder.created_at))
+        except sa.exc.IntegrityError:
+            raise DuplicateName(name) from None
+        return folder
+
+    def folders(self, owner_id: str) -> list[Folder]:
+        with self.engine.connect() as db:
+            return [Folder(row.id, row.owner_id, row.name, _aware(row.created_at)) for row in db.execute(
+                folders.select().where(folders.c.owner_id == owner_id)
+                .order_by(sa.func.lower(folders.c.name), folders.c.id))]
+
+    def rename_folder(self, owner_id: str, folder_id: str, name: str) -> Folder | None:
+        if not is_uuid(folder_id):
+            return None
+        try:
+            with self.engine.begin() as db:
+                row = db.execute(folders.update().where(folders.c.id == folder_id, folders.c.owner_id == owner_id)
+                                 .values(name=name).returning(*folders.c)).first()
+        except sa.exc.IntegrityError:
+            raise DuplicateName(name) from None
+        return Folder(row.id, row.owner_id, row.name, _aware(row.created_at)) if row else None
+
+    def delete_folder(self, owner_id: str, folder_id: str) -> bool:
+        if not is_uuid(folder_id):
+            return False
+        with self.engine.begin() as db:
+            db.execute(chats.update().where(chats.c.folder_id == folder_id, chats.c.owner_id == owner_id)
+                       .values(folder_id=None))
+            return db.execute(folders.delete().where(folders.c.id == folder_id,
+                                                     folders.c.owner_id == owner_id)).rowcount == 1
 
     def retitle(self, owner_id: str, chat_id: str, expected: str, title: str) -> bool:
         if not is_uuid(chat_id):

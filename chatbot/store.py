@@ -39,6 +39,16 @@ class Chat:
     parameters: Parameters = Parameters()  # how the model writes its replies in this chat
     pinned: bool = False  # kept at the top of the list
     archived: bool = False  # out of the list (in the archive), until unarchived
+    folder_id: str | None = None  # the folder it is filed in, if any
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A user's named group of chats."""
+    id: str
+    owner_id: str
+    name: str  # each of the owner's folders has its own (whatever the case of its letters)
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -156,7 +166,7 @@ class DuplicateEmail(Exception):
 
 
 class DuplicateName(Exception):
-    """The owner has another preset of this name."""
+    """The owner has another preset (or folder) of this name."""
 
 
 class ReplyInProgress(Exception):
@@ -182,9 +192,22 @@ class Store(Protocol):
         """The owner's chats (or, ``archived``, those in the archive), most recently updated first."""
         ...
     def organise_chat(self, owner_id: str, chat_id: str, *, pinned: bool | None = None,
-                      archived: bool | None = None) -> bool:
-        """Pin or unpin, archive or unarchive the chat, without moving it in the list (its
-        last update stays). Whether it is the owner's."""
+                      archived: bool | None = None, folder_id: str | None = None, unfile: bool = False) -> bool:
+        """Pin or unpin, archive or unarchive the chat, file it in folder ``folder_id`` (or,
+        ``unfile``, in none), without moving it in the list (its last update stays). Whether
+        it is the owner's (and so is the folder)."""
+        ...
+
+    # Folders
+    def add_folder(self, owner_id: str, name: str) -> Folder:
+        """DuplicateName if the owner has a folder of that name already."""
+        ...
+    def folders(self, owner_id: str) -> list[Folder]: ...  # by name
+    def rename_folder(self, owner_id: str, folder_id: str, name: str) -> Folder | None:
+        """None if it is not the owner's; DuplicateName if another of theirs has that name."""
+        ...
+    def delete_folder(self, owner_id: str, folder_id: str) -> bool:
+        """Delete the folder; its chats stay, in no folder."""
         ...
     def chat(self, owner_id: str, chat_id: str) -> Chat | None: ...
     def update_chat(self, owner_id: str, chat_id: str, **changes: str | Parameters) -> Chat | None: ...

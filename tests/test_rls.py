@@ -70,13 +70,16 @@ def ada_data(db):
         db.execute("insert into storage.objects (bucket_id, name) values ('attachments', %s)", (key,))
         preset = db.execute("insert into presets (name, system_prompt, model) values ('Ada''s', 'secret', 'm') "
                             "returning id").fetchone()[0]
-    yield {"chats": chat, "messages": message, "attachments": attachment, "objects": key, "presets": preset}
+        folder = db.execute("insert into folders (name) values ('Ada''s') returning id").fetchone()[0]
+    yield {"chats": chat, "messages": message, "attachments": attachment, "objects": key, "presets": preset,
+           "folders": folder}
     db.execute("delete from chats where id = %s", (chat,))  # cascades to messages and attachments
     db.execute("delete from presets where id = %s", (preset,))
+    db.execute("delete from folders where id = %s", (folder,))
     db.execute("delete from storage.objects where name = %s", (key,))
 
 
-TABLES = {"chats": "id", "messages": "id", "attachments": "id", "presets": "id"}
+TABLES = {"chats": "id", "messages": "id", "attachments": "id", "presets": "id", "folders": "id"}
 
 
 def visible(db, table, row_id):
@@ -91,6 +94,7 @@ UPDATES = {
     "attachments": "update attachments set name = 'changed.txt' where id = %s",
     "objects": "update storage.objects set metadata = '{}' where name = %s",
     "presets": "update presets set system_prompt = 'changed' where id = %s",
+    "folders": "update folders set name = 'changed' where id = %s",
 }
 DELETES = {
     "chats": "delete from chats where id = %s",
@@ -98,6 +102,7 @@ DELETES = {
     "attachments": "delete from attachments where id = %s",
     "objects": "delete from storage.objects where name = %s",
     "presets": "delete from presets where id = %s",
+    "folders": "delete from folders where id = %s",
 }
 TARGETS = list(UPDATES)
 
@@ -171,6 +176,8 @@ INSERTS_FOR_ADA = {  # rows Bob must not be able to create in Ada's name or in A
         "insert into attachments (message_id, chat_id, storage_key, name, content_type, size) "
         "values (%(bob_message)s, %(bob_chat)s, %(ada_key)s, 'x', 'text/plain', 1)", {}),
     "a preset owned by Ada": ("insert into presets (owner_id, name, model) values (%(ada)s, 'x', 'm')", {}),
+    "a folder owned by Ada": ("insert into folders (owner_id, name) values (%(ada)s, 'x')", {}),
+    "a chat of Bob's in Ada's folder": ("insert into chats (title, model, folder_id) values ('x', 'm', %(folders)s)", {}),
     "a file in Ada's folder": ("insert into storage.objects (bucket_id, name) values ('attachments', %(ada_key)s)", {}),
     "a file in another bucket": ("insert into storage.objects (bucket_id, name) values ('avatars', %(bob_key)s)", {}),
 }
@@ -196,6 +203,7 @@ def test_another_user_cannot_create_rows_in_the_owners_name(db, ada_data, what):
     "update messages set chat_id = %(ada_chat)s where id = %(bob_message)s",
     "update messages set owner_id = %(ada)s where id = %(bob_message)s",
     "update presets set owner_id = %(ada)s where id = %(bob_preset)s",
+    "update chats set folder_id = %(ada_folder)s where id = %(bob_chat)s",
 ])
 def test_a_user_cannot_move_own_rows_into_the_owners_data(db, ada_data, move):
     with acting(db, BOB):
@@ -206,7 +214,8 @@ def test_a_user_cannot_move_own_rows_into_the_owners_data(db, ada_data, move):
         with pytest.raises(InsufficientPrivilege):
             with db.transaction():
                 db.execute(move, {"ada": ADA, "ada_chat": ada_data["chats"], "bob_chat": bob_chat,
-                                  "bob_message": bob_message, "bob_preset": bob_preset})
+                                  "bob_message": bob_message, "bob_preset": bob_preset,
+                                  "ada_folder": ada_data["folders"]})
 
 
 def test_anon_cannot_create_anything(db):

@@ -174,6 +174,41 @@ def test_pinning_and_archiving_leave_a_chat_in_its_place(store, owner, stranger)
     assert store.chat(owner, older.id).archived is False and store.chats(stranger, archived=True) == []
 
 
+def test_folders_are_made_listed_renamed_and_deleted_leaving_their_chats(store, owner, stranger):
+    work = store.add_folder(owner, "Work")
+    home = store.add_folder(owner, "home")
+    assert store.folders(owner) == [home, work] and work.created_at.tzinfo is not None  # by name, any case
+    with pytest.raises(DuplicateName):
+        store.add_folder(owner, "WORK")
+    store.add_folder(stranger, "Work")  # another owner's names are theirs
+    chat = store.add_chat(owner, "Quarterly plan", "m")
+    assert store.organise_chat(owner, chat.id, folder_id=work.id) is True
+    found = store.chat(owner, chat.id)
+    assert found.folder_id == work.id and found.updated_at == chat.updated_at  # not moved in the list
+    assert store.chats(owner)[0].folder_id == work.id
+    renamed = store.rename_folder(owner, work.id, "Office")
+    assert (renamed.id, renamed.name) == (work.id, "Office")
+    with pytest.raises(DuplicateName):
+        store.rename_folder(owner, home.id, "office")
+    assert store.organise_chat(owner, chat.id, folder_id=home.id) is True
+    assert store.organise_chat(owner, chat.id, unfile=True) is True and store.chat(owner, chat.id).folder_id is None
+    store.organise_chat(owner, chat.id, folder_id=home.id)
+    assert store.delete_folder(owner, home.id) is True and store.delete_folder(owner, home.id) is False
+    assert store.chat(owner, chat.id).folder_id is None and [f.name for f in store.folders(owner)] == ["Office"]
+
+
+def test_a_chat_goes_only_into_its_owners_folders(store, owner, stranger):
+    chat = store.add_chat(owner, "Mine", "m")
+    theirs = store.add_folder(stranger, "Theirs")
+    assert store.organise_chat(owner, chat.id, folder_id=theirs.id) is False
+    assert store.organise_chat(owner, chat.id, folder_id=str(uuid.uuid4())) is False
+    assert store.chat(owner, chat.id).folder_id is None
+    mine = store.add_folder(owner, "Mine")
+    assert store.organise_chat(stranger, chat.id, folder_id=mine.id) is False
+    assert store.folders(stranger) == [theirs] and store.rename_folder(stranger, mine.id, "x") is None
+    assert store.delete_folder(stranger, mine.id) is False and store.folders(owner) == [mine]
+
+
 def test_retitle_writes_over_the_expected_title_only_and_leaves_the_chat_in_place(store, owner):
     chat = store.add_chat(owner, "First words", "m")
     before = store.chat(owner, chat.id)

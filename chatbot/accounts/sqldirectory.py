@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from ..database import BUSY_SECONDS, patient_methods
 
 from ..files import FileStore
-from ..sqlstore import _Id, attachments, chats, messages, metadata, presets, users
+from ..sqlstore import _Id, attachments, chats, folders, messages, metadata, presets, users
 from ..store import is_uuid
 from .directory import ACTIVE, ADMIN, PENDING, DailyUsage, Invitation, Member, ModelUsage
 from .sqlsessions import sessions
@@ -107,6 +107,7 @@ class SQLDirectory:
             db.execute(messages.delete().where(messages.c.owner_id == user_id))
             db.execute(chats.delete().where(chats.c.owner_id == user_id))
             db.execute(presets.delete().where(presets.c.owner_id == user_id))
+            db.execute(folders.delete().where(folders.c.owner_id == user_id))
             db.execute(sessions.delete().where(sessions.c.user_id == user_id))
             db.execute(invitations.update().where(invitations.c.used_by == user_id).values(used_by=None))
             db.execute(invitations.update().where(invitations.c.created_by == user_id).values(created_by=None))

@@ -19,8 +19,8 @@ from postgrest.exceptions import APIError
 from supabase import Client
 
 from ..models.parameters import Parameters
-from ..store import (MARK_END, MARK_START, STREAMING, Attachment, Chat, ChatUsage, DuplicateName, Message, Preset,
-                     ReplyInProgress, SearchHit, Turn, as_tsquery, is_uuid)
+from ..store import (MARK_END, MARK_START, STREAMING, Attachment, Chat, ChatUsage, DuplicateName, Folder, Message,
+                     Preset, ReplyInProgress, SearchHit, Turn, as_tsquery, is_uuid)
 
 # SQLSTATEs that PostgREST passes on as the error code.
 _UNIQUE_VIOLATION = "23505"  # a second streaming reply in one chat, a client id sent into another, a preset name taken
@@ -38,12 +38,17 @@ def _time(value: str) -> datetime:
 def _chat(row: dict) -> Chat:
     return Chat(row["id"], row["owner_id"], row["title"], row["model"], row["system_prompt"],
                 _time(row["created_at"]), _time(row["updated_at"]), row.get("current_leaf"),
-                Parameters.from_json(row.get("parameters")), bool(row.get("pinned")), bool(row.get("archived")))
+                Parameters.from_json(row.get("parameters")), bool(row.get("pinned")), bool(row.get("archived")),
+                row.get("folder_id"))
 
 
 def _preset(row: dict) -> Preset:
     return Preset(row["id"], row["owner_id"], row["name"], row["system_prompt"], row["model"],
                   Parameters.from_json(row["parameters"]), _time(row["created_at"]), _time(row["updated_at"]))
+
+
+def _folder(row: dict) -> Folder:
+    return Folder(row["id"], row["owner_id"], row["name"], _time(row["created_at"]))
 
 
 def _stored(changes: dict) -> dict:
@@ -114,13 +119,55 @@ class SupabaseStore:
         return _chat(rows[0]) if rows else None
 
     def organise_chat(self, owner_id: str, chat_id: str, *, pinned: bool | None = None,
-                      archived: bool | None = None) -> bool:
-        if not self._mine(owner_id, chat_id):
+                      archived: bool | None = None, folder_id: str | None = None, unfile: bool = False) -> bool:
+        if not self._mine(owner_id, chat_id, *([folder_id] if folder_id is not None else [])):
             return False
-        changes = {name: value for name, value in (("pinned", pinned), ("archived", archived)) if value is not None}
+        changes: dict[str, object] = {name: value for name, value in (("pinned", pinned), ("archived", archived))
+                                      if value is not None}
+        if folder_id is not None or unfile:
+            changes["folder_id"] = folder_id
+        if folder_id is not None and not self.db.table("folders").select("id").eq("id", folder_id) \
+                .eq("owner_id", owner_id).execute().data:
+            return False  # (RLS refuses it too: a chat goes only into a folder of its owner's)
         if not changes:
             return self.chat(owner_id, chat_id) is not None
         return bool(self.db.table("chats").update(changes).eq("id", chat_id).eq("owner_id", owner_id).execute().data)
+
+    # Folders
+    def add_folder(self, owner_id: str, name: str) -> Folder:
+        if not self._mine(owner_id):
+            raise LookupError(owner_id)
+        try:
+            rows = self.db.table("folders").insert({"owner_id": owner_id, "name": name}).execute().data
+        except APIError as error:
+            if error.code == _UNIQUE_VIOLATION:
+                raise DuplicateName(name) from None
+            raise
+        return _folder(rows[0])
+
+    def folders(self, owner_id: str) -> list[Folder]:
+        if not self._mine(owner_id):
+            return []
+        rows = _every(lambda: self.db.table("folders").select("*").eq("owner_id", owner_id).order("id"))
+        return sorted((_folder(row) for row in rows), key=lambda folder: (folder.name.lower(), folder.id))
+
+    def rename_folder(self, owner_id: str, folder_id: str, name: str) -> Folder | None:
+        if not self._mine(owner_id, folder_id):
+            return None
+        try:
+            rows = (self.db.table("folders").update({"name": name}).eq("id", folder_id).eq("owner_id", owner_id)
+                    .execute().data)
+        except APIError as error:
+            if error.code == _UNIQUE_VIOLATION:
+                raise DuplicateName(name) from None
+            raise
+        return _folder(rows[0]) if rows else None
+
+    def delete_folder(self, owner_id: str, folder_id: str) -> bool:
+        if not self._mine(owner_id, folder_id):
+            return False
+        # Its chats stay, in no folder (ON DELETE SET NULL).
+        return bool(self.db.table("folders").delete().eq("id", folder_id).eq("owner_id", owner_id).execute().data)
 
     def retitle(self, owner_id: str, chat_id: str, expected: str, title: str) -> bool:
         if not self._mine(owner_id, chat_id):

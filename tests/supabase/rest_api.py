@@ -26,7 +26,7 @@ from werkzeug.wrappers import Request, Response
 
 from .project import ApiError, Project
 
-TABLES = ("chats", "messages", "attachments", "presets", "sessions", "profiles", "app_settings", "invitations")
+TABLES = ("chats", "messages", "attachments", "presets", "folders", "sessions", "profiles", "app_settings", "invitations")
 FUNCTIONS = ("append_messages", "append_turn", "add_reply_version", "chat_path", "show_version", "renew_lease",
              "search_chats", "end_lease", "sweep_replies", "create_session", "find_session", "touch_session", "delete_session",
              "user_sessions", "list_members", "member_usage", "member_model_usage", "claim_first_admin",
