@@ -15,6 +15,7 @@ from .backends import backends, settings
 from .conversation import turns
 from .accounts.limits import rate_limits
 from .errors import Busy, InvalidInput, NotFound, TooMany, Unavailable
+from .folder_pages import my_folders
 from .live.feed import catch_up_from
 from .htmx import is_htmx
 
@@ -165,8 +166,8 @@ def archived():
 
 @bp.app_template_filter("grouped")
 def grouped(items):
-    """The chat list in the sidebar's groups (pinned, then by day)."""
-    return chats.grouped(items, datetime.now(timezone.utc).date())
+    """The chat list in the sidebar's groups (pinned, folders, then by day)."""
+    return chats.grouped(items, datetime.now(timezone.utc).date(), my_folders())
 
 
 @bp.get("/chats/<chat_id>/delete")

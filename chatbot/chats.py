@@ -12,7 +12,7 @@ from .live.channel import Channel, announce
 from .live.events import ChatsChanged
 from .models import ChatModel, titles
 from .models.parameters import parse as parse_parameters
-from .store import Chat, Message, Store
+from .store import Chat, Folder, Message, Store
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +34,26 @@ def archived_chats(store: Store, owner_id: str) -> list[Chat]:
     return store.chats(owner_id, archived=True)
 
 
-def grouped(chats: list[Chat], today: date) -> list[tuple[str, list[Chat]]]:
-    """The chat list as the sidebar shows it: the pinned ones, then the rest by when they
-    were last updated (days in UTC), newest first; empty groups left out."""
-    groups: dict[str, list[Chat]] = {"Pinned": [], "Today": [], "Yesterday": [], "Previous 7 days": [],
-                                     "Previous 30 days": [], "Older": []}
+def grouped(chats: list[Chat], today: date, folders: list[Folder] = ()) -> list[tuple[str, list[Chat], bool]]:
+    """The chat list as the sidebar shows it: the pinned chats, then each folder's (by name),
+    then the rest by when they were last updated (days in UTC), each newest first; empty
+    groups left out. Each group: its name, its chats, whether it is a folder."""
+    pinned: list[Chat] = []
+    filed: dict[str, list[Chat]] = {folder.id: [] for folder in folders}
+    by_day: dict[str, list[Chat]] = {"Today": [], "Yesterday": [], "Previous 7 days": [], "Previous 30 days": [],
+                                     "Older": []}
     for chat in chats:
-        age = (today - chat.updated_at.date()).days
-        group = ("Pinned" if chat.pinned else "Today" if age <= 0 else "Yesterday" if age == 1
-                 else "Previous 7 days" if age <= 7 else "Previous 30 days" if age <= 30 else "Older")
-        groups[group].append(chat)
-    return [(name, items) for name, items in groups.items() if items]
+        if chat.pinned:
+            pinned.append(chat)
+        elif chat.folder_id in filed:
+            filed[chat.folder_id].append(chat)
+        else:
+            age = (today - chat.updated_at.date()).days
+            by_day["Today" if age <= 0 else "Yesterday" if age == 1 else "Previous 7 days" if age <= 7
+                   else "Previous 30 days" if age <= 30 else "Older"].append(chat)
+    return [group for group in [("Pinned", pinned, False)]
+            + [(folder.name, filed[folder.id], True) for folder in folders]
+            + [(name, items, False) for name, items in by_day.items()] if group[1]]
 
 
 def organise(store: Store, channel: Channel, owner_id: str, chat_id: str, *, pinned: bool | None = None,

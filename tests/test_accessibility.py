@@ -98,6 +98,9 @@ def site(chromium, server):  # noqa: F811
     store.add_message(admin_id, archived.id, "user", "Plans for the spring", "complete")
     store.organise_chat(admin_id, archived.id, archived=True)
     store.organise_chat(admin_id, store.chats(admin_id)[-1].id, pinned=True)
+    folder = store.add_folder(admin_id, "Kitchen")
+    store.organise_chat(admin_id, next(c.id for c in store.chats(admin_id) if c.title == "Sourdough"),
+                        folder_id=folder.id)
     preset = store.add_preset(admin_id, "Haiku poet", "Answer in haiku.", "offline-responder",
                               Parameters(temperature=0.9, max_tokens=200))
 
@@ -181,6 +184,7 @@ PAGES = {
     "usage": ("admin", lambda s: "/account/usage", as_loaded),
     "search": ("admin", lambda s: "/search?q=map", as_loaded),
     "archive": ("admin", lambda s: "/archive", as_loaded),
+    "folders": ("admin", lambda s: "/folders", as_loaded),
     "archived-chat": ("admin", lambda s: f"/chats/{s.archived_id}", as_loaded),
     "account": ("admin", lambda s: "/account", as_loaded),
     "admin": ("admin", lambda s: "/admin", as_loaded),

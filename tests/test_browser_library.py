@@ -101,6 +101,19 @@ def test_pinning_and_archiving_from_the_chat_page_and_the_list_following_in_anot
         page.get_by_role("button", name="Unarchive").click()  # from the archive page
         page.wait_for_url(first)
         nav.get_by_role("heading", name="Pinned").wait_for()  # back, and still pinned
+
+        # A folder, made on its page; the other chat filed in it from its own page.
+        page.get_by_role("link", name="Folders").click()
+        page.get_by_label("Name").fill("Kitchen")
+        page.get_by_role("button", name="Make folder").click()
+        page.get_by_text("Folder “Kitchen” made").wait_for()
+        page.goto(other.url)
+        page.get_by_label("Move to a folder").click()  # the tool opens its form
+        page.get_by_role("combobox", name="Folder").select_option(label="Kitchen")
+        page.get_by_role("button", name="Move").click()
+        kitchen = nav.get_by_role("list", name="Kitchen")
+        kitchen.get_by_role("link", name=other.locator("#chat-title").inner_text()).wait_for()  # the other tab, live
+        assert nav.get_by_role("heading").all_inner_texts() == ["Pinned", "Kitchen"]
         assert errors == []
     finally:
         context.close()

@@ -13,8 +13,8 @@ from tests.conftest import AuthActions, new_chat, owner_id
 def groups(html: str) -> list[tuple[str, list[str]]]:
     """The sidebar's groups: each heading and the titles under it."""
     nav = html[html.index('<nav id="chat-list"'):html.index("</nav>")]
-    return [(name, re.findall(r'<a href="/chats/[^"]+"[^>]*>([^<]*)</a>', items))
-            for name, items in re.findall(r'<h2 class="chat-group"[^>]*>([^<]*)</h2>\s*<ul[^>]*>(.*?)</ul>', nav, re.S)]
+    return [(re.sub(r"<[^>]+>", "", name), re.findall(r'<a href="/chats/[^"]+"[^>]*>([^<]*)</a>', items))
+            for name, items in re.findall(r'<h2 class="chat-group"[^>]*>(.*?)</h2>\s*<ul[^>]*>(.*?)</ul>', nav, re.S)]
 
 
 def named(client, title: str) -> str:
@@ -86,3 +86,47 @@ def test_another_users_chats_cannot_be_pinned_or_archived(app, client, store):
     chat = store.chat(owner_id(store), chat_id)
     assert (chat.pinned, chat.archived) == (False, False)
     assert "Ada" not in client.get("/archive").text
+
+
+def test_folders_are_made_renamed_and_deleted_and_group_their_chats(app, user, store):
+    plan, soup, other = named(user, "Quarterly plan"), named(user, "Fish soup"), named(user, "Holiday")
+    response = user.post("/folders", data={"name": "  Work  "})
+    assert response.status_code == 303 and "Folder “Work” made" in user.get("/folders").text
+    [work] = store.folders(owner_id(store))
+    assert work.name == "Work"
+    page = user.get(f"/chats/{plan}").text  # the chat page offers it
+    assert f'<option value="{work.id}">Work</option>' in page
+    assert user.post(f"/chats/{plan}/folder", data={"folder": work.id}).status_code == 303
+    user.post(f"/chats/{soup}/pin")
+    assert groups(user.get("/").text) == [("Pinned", ["Fish soup"]), ("Work", ["Quarterly plan"]),
+                                          ("Today", ["Holiday"])]
+    assert f'<option value="{work.id}" selected>Work</option>' in user.get(f"/chats/{plan}").text
+
+    response = user.post("/folders", data={"name": "work"})
+    assert response.status_code == 422 and "You have a folder called “work” already." in response.text
+    assert user.post("/folders", data={"name": " "}).status_code == 422
+    response = user.post(f"/folders/{work.id}/rename", data={"name": "Office"})
+    assert response.status_code == 303 and groups(user.get("/").text)[1] == ("Office", ["Quarterly plan"])
+    assert user.post(f"/chats/{plan}/folder", data={"folder": ""}).status_code == 303  # out of it
+    assert groups(user.get("/").text)[-1] == ("Today", ["Holiday", "Quarterly plan"])
+    user.post(f"/chats/{plan}/folder", data={"folder": work.id})
+    assert user.post(f"/folders/{work.id}/delete").status_code == 303
+    assert store.folders(owner_id(store)) == [] and store.chat(owner_id(store), plan).folder_id is None
+    assert "Quarterly plan" in [t for _, titles in groups(user.get("/").text) for t in titles]
+    assert other
+
+
+def test_another_users_folders_cannot_be_used_or_changed(app, client, store):
+    auth = AuthActions(client)
+    auth.signup("ada@example.com")
+    client.post("/folders", data={"name": "Ada's folder"})
+    [folder] = store.folders(owner_id(store))
+    auth.logout()
+    auth.signup("bob@example.com")
+    bob_chat = named(client, "Bob's")
+    assert "Ada&#39;s folder" not in client.get("/folders").text
+    assert client.post(f"/chats/{bob_chat}/folder", data={"folder": folder.id}).status_code == 404
+    assert client.post(f"/folders/{folder.id}/rename", data={"name": "Mine"}).status_code == 404
+    assert client.post(f"/folders/{folder.id}/delete").status_code == 404
+    assert store.folders(owner_id(store)) == [folder]
+    assert store.chat(owner_id(store, "bob@example.com"), bob_chat).folder_id is None

@@ -37,6 +37,10 @@ STATE_CHANGES = [
     ("/chats/{id}/settings", {"system_prompt": "x"}),
     ("/chats/{id}/messages", {"content": "x"}),
     ("/chats/{id}/preset", {"name": "From a chat"}),
+    ("/chats/{id}/pin", {}),
+    ("/chats/{id}/archive", {}),
+    ("/folders", {"name": "Work"}),
+    ("/chats/{id}/folder", {"folder": ""}),
     ("/presets", {"name": "New"}),
     ("/presets/{preset}", {"name": "Changed"}),
     ("/presets/{preset}/delete", {}),
@@ -137,8 +141,8 @@ def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in, prese
     def everything():
         with store.engine.connect() as db:
             return {table: sorted(map(tuple, db.execute(sa.text(f"select * from {table}"))))
-                    for table in ("users", "chats", "messages", "attachments", "presets", "app_settings",
-                                  "invitations")}
+                    for table in ("users", "chats", "messages", "attachments", "presets", "folders",
+                                  "app_settings", "invitations")}
     before = everything()
     walked = []
     for rule in csrf_app.url_map.iter_rules():
@@ -152,7 +156,7 @@ def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in, prese
         walked.append(rule.endpoint)
     assert {"chat.confirm_delete", "chat.show", "live.reply_events", "account.index", "account.download",
             "admin.index", "admin.member", "admin.confirm_delete", "presets.index", "presets.edit_form",
-            "auth.logout"} - set(walked) == {"auth.logout"}
+            "folders.index", "chat.archived", "search.index", "auth.logout"} - set(walked) == {"auth.logout"}
     assert everything() == before
     assert client.get(f"/chats/{chat_id}").status_code == 200
 
