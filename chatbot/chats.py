@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from .errors import InvalidInput, NotFound
 from .files import FileStore
@@ -34,7 +34,7 @@ def archived_chats(store: Store, owner_id: str) -> list[Chat]:
     return store.chats(owner_id, archived=True)
 
 
-def grouped(chats: list[Chat], today: date, folders: list[Folder] = ()) -> list[tuple[str, list[Chat], bool]]:
+def grouped(chats: list[Chat], today: date, folders: Sequence[Folder] = ()) -> list[tuple[str, list[Chat], bool]]:
     """The chat list as the sidebar shows it: the pinned chats, then each folder's (by name),
     then the rest by when they were last updated (days in UTC), each newest first; empty
     groups left out. Each group: its name, its chats, whether it is a folder."""

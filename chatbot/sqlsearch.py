@@ -82,8 +82,8 @@ def search(db: Connection, owner_id: str, terms: list[str], limit: int) -> list[
         # enough; and the owner's id, which each row indexes as a word.
         words = " AND ".join(f'"{term}"' for term in terms) + ("*" if len(terms[-1]) >= PREFIX_FROM else "")
         owner = f'owner_id : "{owner_id.replace("-", "")}"'
-        titles = db.execute(_SQLITE_TITLES, {**marks, "match": f"{owner} AND title : ({words})"})
-        found = db.execute(_SQLITE_MESSAGES, {**marks, "match": f"{owner} AND content : ({words})"})
+        titles = db.execute(_SQLITE_TITLES, {**marks, "match": f"{owner} AND title : ({words})"}).all()
+        found = db.execute(_SQLITE_MESSAGES, {**marks, "match": f"{owner} AND content : ({words})"}).all()
     else:
         query = as_tsquery(terms)
         titles = db.execute(_POSTGRES_TITLES, {**marks, "query": query}).all()
