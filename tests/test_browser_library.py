@@ -87,13 +87,15 @@ def test_pinning_and_archiving_from_the_chat_page_and_the_list_following_in_anot
         assert nav.get_by_role("heading").all_inner_texts() == ["Today"]
 
         page.goto(first)
+        page.get_by_label("More actions").click()
         page.get_by_role("button", name="Pin", exact=True).click()
+        page.get_by_label("More actions").click()
         page.get_by_role("button", name="Unpin").wait_for()
         nav.get_by_role("heading", name="Pinned").wait_for()  # the other tab's list, live
         pinned = nav.get_by_role("list", name="Pinned").get_by_role("link")
         assert pinned.all_inner_texts() == [page.locator("#chat-title").inner_text()]
 
-        page.get_by_role("button", name="Archive", exact=True).click()
+        page.get_by_role("button", name="Archive", exact=True).click()  # (the menu is open)
         page.get_by_text("is in your archive.").wait_for()
         nav.get_by_role("heading", name="Pinned").wait_for(state="detached")
         assert nav.get_by_role("link").count() == 1
@@ -108,8 +110,8 @@ def test_pinning_and_archiving_from_the_chat_page_and_the_list_following_in_anot
         page.get_by_role("button", name="Make folder").click()
         page.get_by_text("Folder “Kitchen” made").wait_for()
         page.goto(other.url)
-        page.get_by_label("Move to a folder").click()  # the tool opens its form
-        page.get_by_role("combobox", name="Folder").select_option(label="Kitchen")
+        page.get_by_label("More actions").click()
+        page.get_by_label("Move to a folder").select_option(label="Kitchen")
         page.get_by_role("button", name="Move").click()
         kitchen = nav.get_by_role("list", name="Kitchen")
         kitchen.get_by_role("link", name=other.locator("#chat-title").inner_text()).wait_for()  # the other tab, live
