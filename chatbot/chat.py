@@ -3,7 +3,6 @@ regenerate, rename, delete). The live side (socket, event streams) is in live/."
 from __future__ import annotations
 
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
 from urllib.parse import quote
 
 from flask import Blueprint, Response, flash, make_response, redirect, render_template, request, url_for
@@ -15,7 +14,6 @@ from .backends import backends, settings
 from .conversation import turns
 from .accounts.limits import rate_limits
 from .errors import Busy, InvalidInput, NotFound, TooMany, Unavailable
-from .folder_pages import my_folders
 from .live.feed import catch_up_from
 from .htmx import is_htmx
 
@@ -134,40 +132,6 @@ def save_as_preset(chat_id):
                           settings_form=request.form)
     flash(f"Saved as the preset “{saved.name}”: start a chat from it on the new chat page.")
     return redirect(url_for("chat.show", chat_id=chat_id), code=303)
-
-
-@bp.post("/chats/<chat_id>/pin")
-def pin(chat_id):
-    """Pin a chat to the top of the list (``pinned=0``: unpin it)."""
-    chats.organise(backends().store, backends().channel, current_user.id, chat_id,
-                   pinned=request.form.get("pinned") != "0")
-    return redirect(url_for("chat.show", chat_id=chat_id), code=303)
-
-
-@bp.post("/chats/<chat_id>/archive")
-def archive(chat_id):
-    """Move a chat out of the list into the archive (``archived=0``: back into the list)."""
-    archived = request.form.get("archived") != "0"
-    b = backends()
-    chats.organise(b.store, b.channel, current_user.id, chat_id, archived=archived)
-    if archived:
-        flash(f"“{chats.get_chat(b.store, current_user.id, chat_id).title}” is in your archive.")
-        return redirect(url_for("chat.index"), code=303)
-    return redirect(url_for("chat.show", chat_id=chat_id), code=303)
-
-
-@bp.get("/archive")
-def archived():
-    """The chats in your archive, to open or bring back."""
-    store = backends().store
-    return render_template("chat/archive.html", archived=chats.archived_chats(store, current_user.id),
-                           chats=chats.list_chats(store, current_user.id))
-
-
-@bp.app_template_filter("grouped")
-def grouped(items):
-    """The chat list in the sidebar's groups (pinned, folders, then by day)."""
-    return chats.grouped(items, datetime.now(timezone.utc).date(), my_folders())
 
 
 @bp.get("/chats/<chat_id>/delete")

@@ -156,7 +156,7 @@ def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in, prese
         walked.append(rule.endpoint)
     assert {"chat.confirm_delete", "chat.show", "live.reply_events", "account.index", "account.download",
             "admin.index", "admin.member", "admin.confirm_delete", "presets.index", "presets.edit_form",
-            "folders.index", "chat.archived", "search.index", "auth.logout"} - set(walked) == {"auth.logout"}
+            "library.folder_list", "library.archived", "search.index", "auth.logout"} - set(walked) == {"auth.logout"}
     assert everything() == before
     assert client.get(f"/chats/{chat_id}").status_code == 200
 
