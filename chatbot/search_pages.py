@@ -25,5 +25,5 @@ def index():
     store = backends().store
     results = search.search(store, current_user.id, request.args.get("q", ""))
     if is_htmx():
-        return render_template("search/_results.html", results=results)
+        return render_template("search/_results.html", results=results, oob=True)  # and the count, in place
     return render_template("search/index.html", results=results, chats=chats.list_chats(store, current_user.id))

@@ -50,7 +50,8 @@ def test_the_search_page_finds_titles_and_messages_with_the_words_marked(app, us
 
     fragment = user.get("/search?q=lighthouse+lamp", headers=HTMX)
     assert "<html" not in fragment.text and hits(fragment.text) == [f"/chats/{chat_id}?at={question.id}#m-{question.id}"]
-    assert "1 match." in fragment.text
+    assert '<p id="search-status" class="search-status" role="status" hx-swap-oob="innerHTML">1 match.</p>' \
+        in fragment.text  # the count, into the live region that stays
     assert "HX-History-Restore-Request" in fragment.headers["Vary"]
     # Going back to an address htmx pushed, it asks for the whole page again.
     restored = user.get("/search?q=lamp", headers={**HTMX, "HX-History-Restore-Request": "true"}).text
