@@ -26,8 +26,28 @@ def announce_chats(channel: Channel, owner_id: str) -> None:
     announce(channel, topics.user(owner_id), ChatsChanged())
 
 
-def list_chats(store: Store, owner_id: str) -> list[Chat]:
-    return store.chats(owner_id)
+SIDEBAR = 100  # chats neither pinned nor filed that the list shows; older ones a page at a time
+
+
+class ChatList(list):
+    """The chats the list shows, newest first (all the pinned and filed ones, and the newest
+    SIDEBAR of the rest), and whether older ones are left out (``more``)."""
+    more = False
+
+
+def list_chats(store: Store, owner_id: str) -> ChatList:
+    loose = store.chats(owner_id, filed=False, limit=SIDEBAR + 1)
+    shown = ChatList(sorted(store.chats(owner_id, filed=True) + loose[:SIDEBAR],
+                            key=lambda chat: chat.updated_at, reverse=True))
+    shown.more = len(loose) > SIDEBAR
+    return shown
+
+
+def older_chats(store: Store, owner_id: str, page: int) -> tuple[list[Chat], bool]:
+    """Page ``page`` (1: the first) of the chats neither pinned nor filed that the list
+    leaves out, newest first (SIDEBAR a page), and whether there is another."""
+    found = store.chats(owner_id, filed=False, limit=SIDEBAR + 1, offset=SIDEBAR * page)
+    return found[:SIDEBAR], len(found) > SIDEBAR
 
 
 def archived_chats(store: Store, owner_id: str) -> list[Chat]:

@@ -22,7 +22,7 @@ def account_archive(store: Store, files: FileStore, owner_id: str, email: str, s
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         chats = []
-        for chat in store.chats(owner_id):
+        for chat in store.chats(owner_id) + store.chats(owner_id, archived=True):
             messages = store.messages(owner_id, chat.id)
             chats.append(_chat(chat, messages))
             for message in messages:

@@ -68,6 +68,16 @@ def archived():
                            chats=chats.list_chats(store, current_user.id))
 
 
+@bp.get("/chats/older")
+def older():
+    """The chats the list leaves out (neither pinned nor filed, past its newest), a page at a time."""
+    store = backends().store
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    found, more = chats.older_chats(store, current_user.id, page)
+    return render_template("chat/older.html", older=found, page=page, more=more,
+                           chats=chats.list_chats(store, current_user.id))
+
+
 @bp.get("/folders")
 def folder_list():
     """Your folders, to rename or delete, and a form for a new one."""

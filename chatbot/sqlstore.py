@@ -331,9 +331,15 @@ class SQLStore:
                 parameters=parameters.as_json(), created_at=stamp, updated_at=stamp))
         return chat
 
-    def chats(self, owner_id: str, limit: int | None = None, archived: bool = False) -> list[Chat]:
+    def chats(self, owner_id: str, limit: int | None = None, archived: bool = False, filed: bool | None = None,
+              offset: int = 0) -> list[Chat]:
         query, values = (_CHATS, {"owner": owner_id, "archived": archived}) if limit is None else \
             (_NEWEST_CHATS, {"owner": owner_id, "archived": archived, "limit": limit})
+        if filed is not None:
+            organised = sa.or_(chats.c.pinned == sa.true(), chats.c.folder_id.is_not(None))
+            query = query.where(organised if filed else sa.not_(organised))
+        if offset:
+            query = query.offset(offset)
         with self.engine.connect() as db:
             return [_chat(row) for row in db.execute(query, values)]
 

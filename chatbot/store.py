@@ -188,8 +188,11 @@ class Store(Protocol):
     # Chats
     def add_chat(self, owner_id: str, title: str, model: str, system_prompt: str = "",
                  parameters: Parameters = Parameters()) -> Chat: ...
-    def chats(self, owner_id: str, limit: int | None = None, archived: bool = False) -> list[Chat]:
-        """The owner's chats (or, ``archived``, those in the archive), most recently updated first."""
+    def chats(self, owner_id: str, limit: int | None = None, archived: bool = False, filed: bool | None = None,
+              offset: int = 0) -> list[Chat]:
+        """The owner's chats (or, ``archived``, those in the archive), most recently updated
+        first; with ``filed``, only those pinned or in a folder (True) or neither (False);
+        ``offset`` of them skipped (a later page)."""
         ...
     def organise_chat(self, owner_id: str, chat_id: str, *, pinned: bool | None = None,
                       archived: bool | None = None, folder_id: str | None = None, unfile: bool = False) -> bool:

@@ -185,6 +185,7 @@ PAGES = {
     "search": ("admin", lambda s: "/search?q=map", as_loaded),
     "archive": ("admin", lambda s: "/archive", as_loaded),
     "folders": ("admin", lambda s: "/folders", as_loaded),
+    "older-chats": ("admin", lambda s: "/chats/older", as_loaded),
     "archived-chat": ("admin", lambda s: f"/chats/{s.archived_id}", as_loaded),
     "account": ("admin", lambda s: "/account", as_loaded),
     "admin": ("admin", lambda s: "/admin", as_loaded),

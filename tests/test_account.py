@@ -99,6 +99,7 @@ def test_download_all_ones_data(app, user):
     send(user, chat_id, "What is a lighthouse?", files=[(io.BytesIO(b"keeper's log"), "log.txt")])
     user.post(f"/chats/{chat_id}/settings", data={"system_prompt": "Be brief.", "temperature": "0.5"})
     user.post("/presets", data={"name": "Keeper", "system_prompt": "You keep a lighthouse.", "max_tokens": "300"})
+    user.post(f"/chats/{chat_id}/archive")  # an archived chat is the user's too
     response = user.get("/account/export")
     assert response.status_code == 200 and response.mimetype == "application/zip"
     assert "attachment" in response.headers["Content-Disposition"]

@@ -130,3 +130,23 @@ def test_another_users_folders_cannot_be_used_or_changed(app, client, store):
     assert client.post(f"/folders/{folder.id}/delete").status_code == 404
     assert store.folders(owner_id(store)) == [folder]
     assert store.chat(owner_id(store, "bob@example.com"), bob_chat).folder_id is None
+
+
+def test_the_list_shows_its_newest_chats_and_the_older_ones_a_page_at_a_time(app, user, store, monkeypatch):
+    from chatbot import chats
+
+    monkeypatch.setattr(chats, "SIDEBAR", 3)
+    made = [named(user, f"Chat {n}") for n in range(8)]  # the newest last
+    for n, chat_id in enumerate(made):
+        age(store, chat_id, 8 - n)  # a day apart, in the order they were made
+    user.post(f"/chats/{made[0]}/pin")  # the oldest, pinned: shown whatever its age
+    page = user.get("/").text
+    shown = [t for _, titles in groups(page) for t in titles]
+    assert shown == ["Chat 0", "Chat 7", "Chat 6", "Chat 5"]
+    assert '<a class="older-chats" href="/chats/older">Older chats</a>' in page
+    older = user.get("/chats/older").text.split("<main")[1]
+    assert re.findall(r'<li><a href="/chats/[^"]+">([^<]+)</a></li>', older) == ["Chat 4", "Chat 3", "Chat 2"]
+    assert 'href="/chats/older?page=2">Older</a>' in older and ">Newer</a>" not in older
+    older = user.get("/chats/older?page=2").text.split("<main")[1]
+    assert re.findall(r'<li><a href="/chats/[^"]+">([^<]+)</a></li>', older) == ["Chat 1"]
+    assert 'href="/chats/older?page=1">Newer</a>' in older and ">Older</a>" not in older

@@ -174,6 +174,22 @@ def test_pinning_and_archiving_leave_a_chat_in_its_place(store, owner, stranger)
     assert store.chat(owner, older.id).archived is False and store.chats(stranger, archived=True) == []
 
 
+def test_chats_are_listed_filed_or_loose_and_a_page_at_a_time(store, owner):
+    made = [store.add_chat(owner, f"Chat {n}", "m") for n in range(6)]  # newest last
+    folder = store.add_folder(owner, "Filed")
+    store.organise_chat(owner, made[1].id, pinned=True)
+    store.organise_chat(owner, made[3].id, folder_id=folder.id)
+    store.organise_chat(owner, made[4].id, archived=True)
+    ids = lambda chats: [c.title for c in chats]  # noqa: E731
+    assert ids(store.chats(owner, filed=True)) == ["Chat 3", "Chat 1"]
+    assert ids(store.chats(owner, filed=False)) == ["Chat 5", "Chat 2", "Chat 0"]
+    assert ids(store.chats(owner, filed=False, limit=2)) == ["Chat 5", "Chat 2"]
+    assert ids(store.chats(owner, filed=False, limit=2, offset=2)) == ["Chat 0"]
+    assert ids(store.chats(owner, limit=3, offset=1)) == ["Chat 3", "Chat 2", "Chat 1"]
+    assert ids(store.chats(owner, offset=4)) == ["Chat 0"]
+    assert ids(store.chats(owner, filed=True, limit=1, offset=1)) == ["Chat 1"]
+
+
 def test_folders_are_made_listed_renamed_and_deleted_leaving_their_chats(store, owner, stranger):
     work = store.add_folder(owner, "Work")
     home = store.add_folder(owner, "home")

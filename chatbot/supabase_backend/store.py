@@ -96,13 +96,26 @@ class SupabaseStore:
             "parameters": parameters})).execute().data
         return _chat(rows[0])
 
-    def chats(self, owner_id: str, limit: int | None = None, archived: bool = False) -> list[Chat]:
+    def chats(self, owner_id: str, limit: int | None = None, archived: bool = False, filed: bool | None = None,
+              offset: int = 0) -> list[Chat]:
         if not self._mine(owner_id):
             return []
+        if filed:  # pinned or in a folder: two queries, as PostgREST's "or" is one filter the stand-in lacks
+            found = {chat.id: chat for chat in self._chats(owner_id, archived, lambda q: q.eq("pinned", True))}
+            found.update((c.id, c) for c in self._chats(owner_id, archived, lambda q: q.not_.is_("folder_id", "null")))
+            ordered = sorted(found.values(), key=lambda c: (-c.updated_at.timestamp(), c.id))[offset:]
+            return ordered if limit is None else ordered[:limit]
+        narrow = (lambda q: q.eq("pinned", False).is_("folder_id", "null")) if filed is False else (lambda q: q)
+        return self._chats(owner_id, archived, narrow, limit, offset)
+
+    def _chats(self, owner_id: str, archived: bool, narrow, limit: int | None = None, offset: int = 0) -> list[Chat]:
         def query():
-            return (self.db.table("chats").select("*").eq("owner_id", owner_id).eq("archived", archived)
-                    .order("updated_at", desc=True).order("id"))
-        rows = _every(query) if limit is None else query().limit(limit).execute().data
+            return narrow(self.db.table("chats").select("*").eq("owner_id", owner_id).eq("archived", archived)
+                          .order("updated_at", desc=True).order("id"))
+        if limit is None:
+            rows = _every(query)[offset:] if offset else _every(query)
+        else:
+            rows = query().range(offset, offset + limit - 1).execute().data if limit > 0 else []
         return [_chat(row) for row in rows]
 
     def chat(self, owner_id: str, chat_id: str) -> Chat | None:
