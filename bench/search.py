@@ -45,8 +45,6 @@ def queries(words: list[str]) -> dict[str, str]:
 def seed(store, owner: str, chats: int, messages: int, rng: random.Random, words: list[str]) -> None:
     """The chats and their messages straight into the tables, in bulk (as the app would
     have stored them over years: a tree of one branch each, every reply complete)."""
-    import sqlalchemy as sa
-
     from chatbot.sqlstore import chats as chats_table, messages as messages_table
 
     weights = [1 / rank for rank in range(1, len(words) + 1)]

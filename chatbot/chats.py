@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import date
 from typing import Mapping, Sequence
 
 from .errors import InvalidInput, NotFound

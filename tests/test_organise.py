@@ -4,8 +4,6 @@ updated; none of it moves a chat in the list, and another user's chats cannot be
 import re
 from datetime import datetime, timedelta, timezone
 
-import sqlalchemy as sa
-
 from chatbot.sqlstore import chats as chats_table
 from tests.conftest import AuthActions, new_chat, owner_id
 

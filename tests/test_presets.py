@@ -10,7 +10,7 @@ from markupsafe import escape
 from chatbot import create_app
 from chatbot.backends import backends
 from chatbot.models.parameters import Parameters
-from tests.conftest import AuthActions, make_config, owner_id, send, wait_until
+from tests.conftest import AuthActions, make_config, owner_id, wait_until
 from tests.openai_stub import API_KEY, StubOpenAI
 
 

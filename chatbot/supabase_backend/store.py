@@ -11,9 +11,10 @@ run as the user too (see ``chatbot.supabase_backend`` for why that token is stil
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Iterator
 
 from postgrest.exceptions import APIError
 from supabase import Client
@@ -23,7 +24,7 @@ from ..store import (MARK_END, MARK_START, STREAMING, Attachment, Chat, ChatUsag
                      Preset, ReplyInProgress, SearchHit, Turn, as_tsquery, is_uuid)
 
 # SQLSTATEs that PostgREST passes on as the error code.
-_UNIQUE_VIOLATION = "23505"  # a second streaming reply in one chat, a client id sent into another, a preset name taken
+_UNIQUE_VIOLATION = "23505"  # a second streaming reply in one chat, a client id sent into another, a name taken
 _NOT_FOUND = "P0002"  # raised by append_messages and append_turn for a chat the caller cannot see
 _RLS_REFUSED = "42501"
 # Supabase's API answers at most "Max rows" rows per request (1,000 unless changed; keep it
@@ -65,6 +66,17 @@ def _message(row: dict, files: tuple[Attachment, ...] = (), version: int = 1, ve
     return Message(row["id"], row["chat_id"], row["role"], row["content"], row["status"], row["error"], row["model"],
                    row["prompt_tokens"], row["completion_tokens"], _time(row["created_at"]), row["seq"], files,
                    row.get("worker"), row.get("parent_id"), row.get("finish_reason"), version, versions)
+
+
+@contextmanager
+def _named(name: str) -> Iterator[None]:
+    """A preset's or folder's name, written: DuplicateName if the owner has it already."""
+    try:
+        yield
+    except APIError as error:
+        if error.code == _UNIQUE_VIOLATION:
+            raise DuplicateName(name) from None
+        raise
 
 
 def _every(query: Callable[[], object]) -> list[dict]:
@@ -150,12 +162,8 @@ class SupabaseStore:
     def add_folder(self, owner_id: str, name: str) -> Folder:
         if not self._mine(owner_id):
             raise LookupError(owner_id)
-        try:
+        with _named(name):
             rows = self.db.table("folders").insert({"owner_id": owner_id, "name": name}).execute().data
-        except APIError as error:
-            if error.code == _UNIQUE_VIOLATION:
-                raise DuplicateName(name) from None
-            raise
         return _folder(rows[0])
 
     def folders(self, owner_id: str) -> list[Folder]:
@@ -167,13 +175,9 @@ class SupabaseStore:
     def rename_folder(self, owner_id: str, folder_id: str, name: str) -> Folder | None:
         if not self._mine(owner_id, folder_id):
             return None
-        try:
+        with _named(name):
             rows = (self.db.table("folders").update({"name": name}).eq("id", folder_id).eq("owner_id", owner_id)
                     .execute().data)
-        except APIError as error:
-            if error.code == _UNIQUE_VIOLATION:
-                raise DuplicateName(name) from None
-            raise
         return _folder(rows[0]) if rows else None
 
     def delete_folder(self, owner_id: str, folder_id: str) -> bool:
@@ -209,14 +213,10 @@ class SupabaseStore:
                    parameters: Parameters) -> Preset:
         if not self._mine(owner_id):
             raise LookupError(owner_id)
-        try:
+        with _named(name):
             rows = self.db.table("presets").insert(_stored({
                 "owner_id": owner_id, "name": name, "system_prompt": system_prompt, "model": model,
                 "parameters": parameters})).execute().data
-        except APIError as error:
-            if error.code == _UNIQUE_VIOLATION:
-                raise DuplicateName(name) from None
-            raise
         return _preset(rows[0])
 
     def presets(self, owner_id: str) -> list[Preset]:
@@ -234,14 +234,10 @@ class SupabaseStore:
     def update_preset(self, owner_id: str, preset_id: str, **changes: str | Parameters) -> Preset | None:
         if not self._mine(owner_id, preset_id):
             return None
-        try:
+        with _named(str(changes.get("name", ""))):
             rows = (self.db.table("presets")
                     .update({**_stored(changes), "updated_at": datetime.now(timezone.utc).isoformat()})
                     .eq("id", preset_id).eq("owner_id", owner_id).execute().data)
-        except APIError as error:
-            if error.code == _UNIQUE_VIOLATION:
-                raise DuplicateName(str(changes.get("name", ""))) from None
-            raise
         return _preset(rows[0]) if rows else None
 
     def delete_preset(self, owner_id: str, preset_id: str) -> bool:
