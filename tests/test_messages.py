@@ -48,10 +48,14 @@ def test_the_user_message_is_stored_before_the_model_is_called(app, user, store)
         ("user", "first things first", COMPLETE), ("assistant", "", STREAMING)]
 
 
-def test_first_message_names_the_chat(user, store):
+def test_first_message_names_the_chat(app, user, store):
+    # The reply held back: once it is written, the model names the chat in its stead.
+    held = threading.Event()
+    backends(app).model = ScriptedModel(gate=held)
     chat_id = new_chat(user)
     user.post(f"/chats/{chat_id}/messages", data={"content": "Plan a three day hiking trip in the Dolomites in late September please"})
     assert store.chat(owner_id(store), chat_id).title == "Plan a three day hiking trip in the Dolomites in late…"
+    held.set()
 
 
 @pytest.mark.parametrize("content, message", [
