@@ -24,7 +24,7 @@ from .mail import LogMailer, Mailer, SMTPMailer
 from .models import ChatModel
 from .models.catalog import Catalog, Provider
 from .settings import Settings
-from .store import Store
+from .store import SharedChats, Store
 
 
 class Backends:
@@ -35,10 +35,13 @@ class Backends:
     user's own access token, made once per request (so RLS applies to everything it does)."""
 
     def __init__(self, accounts: Accounts, sessions: Sessions, directory: Directory, models: Catalog,
-                 runner: ReplyRunner, *, store: Store | None = None, files: FileStore | None = None,
+                 runner: ReplyRunner, shared: SharedChats, shared_files: FileStore, *, store: Store | None = None,
+                 files: FileStore | None = None,
                  per_user: Callable[[Credentials], tuple[Store, FileStore]] | None = None) -> None:
         self.accounts, self.sessions, self.directory = accounts, sessions, directory
         self.models, self.runner = models, runner
+        # Share links, for anyone who has one: their snapshots, and the files of those that include them.
+        self.shared, self.shared_files = shared, shared_files
         self._store, self._files, self._per_user = store, files, per_user
 
     @property
@@ -89,7 +92,8 @@ def init_app(app: Flask, settings: Settings) -> None:
         # Records hold Supabase's refresh tokens: ending one signs that Supabase session out too.
         sessions = SignOutAtProvider(_sessions(settings) or project.sessions(), accounts.log_out)
         app.extensions["chatbot"] = Backends(accounts, sessions, directory, _catalog(settings, pace, directory),
-                                             runner, per_user=project.for_user)
+                                             runner, project.shared_chats(), project.shared_files(),
+                                             per_user=project.for_user)
         return
 
     from .accounts.sqldirectory import SQLDirectory
@@ -107,7 +111,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     directory = SQLDirectory(engine, files, busy_seconds=busy)
     app.extensions["chatbot"] = Backends(accounts, _sessions(settings) or SQLSessions(engine, busy_seconds=busy),
                                          directory, _catalog(settings, pace, directory),
-                                         _runner(channel, store, settings, pace), store=store, files=files)
+                                         _runner(channel, store, settings, pace), store, files, store=store, files=files)
 
 
 def _sessions(settings: Settings) -> Sessions | None:

@@ -1,6 +1,7 @@
 """The SQL store: SQLAlchemy Core over SQLite (the embedded default) or PostgreSQL."""
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -12,8 +13,8 @@ from sqlalchemy.engine import Engine
 from .database import BUSY_SECONDS, patient_methods
 from .models.parameters import Parameters
 
-from .store import (INTERRUPTED, STREAMING, Attachment, Chat, ChatUsage, DuplicateEmail, DuplicateName, Folder,
-                    Message, Preset, ReplyInProgress, SearchHit, Turn, User, is_uuid)
+from .store import (INTERRUPTED, STREAMING, Attachment, Chat, ChatImport, ChatUsage, DuplicateEmail, DuplicateName,
+                    Folder, Message, Preset, ReplyInProgress, SearchHit, Share, Turn, User, is_uuid, new_share_token)
 
 metadata = sa.MetaData()
 
@@ -65,6 +66,7 @@ chats = sa.Table(
     sa.Column("parameters", sa.Text, nullable=False, server_default="{}"),  # the model's, as JSON
     sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("folder_id", _Id()),  # the folder it is filed in (the store empties a folder before deleting it)
+    sa.Column("import_key", sa.String(200)),  # where an imported chat came from (ChatImport.key)
 )
 
 messages = sa.Table(
@@ -132,6 +134,20 @@ presets = sa.Table(
 # One name once per owner, whatever its case: "Coder" and "coder" would be two presets a
 # person could not tell apart.
 sa.Index("presets_owner_name", presets.c.owner_id, sa.func.lower(presets.c.name), unique=True)
+
+# Share links: read-only snapshots of chats, found by their token.
+shares = sa.Table(
+    "shares", metadata,
+    sa.Column("id", _Id(), primary_key=True),
+    sa.Column("owner_id", _Id(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("chat_id", _Id(), sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token", sa.String(64), nullable=False, unique=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("with_files", sa.Boolean, nullable=False),
+    sa.Column("message_count", sa.Integer, nullable=False),
+    sa.Column("messages", sa.Text, nullable=False),  # the snapshot: each message as Message.as_event gives it, as JSON
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
 
 # Processes that may be writing replies, and until when (renewed while they live).
 leases = sa.Table(
@@ -241,6 +257,13 @@ _CHAT_USAGE = (sa.select(messages.c.model, sa.func.count(), sa.func.coalesce(sa.
                .where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"), messages.c.role == "assistant")
                .group_by(messages.c.model).order_by(messages.c.model))
 _OWNED_MESSAGE = sa.select(messages.c.chat_id).where(messages.c.id == _p("id"), messages.c.owner_id == _p("owner"))
+_ALL_MESSAGES = (sa.select(*_SHOWN_COLUMNS).where(messages.c.chat_id == _p("chat"), messages.c.owner_id == _p("owner"))
+                 .order_by(messages.c.seq))
+_SHARES = (sa.select(*[c for c in shares.c if c.name != "messages"]).where(shares.c.owner_id == _p("owner"))
+           .order_by(shares.c.created_at.desc(), shares.c.id))
+_SHARED = shares.select().where(shares.c.token == _p("token"))
+_IMPORTED = sa.select(chats.c.import_key, chats.c.id).where(chats.c.owner_id == _p("owner"),
+                                                            chats.c.import_key.in_(_p("keys", expanding=True)))
 
 
 @lru_cache(maxsize=64)
@@ -282,6 +305,20 @@ def _message(row, files: tuple[Attachment, ...] = ()) -> Message:
 
 def _attachment(row) -> Attachment:
     return Attachment(row.id, row.message_id, row.name, row.content_type, row.size, row.storage_key)
+
+
+def _share(row, snapshot: bool = False) -> Share:
+    return Share(row.id, row.chat_id, row.token, row.title, _aware(row.created_at), bool(row.with_files),
+                 row.message_count, snapshot_of(row.messages) if snapshot else ())
+
+
+def snapshot_json(messages: list[Message]) -> str:
+    """A share's messages as kept: each as Message.as_event gives it."""
+    return json.dumps([message.as_event() for message in messages], ensure_ascii=False)
+
+
+def snapshot_of(stored: str | list) -> tuple[Message, ...]:
+    return tuple(Message.from_event(data) for data in (json.loads(stored) if isinstance(stored, str) else stored))
 
 
 @patient_methods
@@ -425,6 +462,7 @@ class SQLStore:
             # Children first: SQLite enforces ON DELETE CASCADE only with a pragma.
             db.execute(attachments.delete().where(attachments.c.chat_id == chat_id,
                                                   attachments.c.owner_id == owner_id))
+            db.execute(shares.delete().where(shares.c.chat_id == chat_id, shares.c.owner_id == owner_id))
             db.execute(messages.delete().where(messages.c.chat_id == chat_id, messages.c.owner_id == owner_id))
             result = db.execute(chats.delete().where(chats.c.id == chat_id, chats.c.owner_id == owner_id))
         return result.rowcount == 1
@@ -646,6 +684,48 @@ class SQLStore:
             files = db.execute(_MESSAGE_ATTACHMENTS, {"message": message_id, "owner": owner_id})
             return _message(row, tuple(_attachment(f) for f in files))
 
+    def all_messages(self, owner_id: str, chat_id: str) -> list[Message]:
+        if not is_uuid(chat_id):
+            return []
+        with self.engine.connect() as db:
+            attached: dict[str, list[Attachment]] = {}
+            for row in db.execute(_CHAT_ATTACHMENTS, {"chat": chat_id, "owner": owner_id}):
+                attached.setdefault(row.message_id, []).append(_attachment(row))
+            return [_message(row, tuple(attached.get(row.id, ())))
+                    for row in db.execute(_ALL_MESSAGES, {"chat": chat_id, "owner": owner_id})]
+
+    def import_chats(self, owner_id: str, chats_in: list[ChatImport]) -> list[tuple[str, bool]]:
+        keys = [chat.key for chat in chats_in]
+        with self.engine.begin() as db:  # all of them or none
+            known = dict(db.execute(_IMPORTED, {"owner": owner_id, "keys": keys}).all()) if keys else {}
+            done: list[tuple[str, bool]] = []
+            for chat in chats_in:
+                if chat.key in known:
+                    done.append((known[chat.key], False))
+                    continue
+                known[chat.key] = chat_id = str(uuid.uuid4())
+                new_ids = {message.id: str(uuid.uuid4()) for message in chat.messages}
+                leaf = new_ids.get(chat.current_leaf or "") or (new_ids[chat.messages[-1].id] if chat.messages else None)
+                db.execute(chats.insert().values(
+                    id=chat_id, owner_id=owner_id, title=chat.title, model=chat.model, system_prompt=chat.system_prompt,
+                    parameters=chat.parameters.as_json(), created_at=chat.created_at, updated_at=chat.updated_at,
+                    archived=chat.archived, current_leaf=leaf, import_key=chat.key))
+                if chat.messages:
+                    db.execute(messages.insert(), [
+                        dict(id=new_ids[m.id], chat_id=chat_id, owner_id=owner_id, role=m.role, content=m.content,
+                             status=m.status, error=m.error, model=m.model, prompt_tokens=m.prompt_tokens,
+                             completion_tokens=m.completion_tokens, created_at=m.created_at, seq=seq,
+                             parent_id=new_ids[m.parent_id] if m.parent_id else None, finish_reason=m.finish_reason)
+                        for seq, m in enumerate(chat.messages, start=1)])
+                files = [(m, a) for m in chat.messages for a in m.attachments]
+                if files:
+                    db.execute(attachments.insert(), [
+                        dict(id=str(uuid.uuid4()), message_id=new_ids[m.id], chat_id=chat_id, owner_id=owner_id,
+                             storage_key=a.storage_key, name=a.name, content_type=a.content_type, size=a.size,
+                             created_at=m.created_at) for m, a in files])
+                done.append((chat_id, True))
+        return done
+
     def chat_usage(self, owner_id: str, chat_id: str) -> list[ChatUsage]:
         if not is_uuid(chat_id):
             return []
@@ -669,6 +749,34 @@ class SQLStore:
             db.execute(statement, {"message": message_id, "owner": owner_id,
                                    **{f"new_{column}": value for column, value in changes.items()}})
 
+
+    # Share links
+    def add_share(self, owner_id: str, chat_id: str, title: str, messages: list[Message], with_files: bool) -> Share:
+        share = Share(str(uuid.uuid4()), chat_id, new_share_token(), title, now(), with_files, len(messages),
+                      tuple(messages))
+        with self.engine.begin() as db:
+            if not is_uuid(chat_id) or db.execute(_CHAT, {"id": chat_id, "owner": owner_id}).first() is None:
+                raise LookupError(chat_id)
+            db.execute(shares.insert().values(
+                id=share.id, owner_id=owner_id, chat_id=chat_id, token=share.token, title=title, with_files=with_files,
+                message_count=len(messages), messages=snapshot_json(messages), created_at=share.created_at))
+        return share
+
+    def shares(self, owner_id: str) -> list[Share]:
+        with self.engine.connect() as db:
+            return [_share(row) for row in db.execute(_SHARES, {"owner": owner_id})]
+
+    def delete_share(self, owner_id: str, share_id: str) -> bool:
+        if not is_uuid(share_id):
+            return False
+        with self.engine.begin() as db:
+            return db.execute(shares.delete().where(shares.c.id == share_id,
+                                                    shares.c.owner_id == owner_id)).rowcount == 1
+
+    def shared(self, token: str) -> Share | None:
+        with self.engine.connect() as db:
+            row = db.execute(_SHARED, {"token": token}).first()
+        return _share(row, snapshot=True) if row else None
 
     # Attachments
     def add_attachment(self, owner_id: str, message_id: str, name: str, content_type: str, size: int,

@@ -5,6 +5,7 @@ within that owner's data: a chat of someone else's is simply not found.
 """
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,6 +151,43 @@ class Preset:
 
 
 @dataclass(frozen=True)
+class Share:
+    """A read-only snapshot of a chat (up to one of its messages) that anyone who has its link
+    may read, with no account. A copy: what is said in the chat afterwards is not in it."""
+    id: str
+    chat_id: str
+    token: str  # the link's secret: whoever has it may read the snapshot (new_share_token)
+    title: str
+    created_at: datetime
+    with_files: bool  # the messages' attachments may be opened from it (if not, they are left out)
+    message_count: int
+    messages: tuple[Message, ...] = ()  # the snapshot, oldest first (left empty in the owner's list)
+
+
+def new_share_token() -> str:
+    """A share link's secret: 192 random bits, as 32 URL-safe characters."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class ChatImport:
+    """A whole chat brought in from elsewhere: an export, a share, another app's history."""
+    key: str  # where it came from ("chatgpt:<id>", "share:<id>"...): an owner imports each once
+    title: str
+    model: str
+    created_at: datetime
+    updated_at: datetime
+    # Oldest first, each after its parent (parent_id: the id of one before it, or None); the
+    # ids are the source's, only to say who follows whom: the store gives every one a new id.
+    # Attachments carry storage keys whose files the caller has put in the owner's file store.
+    messages: tuple[Message, ...]
+    current_leaf: str | None = None  # the message shown (an id among them); None: the last
+    system_prompt: str = ""
+    parameters: Parameters = Parameters()
+    archived: bool = False
+
+
+@dataclass(frozen=True)
 class Turn:
     """A question and its empty streaming reply as add_turn stored them, with what the
     reply needs next, read in the same step: one trip to the store for a send."""
@@ -262,6 +300,15 @@ class Store(Protocol):
         it), only those before that message (a page further back)."""
         ...
     def message(self, owner_id: str, message_id: str) -> Message | None: ...
+    def all_messages(self, owner_id: str, chat_id: str) -> list[Message]:
+        """Every message of the chat, every version of every branch, in the order they were
+        written (a parent before its children), with their attachments."""
+        ...
+    def import_chats(self, owner_id: str, chats: list[ChatImport]) -> list[tuple[str, bool]]:
+        """Store the chats whole, all of them or (on any error) none. For each, its id here and
+        whether it is new: a chat whose ``key`` the owner imported before is not stored again
+        (its id is the earlier one's)."""
+        ...
     def chat_usage(self, owner_id: str, chat_id: str) -> list[ChatUsage]:
         """The chat's replies and their tokens, by model (every version counted: each was paid for)."""
         ...
@@ -290,6 +337,16 @@ class Store(Protocol):
         ...
     def delete_preset(self, owner_id: str, preset_id: str) -> bool: ...
 
+    # Share links
+    def add_share(self, owner_id: str, chat_id: str, title: str, messages: list[Message], with_files: bool) -> Share:
+        """Keep ``messages`` (finished ones of the chat) as a snapshot under a new token.
+        LookupError if the chat is not the owner's."""
+        ...
+    def shares(self, owner_id: str) -> list[Share]: ...  # newest first, without their messages
+    def delete_share(self, owner_id: str, share_id: str) -> bool:
+        """Revoke the link: from now on it finds nothing."""
+        ...
+
     # Attachments (the files themselves are in a FileStore, under ``storage_key``)
     def add_attachment(self, owner_id: str, message_id: str, name: str, content_type: str, size: int,
                        storage_key: str) -> Attachment:
@@ -297,6 +354,14 @@ class Store(Protocol):
         ...
     def attachment(self, owner_id: str, attachment_id: str) -> Attachment | None: ...
     def chat_attachments(self, owner_id: str, chat_id: str) -> list[Attachment]: ...
+
+
+class SharedChats(Protocol):
+    """What anyone, signed in or not, may read: the snapshot behind a share link."""
+
+    def shared(self, token: str) -> Share | None:
+        """The share with this token and its messages, unless revoked (or never made)."""
+        ...
 
 
 class Housekeeping(Protocol):

@@ -230,7 +230,8 @@ def test_anon_cannot_create_anything(db):
 # Tables users may not do everything with: the server's own bookkeeping, where no user has
 # any business, and session records, which users may list and end but only the server makes.
 LIMITED_POLICIES = {"reply_leases": set(), "sessions": {"SELECT", "DELETE"}, "profiles": {"SELECT"},
-                    "app_settings": set(), "invitations": set(), "message_words": {"SELECT"}}
+                    "app_settings": set(), "invitations": set(), "message_words": {"SELECT"},
+                    "shares": {"SELECT", "INSERT", "DELETE"}}  # a snapshot is never changed
 
 
 def test_every_table_has_rls_and_a_policy_per_operation(db):
@@ -668,3 +669,86 @@ def test_message_words_are_read_by_their_owner_only_and_written_by_no_user(db, a
         with pytest.raises(InsufficientPrivilege):
             with acting(db, user):
                 db.execute(statement, {"m": ada_data["messages"], "ada": ADA})
+
+
+# Share links: the owner makes, lists and revokes theirs; anyone with a token reads that one
+# snapshot through shared_chat, and nothing else (no other share, no chat, no owner).
+
+def _share(db, user, chat, token, snapshot='[{"content": "shared words"}]'):
+    with acting(db, user, commit=True):
+        return db.execute("insert into shares (chat_id, token, title, with_files, message_count, messages) "
+                          "values (%s, %s, 'Shared', false, 1, %s) returning id", (chat, token, snapshot)).fetchone()[0]
+
+
+@pytest.fixture
+def ada_share(db, ada_data):
+    token = uuid.uuid4().hex
+    share = _share(db, ADA, ada_data["chats"], token)
+    yield {"id": share, "token": token}
+    db.execute("delete from shares where id = %s", (share,))
+
+
+@pytest.mark.parametrize("user", [ADA, BOB, None], ids=["the owner", "another user", "anon"])
+def test_a_share_token_gives_its_snapshot_to_anyone_and_nothing_more(db, ada_share, ada_data, user):
+    with acting(db, user):
+        rows = db.execute("select * from shared_chat(%s)", (ada_share["token"],)).fetchall()
+        assert len(rows) == 1 and rows[0][6] == [{"content": "shared words"}]
+        columns = [column.name for column in db.execute("select * from shared_chat(%s)", ("x",)).description]
+        assert "owner_id" not in columns
+        assert db.execute("select * from shared_chat(%s)", (ada_share["token"][:-1],)).fetchall() == []
+        assert db.execute("select * from shared_chat(%s)", ("%",)).fetchall() == []  # no pattern matching
+        if user == BOB:  # the chat behind it stays its owner's (anon may not even ask)
+            assert db.execute("select count(*) from messages where chat_id = %s", (ada_data["chats"],)).fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("user", [BOB, None], ids=["another user", "anon"])
+def test_only_the_owner_lists_and_revokes_a_share(db, ada_share, user):
+    with acting(db, user):
+        if user is None:
+            with pytest.raises(InsufficientPrivilege):
+                db.execute("select * from shares")
+        else:
+            assert db.execute("select count(*) from shares where id = %s", (ada_share["id"],)).fetchone()[0] == 0
+            assert db.execute("delete from shares where id = %s", (ada_share["id"],)).rowcount == 0
+    with acting(db, ADA):
+        assert db.execute("select count(*) from shares where id = %s", (ada_share["id"],)).fetchone()[0] == 1
+        assert db.execute("delete from shares where id = %s", (ada_share["id"],)).rowcount == 1
+        assert db.execute("select * from shared_chat(%s)", (ada_share["token"],)).fetchall() == []  # revoked: gone
+
+
+def test_no_one_changes_a_snapshot_its_owner_included(db, ada_share):
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, ADA):
+            db.execute("update shares set messages = '[]' where id = %s", (ada_share["id"],))
+
+
+def test_a_user_cannot_share_another_users_chat(db, ada_data):
+    with pytest.raises(InsufficientPrivilege):
+        _share(db, BOB, ada_data["chats"], uuid.uuid4().hex)
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, BOB):
+            db.execute("insert into shares (owner_id, chat_id, token, title, with_files, message_count, messages) "
+                       "values (%s, %s, 'x', 'x', false, 0, '[]')", (ADA, ada_data["chats"]))
+
+
+def test_import_chats_writes_only_as_its_caller(db):
+    chat = {"key": "chatgpt:1", "title": "Imported", "model": "m", "created_at": "2025-01-01T00:00:00Z",
+            "updated_at": "2025-01-01T00:00:00Z", "current_leaf": "b", "messages": [
+                {"id": "a", "parent_id": None, "role": "user", "content": "hi", "status": "complete",
+                 "created_at": "2025-01-01T00:00:00Z", "attachments": []},
+                {"id": "b", "parent_id": "a", "role": "assistant", "content": "hello", "status": "complete",
+                 "created_at": "2025-01-01T00:00:00Z", "attachments": []}]}
+    with acting(db, BOB):
+        [(key, chat_id, new)] = db.execute("select * from import_chats(%s)", (json.dumps([chat]),)).fetchall()
+        assert (key, new) == ("chatgpt:1", True)
+        assert db.execute("select owner_id from chats where id = %s", (chat_id,)).fetchone()[0] == uuid.UUID(BOB)
+        assert db.execute("select count(*) from messages where chat_id = %s and owner_id = %s",
+                          (chat_id, BOB)).fetchone()[0] == 2
+        # A file of someone else's cannot ride in on an import.
+        stolen = {**chat, "key": "chatgpt:2", "messages": [{**chat["messages"][0], "attachments": [
+            {"storage_key": f"{ADA}/{uuid.uuid4()}", "name": "x", "content_type": "text/plain", "size": 1}]}]}
+        with pytest.raises(InsufficientPrivilege):
+            db.execute("select * from import_chats(%s)", (json.dumps([stolen]),))
+    with pytest.raises(InsufficientPrivilege):
+        with acting(db, None):
+            db.execute("select * from import_chats(%s)", (json.dumps([chat]),))

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
 from chatbot.models.parameters import Parameters
-from chatbot.store import (COMPLETE, ERROR, INTERRUPTED, MARK_END, MARK_START, STOPPED, STREAMING, DuplicateEmail,
-                           DuplicateName, ReplyInProgress)
+from chatbot.store import (COMPLETE, ERROR, INTERRUPTED, MARK_END, MARK_START, STOPPED, STREAMING, Attachment,
+                           ChatImport, DuplicateEmail, DuplicateName, Message, ReplyInProgress)
 from tests.conftest import require_service
 from tests.databases import postgres_database, sql_store, supabase_database
 from tests.supabase.server import SupabaseStandin
@@ -701,6 +701,131 @@ def test_another_owners_presets_are_not_there(store, owner, stranger):
     assert store.update_preset(stranger, preset.id, system_prompt="defaced") is None
     assert store.delete_preset(stranger, preset.id) is False
     assert store.preset(owner, preset.id) == preset
+
+
+# Every message of a chat, share links, imports
+
+def test_all_messages_are_every_version_in_the_order_written(store, owner, stranger):
+    chat = store.add_chat(owner, "Branches", "m")
+    first = store.add_turn(owner, chat.id, "one", "m", "w")
+    _finish(store, owner, first.answer)
+    again = store.add_version(owner, chat.id, first.answer.id, "m2", "w")
+    _finish(store, owner, again)
+    edited = store.add_turn(owner, chat.id, "ONE", "m", "w", edit_of=first.question.id)
+    _finish(store, owner, edited.answer)
+    every = store.all_messages(owner, chat.id)
+    assert [m.id for m in every] == [first.question.id, first.answer.id, again.id, edited.question.id, edited.answer.id]
+    assert [m.parent_id for m in every] == [None, first.question.id, first.question.id, None, edited.question.id]
+    assert [(m.version, m.versions) for m in every] == [(1, 2), (1, 2), (2, 2), (2, 2), (1, 1)]
+    assert every[2].content == f"reply to {again.id[:4]}" and every[2].model == "m2"
+    assert store.all_messages(stranger, chat.id) == [] and store.all_messages(owner, "nope") == []
+
+
+def test_a_share_is_a_snapshot_found_by_its_token_until_revoked(store, owner, stranger):
+    chat = store.add_chat(owner, "Shared plans", "m")
+    turn = _exchange(store, owner, chat.id, "What is a zeppelin?", "An airship.")
+    snapshot = store.messages(owner, chat.id)
+    share = store.add_share(owner, chat.id, "Shared plans", snapshot, False)
+    assert len(share.token) >= 32 and (share.title, share.message_count, share.with_files) == ("Shared plans", 2, False)
+    _exchange(store, owner, chat.id, "later", "not shared")  # said after the link was made
+
+    found = store.shared(share.token)
+    assert (found.id, found.chat_id, found.title, found.message_count) == (share.id, chat.id, "Shared plans", 2)
+    assert [(m.id, m.role, m.content, m.status) for m in found.messages] == [
+        (turn.question.id, "user", "What is a zeppelin?", COMPLETE), (turn.answer.id, "assistant", "An airship.", COMPLETE)]
+    assert found.messages[0].created_at == snapshot[0].created_at
+    assert store.shared(share.token[:-1]) is None and store.shared("") is None
+
+    listed = store.shares(owner)
+    assert [(s.id, s.token, s.message_count, s.messages) for s in listed] == [(share.id, share.token, 2, ())]
+    assert store.shares(stranger) == []
+    assert store.delete_share(stranger, share.id) is False and store.shared(share.token) is not None
+    assert store.delete_share(owner, share.id) is True
+    assert store.shared(share.token) is None and store.shares(owner) == []
+    assert store.delete_share(owner, share.id) is False and store.delete_share(owner, "not-a-uuid") is False
+
+
+def test_only_the_owner_shares_a_chat_and_deleting_it_ends_its_links(store, owner, stranger):
+    chat = store.add_chat(owner, "Mine", "m")
+    _exchange(store, owner, chat.id, "q", "a")
+    with pytest.raises(LookupError):
+        store.add_share(stranger, chat.id, "Stolen", [], False)
+    with pytest.raises(LookupError):
+        store.add_share(owner, "not-a-uuid", "Nothing", [], False)
+    share = store.add_share(owner, chat.id, "Mine", store.messages(owner, chat.id), False)
+    newer = store.add_share(owner, chat.id, "Mine, again", store.messages(owner, chat.id)[:1], False)
+    assert [s.id for s in store.shares(owner)] == [newer.id, share.id]  # newest first
+    store.delete_chat(owner, chat.id)
+    assert store.shared(share.token) is None and store.shared(newer.token) is None and store.shares(owner) == []
+
+
+def _imported(key, title="Imported", leaf=None, content="Hello?"):
+    stamp = datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc)
+
+    def message(id, parent, role, text, status=COMPLETE, tokens=(None, None), **more):
+        return Message(id, "", role, text, status, None, "gpt-4o" if role == "assistant" else None, *tokens,
+                       stamp, parent_id=parent, **more)
+    return ChatImport(key, title, "openai/gpt-4o", stamp, stamp, (
+        message("a", None, "user", content),
+        message("b", "a", "assistant", "Hi! How can I help?", tokens=(5, 7)),
+        message("c", "a", "assistant", "Hello there.", finish_reason="length"),  # a second version
+        message("d", "c", "user", "Tell me a joke."),
+        message("e", "d", "assistant", "No.", status=STOPPED),
+    ), current_leaf=leaf, system_prompt="Be nice.", parameters=Parameters(temperature=0.5))
+
+
+def test_imported_chats_keep_their_tree_and_are_imported_once(store, owner, stranger):
+    key = f"test:{uuid.uuid4()}"
+    [(chat_id, new)] = store.import_chats(owner, [_imported(key, leaf="b")])
+    assert new is True
+    chat = store.chat(owner, chat_id)
+    assert (chat.title, chat.model, chat.system_prompt, chat.parameters) == \
+        ("Imported", "openai/gpt-4o", "Be nice.", Parameters(temperature=0.5))
+    assert chat.created_at == datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc)
+    shown = store.messages(owner, chat_id)  # the path to the leaf given: the first version of the reply
+    assert [(m.role, m.content, m.version, m.versions) for m in shown] == [
+        ("user", "Hello?", 1, 1), ("assistant", "Hi! How can I help?", 1, 2)]
+    assert (shown[1].prompt_tokens, shown[1].completion_tokens, shown[1].model) == (5, 7, "gpt-4o")
+    every = store.all_messages(owner, chat_id)
+    assert [m.content for m in every] == ["Hello?", "Hi! How can I help?", "Hello there.", "Tell me a joke.", "No."]
+    assert every[2].finish_reason == "length" and every[4].status == STOPPED
+    assert {m.id for m in every}.isdisjoint("abcde")  # ids of its own
+    assert every[3].parent_id == every[2].id and every[1].parent_id == every[2].parent_id == every[0].id
+    assert store.show_version(owner, chat_id, shown[1].id, 1) == every[2].id  # the other branch, down to its end
+    assert [m.id for m in store.messages(owner, chat_id)] == [every[0].id, every[2].id, every[3].id, every[4].id]
+    assert store.search(owner, ["joke"])[0].chat_id == chat_id  # found by search like any other
+
+    # The same again, beside a new one: only the new one is stored.
+    other = f"test:{uuid.uuid4()}"
+    assert store.import_chats(owner, [_imported(key), _imported(other, title="Other")]) == \
+        [(chat_id, False), (store.import_chats(owner, [_imported(other)])[0][0], True)]
+    assert len([c for c in store.chats(owner) if c.title in ("Imported", "Other")]) == 2
+    # Another owner may import the same source: their own chat.
+    [(theirs, new)] = store.import_chats(stranger, [_imported(key)])
+    assert new is True and theirs != chat_id and store.chat(owner, theirs) is None
+
+
+def test_an_import_with_one_bad_chat_stores_none(store, owner):
+    good, bad = f"test:{uuid.uuid4()}", f"test:{uuid.uuid4()}"
+    with pytest.raises(Exception):
+        store.import_chats(owner, [_imported(good, title="Good"), _imported(bad, title="Bad", content=None)])
+    assert [c for c in store.chats(owner) if c.title in ("Good", "Bad")] == []
+    [(_, new)] = store.import_chats(owner, [_imported(good, title="Good")])
+    assert new is True
+
+
+def test_imported_messages_keep_their_attachments(store, owner):
+    chat = store.add_chat(owner, "Files", "m")  # the file's key is the owner's, as the import puts files
+    key = f"{owner}/{uuid.uuid4()}"
+    stamp = datetime(2025, 1, 2, tzinfo=timezone.utc)
+    picture = Attachment("x", "q", "cat.png", "image/png", 1234, key)
+    [(chat_id, _)] = store.import_chats(owner, [ChatImport(f"test:{uuid.uuid4()}", "Files", "m", stamp, stamp, (
+        Message("q", "", "user", "Look", COMPLETE, None, None, None, None, stamp, attachments=(picture,)),))])
+    [message] = store.messages(owner, chat_id)
+    [attachment] = message.attachments
+    assert (attachment.name, attachment.content_type, attachment.size, attachment.storage_key) == \
+        ("cat.png", "image/png", 1234, key)
+    assert store.attachment(owner, attachment.id) == attachment and chat.id != chat_id
 
 
 # Isolation: another owner's chat is simply not there

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from ..database import BUSY_SECONDS, patient_methods
 
 from ..files import FileStore
-from ..sqlstore import _Id, attachments, chats, folders, messages, metadata, presets, users
+from ..sqlstore import _Id, attachments, chats, folders, messages, metadata, presets, shares, users
 from ..store import is_uuid
 from .directory import ACTIVE, ADMIN, PENDING, DailyUsage, Invitation, Member, ModelUsage
 from .sqlsessions import sessions
@@ -104,6 +104,7 @@ class SQLDirectory:
             keys = [row.storage_key for row in db.execute(
                 sa.select(attachments.c.storage_key).where(attachments.c.owner_id == user_id))]
             db.execute(attachments.delete().where(attachments.c.owner_id == user_id))
+            db.execute(shares.delete().where(shares.c.owner_id == user_id))  # its links are 404 at once
             db.execute(messages.delete().where(messages.c.owner_id == user_id))
             db.execute(chats.delete().where(chats.c.owner_id == user_id))
             db.execute(presets.delete().where(presets.c.owner_id == user_id))

@@ -10,6 +10,8 @@ Whose token each call carries:
   refreshed once less than ``REFRESH_MARGIN`` is left (``chatbot.accounts``), well beyond any
   reply. A reply that still outlived it would fail its final write and be marked
   interrupted (partial text kept) by the next sweep, never written as someone else.
+- A share link's snapshot is read as anon (``shared_chat`` gives one snapshot by its token),
+  and the files of a link that includes them are read with the secret key.
 - The secret key serves only the server's own work across users: renewing the leases of its
   processes, marking the replies of a dead one interrupted, keeping the server-side
   session records (which hold each browser's Supabase refresh token, so no user may read
@@ -29,7 +31,7 @@ from .directory import SupabaseDirectory
 from .files import SupabaseFiles
 from .profiles import Profiles
 from .sessions import SupabaseSessions
-from .store import SupabaseHousekeeping, SupabaseStore
+from .store import SupabaseHousekeeping, SupabaseSharedChats, SupabaseStore
 
 
 class SupabaseProject:
@@ -58,6 +60,16 @@ class SupabaseProject:
     def for_user(self, credentials: Credentials) -> tuple[SupabaseStore, SupabaseFiles]:
         client = self.user_client(credentials.access_token)
         return SupabaseStore(client, credentials.user_id), SupabaseFiles(client)
+
+    def shared_chats(self) -> SupabaseSharedChats:
+        """Share links' snapshots, read as anon: what anyone with a link may see."""
+        return SupabaseSharedChats(self.user_client())
+
+    def shared_files(self) -> SupabaseFiles:
+        """The files of share links that include them, read with the secret key: their owner
+        granted them to whoever has the link, and the link's reader may have no account.
+        Only for an attachment the link's snapshot holds (``chatbot.shares``)."""
+        return SupabaseFiles(self._service_client())
 
     def housekeeping(self) -> SupabaseHousekeeping:
         return SupabaseHousekeeping(self._service_client())

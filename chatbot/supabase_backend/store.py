@@ -20,8 +20,8 @@ from postgrest.exceptions import APIError
 from supabase import Client
 
 from ..models.parameters import Parameters
-from ..store import (MARK_END, MARK_START, STREAMING, Attachment, Chat, ChatUsage, DuplicateName, Folder, Message,
-                     Preset, ReplyInProgress, SearchHit, Turn, as_tsquery, is_uuid)
+from ..store import (MARK_END, MARK_START, STREAMING, Attachment, Chat, ChatImport, ChatUsage, DuplicateName, Folder,
+                     Message, Preset, ReplyInProgress, SearchHit, Share, Turn, as_tsquery, is_uuid, new_share_token)
 
 # SQLSTATEs that PostgREST passes on as the error code.
 _UNIQUE_VIOLATION = "23505"  # a second streaming reply in one chat, a client id sent into another, a name taken
@@ -66,6 +66,20 @@ def _message(row: dict, files: tuple[Attachment, ...] = (), version: int = 1, ve
     return Message(row["id"], row["chat_id"], row["role"], row["content"], row["status"], row["error"], row["model"],
                    row["prompt_tokens"], row["completion_tokens"], _time(row["created_at"]), row["seq"], files,
                    row.get("worker"), row.get("parent_id"), row.get("finish_reason"), version, versions)
+
+
+def _share(row: dict) -> Share:
+    return Share(row["id"], row["chat_id"], row["token"], row["title"], _time(row["created_at"]), row["with_files"],
+                 row["message_count"], tuple(Message.from_event(m) for m in row.get("messages") or ()))
+
+
+def _imported(chat: ChatImport) -> dict:
+    """A chat to import as import_chats takes it."""
+    return {"key": chat.key, "title": chat.title, "model": chat.model, "system_prompt": chat.system_prompt,
+            "parameters": json.loads(chat.parameters.as_json()), "created_at": chat.created_at.isoformat(),
+            "updated_at": chat.updated_at.isoformat(), "archived": chat.archived,
+            "current_leaf": chat.current_leaf or (chat.messages[-1].id if chat.messages else None),
+            "messages": [m.as_event() for m in chat.messages]}
 
 
 @contextmanager
@@ -365,6 +379,54 @@ class SupabaseStore:
         versions = self._versions(row["chat_id"], row["parent_id"])
         return _message(row, tuple(_attachment(f) for f in files), versions.index(message_id) + 1, len(versions))
 
+    def all_messages(self, owner_id: str, chat_id: str) -> list[Message]:
+        if not self._mine(owner_id, chat_id):
+            return []
+        rows = _every(lambda: self.db.table("messages").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
+                      .order("seq"))
+        files: dict[str, list[Attachment]] = {}
+        for attachment in self.chat_attachments(owner_id, chat_id) if rows else ():
+            files.setdefault(attachment.message_id, []).append(attachment)
+        versions: dict[str | None, list[str]] = {}
+        for row in rows:
+            versions.setdefault(row["parent_id"], []).append(row["id"])
+        return [_message(row, tuple(files.get(row["id"], ())), versions[row["parent_id"]].index(row["id"]) + 1,
+                         len(versions[row["parent_id"]])) for row in rows]
+
+    def import_chats(self, owner_id: str, chats: list[ChatImport]) -> list[tuple[str, bool]]:
+        if not self._mine(owner_id):
+            raise LookupError(owner_id)
+        # One call, so one transaction: every chat or none.
+        rows = self.db.rpc("import_chats", {"new_chats": [_imported(chat) for chat in chats]}).execute().data
+        return [(row["chat_id"], row["is_new"]) for row in rows]
+
+    # Share links
+    def add_share(self, owner_id: str, chat_id: str, title: str, messages: list[Message], with_files: bool) -> Share:
+        if not self._mine(owner_id, chat_id):
+            raise LookupError(chat_id)
+        try:
+            rows = self.db.table("shares").insert({
+                "owner_id": owner_id, "chat_id": chat_id, "token": new_share_token(), "title": title,
+                "with_files": with_files, "message_count": len(messages),
+                "messages": [m.as_event() for m in messages]}).execute().data
+        except APIError as error:
+            if error.code == _RLS_REFUSED:  # not a chat of the owner's
+                raise LookupError(chat_id) from None
+            raise
+        return _share(rows[0])
+
+    def shares(self, owner_id: str) -> list[Share]:
+        if not self._mine(owner_id):
+            return []
+        columns = "id,chat_id,token,title,with_files,message_count,created_at"
+        return [_share(row) for row in _every(lambda: self.db.table("shares").select(columns).eq("owner_id", owner_id)
+                                              .order("created_at", desc=True).order("id"))]
+
+    def delete_share(self, owner_id: str, share_id: str) -> bool:
+        if not self._mine(owner_id, share_id):
+            return False
+        return bool(self.db.table("shares").delete().eq("id", share_id).eq("owner_id", owner_id).execute().data)
+
     def chat_usage(self, owner_id: str, chat_id: str) -> list[ChatUsage]:
         if not self._mine(owner_id, chat_id):
             return []
@@ -422,6 +484,18 @@ class SupabaseStore:
         rows = _every(lambda: self.db.table("attachments").select("*").eq("chat_id", chat_id).eq("owner_id", owner_id)
                       .order("created_at").order("id"))
         return [_attachment(row) for row in rows]
+
+
+class SupabaseSharedChats:
+    """Share links' snapshots, for anyone: read with the publishable key alone (as anon),
+    through shared_chat, which gives the one snapshot whose token it is given."""
+
+    def __init__(self, anon_client: Client) -> None:
+        self.db = anon_client
+
+    def shared(self, token: str) -> Share | None:
+        rows = self.db.rpc("shared_chat", {"share_token": token}).execute().data
+        return _share(rows[0]) if rows else None
 
 
 class SupabaseHousekeeping:

@@ -26,11 +26,11 @@ from werkzeug.wrappers import Request, Response
 
 from .project import ApiError, Project
 
-TABLES = ("chats", "messages", "attachments", "presets", "folders", "sessions", "profiles", "app_settings", "invitations")
+TABLES = ("chats", "messages", "attachments", "presets", "folders", "shares", "sessions", "profiles", "app_settings", "invitations")
 FUNCTIONS = ("append_messages", "append_turn", "add_reply_version", "chat_path", "show_version", "renew_lease",
              "search_chats", "end_lease", "sweep_replies", "create_session", "find_session", "touch_session", "delete_session",
              "user_sessions", "list_members", "member_usage", "member_model_usage", "claim_first_admin",
-             "save_setting", "add_invitation", "running_invitations", "invitation_valid", "use_invitation")
+             "save_setting", "add_invitation", "running_invitations", "invitation_valid", "use_invitation", "shared_chat", "import_chats")
 OPERATORS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 IS_VALUES = ("null", "true", "false", "unknown")
 NOT_FILTERS = ("select", "order", "limit", "offset", "columns")

@@ -23,6 +23,7 @@ class SupabaseStores:
         self.project = SupabaseProject(url, publishable_key, secret_key)
         self.accounts = SupabaseAccounts(self.project)
         self.housekeeping = self.project.housekeeping()
+        self.shared_chats = self.project.shared_chats()
         self.admin = Client(url, secret_key, ClientOptions(httpx_client=self.project.http, auto_refresh_token=False,
                                                            persist_session=False)).auth.admin
         self.stores = {}
@@ -37,6 +38,10 @@ class SupabaseStores:
     def delete_users(self) -> None:
         for user_id in self.stores:
             self.admin.delete_user(user_id)
+
+    def shared(self, token: str):
+        """A share link's snapshot, read as anyone (anon), as the app reads it."""
+        return self.shared_chats.shared(token)
 
     def renew_lease(self, worker: str, seconds: float) -> None:
         self.housekeeping.renew_lease(worker, seconds)
