@@ -328,11 +328,11 @@ def _new_chat_page(errors=None, draft="", status=200):
 
 
 def _chat_page(chat, messages, errors=None, status=200, draft="", earlier=False, paged=False, editing=None,
-               settings_form=None):
+               settings_form=None, notice=None):
     """The chat page. ``settings_form``: what its settings form shows (the chat's own, unless a
     refused form's values are to be kept)."""
     return render_template(
-        "chat/chat.html", chat=chat, messages=messages, errors=errors or {}, draft=draft,
+        "chat/chat.html", chat=chat, messages=messages, errors=errors or {}, draft=draft, notice=notice,
         earlier=earlier, paged=paged, since=catch_up_from(messages), editing=editing,
         settings_form=settings_form or {"system_prompt": chat.system_prompt, **asdict(chat.parameters)},
         reasons=backends().models.reasons(chat.model),
@@ -354,16 +354,18 @@ def _refused(chat_id, content, error):
     """The message was not stored: show why beside the composer, keeping the draft (and,
     over a limit or with the database away, say when to come back: 429 or 503 with
     Retry-After)."""
-    errors = {error.field if isinstance(error, InvalidInput) else "content": refusal(error)}
     status = {InvalidInput: 422, TooMany: 429, Unavailable: 503}.get(type(error), 409)
+    # A reply still being written is no mistake of the sender's: said as a notice, not an error.
+    errors = {} if status == 409 else {error.field if isinstance(error, InvalidInput) else "content": refusal(error)}
+    notice = refusal(error) if status == 409 else None
     # With the database away nothing can be read back: the composer alone (it needs only
     # the chat's id), holding the draft to send again.
     away = isinstance(error, Unavailable)
     known = {"id": chat_id} if chat_id else None  # None: a new chat's first message
     if is_htmx():
         chat = known if away or not chat_id else chats.get_chat(backends().store, current_user.id, chat_id)
-        response = Response(render_template("chat/_composer.html", chat=chat, errors=errors, draft=content),
-                            status=status)
+        response = Response(render_template("chat/_composer.html", chat=chat, errors=errors, notice=notice,
+                                            draft=content), status=status)
         response.headers["HX-Retarget"] = "#composer"
         response.headers["HX-Reswap"] = "outerHTML"
     elif away:
@@ -373,7 +375,7 @@ def _refused(chat_id, content, error):
     else:
         chat, messages, earlier = chats.open_chat(backends().store, current_user.id, chat_id)
         response = make_response(_chat_page(chat, messages, errors=errors, status=status, draft=content,
-                                            earlier=earlier))
+                                            earlier=earlier, notice=notice))
     if isinstance(error, (TooMany, Unavailable)):
         response.headers["Retry-After"] = str(error.retry_after)
     return response

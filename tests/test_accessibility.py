@@ -85,7 +85,7 @@ def site(chromium, server):  # noqa: F811
     store = server.store
     admin_id = store.user_by_email("admin@example.com").id
     chat_id = chat_url.rsplit("/", 1)[1]
-    store.add_message(admin_id, chat_id, "user", "Show me what a reply can hold.", "complete")
+    asked = store.add_message(admin_id, chat_id, "user", "Show me what a reply can hold.", "complete")
     store.add_message(admin_id, chat_id, "assistant", RICH_REPLY, "complete", "offline-responder")
     store.add_message(admin_id, chat_id, "user", "Tell me a long story.", "complete")
     store.add_message(admin_id, chat_id, "assistant", "Once upon a time, far away,", "stopped", "offline-responder")
@@ -118,7 +118,37 @@ def site(chromium, server):  # noqa: F811
     state = context.storage_state()
     context.close()
     return SimpleNamespace(state=state, chat_url=chat_url, member_id=ids["member@example.com"], preset_id=preset.id,
-                           archived_id=archived.id)
+                           archived_id=archived.id, question_id=asked.id, rendered=_rendered_pages(server))
+
+
+def _rendered_pages(server) -> dict[str, tuple[int, str]]:
+    """Pages no visit reaches on this server (the database away, a rate limit reached, sign-up
+    awaiting approval or email...): each rendered by the app, from the same templates and
+    static files, for the case that shows it; served at an address of the server (RENDERED)."""
+    from flask import render_template
+
+    from chatbot import create_app
+    from tests.conftest import make_config
+
+    later = SimpleNamespace(message="Too many messages for now. Try again in 40 seconds.", retry_after=40)
+    away = SimpleNamespace(message="The database is not answering. Try again in 30 seconds.", retry_after=30)
+    app = create_app(make_config(server.log_path.parent / "rendered"))
+    pages = {
+        "awaiting-approval": (200, "auth/awaiting.html", {}),
+        "check-your-email": (200, "auth/check_email.html", {"email": "new@example.com"}),
+        "form-expired": (400, "errors/csrf.html", {"reason": "The form has expired. Reload the page and try again."}),
+        "too-large": (413, "errors/too_large.html", {"limit": 10 * 2**20, "files": 5}),
+        "too-many-requests": (429, "errors/too_many.html", {"error": later}),
+        "database-away": (503, "errors/unavailable.html", {"error": away}),
+        "message-not-sent": (503, "chat/unsent.html", {"chat": {"id": "00000000-0000-4000-8000-000000000000"},
+                                                       "errors": {"content": f"Not sent: {away.message}"},
+                                                       "draft": "Is the database back?"}),
+    }
+    with app.test_request_context("/", method="POST", data={"content": "Is the database back?"}):
+        return {name: (status, render_template(template, **values)) for name, (status, template, values) in pages.items()}
+
+
+RENDERED = "/rendered/"  # (no route of the app's)
 
 
 def _png() -> bytes:
@@ -192,10 +222,19 @@ PAGES = {
     "admin-member": ("admin", lambda s: f"/admin/users/{s.member_id}", as_loaded),
     "admin-delete-member": ("admin", lambda s: f"/admin/users/{s.member_id}/delete", as_loaded),
     "not-found": ("admin", lambda s: "/chats/00000000-0000-4000-8000-000000000000", as_loaded),
+    "edit-message": ("admin", lambda s: f"{s.chat_url}/messages/{s.question_id}/edit", as_loaded),
+    "reset-link-invalid": ("anonymous", lambda s: "/reset/not-a-valid-token", as_loaded),
+    "confirm-link-invalid": ("anonymous", lambda s: "/confirm/not-a-valid-token", as_loaded),
+    **{name: ("anonymous", lambda s, name=name: RENDERED + name, as_loaded)
+       for name in ("awaiting-approval", "check-your-email", "form-expired", "too-large", "too-many-requests",
+                    "database-away", "message-not-sent")},
 }
 # Pages of plain forms load no script and have no <noscript>: without JavaScript they are the
 # same page, so they run once, and the test checks that they still have none.
-SCRIPTLESS = {"log-in", "sign-up", "forgot-password", "not-found"}
+SCRIPTLESS = {"log-in", "sign-up", "forgot-password", "not-found", "reset-link-invalid", "confirm-link-invalid",
+              "awaiting-approval", "check-your-email", "form-expired", "too-large", "too-many-requests",
+              "database-away", "message-not-sent"}
+STATUS = {"not-found": 404, "reset-link-invalid": 400, "confirm-link-invalid": 400}
 JAVASCRIPT = {True: "js", False: "nojs", None: "no-scripts"}
 CASES = [pytest.param(name, scheme, device, javascript, id=f"{name}-{scheme}-{device}-{JAVASCRIPT[javascript]}")
          for name in PAGES for scheme in ("light", "dark") for device in ("desktop", "phone")
@@ -234,6 +273,11 @@ def new_context(chromium, server, site, who, scheme, device, javascript):  # noq
     context.set_default_timeout(15000)
     if javascript is False:
         without_javascript(context)
+
+    def rendered(route):
+        status, html = site.rendered[urlsplit(route.request.url).path.removeprefix(RENDERED)]
+        route.fulfill(status=status, body=html, content_type="text/html; charset=utf-8")
+    context.route(f"**{RENDERED}*", rendered)
     return context
 
 
@@ -273,7 +317,8 @@ def test_every_page_has_no_serious_accessibility_violations(chromium, server, si
     try:
         page = context.new_page()
         response = page.goto(address(site))
-        assert response.status == (404 if name == "not-found" else 200)
+        expected = site.rendered[name][0] if address(site).startswith(RENDERED) else STATUS.get(name, 200)
+        assert response.status == expected
         if javascript is None:
             assert page.locator("script, noscript").count() == 0, f"{name} has scripts now: check it without them"
         for state in states(page, device, javascript):

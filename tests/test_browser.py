@@ -325,11 +325,20 @@ def test_code_blocks_have_a_copy_button_and_messages_a_row_of_named_actions(chro
     chat_url = start_chat(page)
     owner = server.store.user_by_email("copy@example.com").id
     chat_id = chat_url.rsplit("/", 1)[1]
-    server.store.add_message(owner, chat_id, "assistant", "Run this:\n\n```python\nprint('hi')\n```\n", "complete",
-                             "offline-responder")
+    added = server.store.add_message(owner, chat_id, "assistant", "Run this:\n\n```python\nprint('hi')\n```\n",
+                                     "complete", "offline-responder")
+    server.store.update_message(owner, added.id, prompt_tokens=1200, completion_tokens=34)
+    page.mouse.move(0, 0)
     page.reload()
     reply = page.locator(".message.assistant").last
     assert reply.locator("pre[data-language=python]").count() == 1
+    # The time and the token counts are quiet: shown when the pointer is over the message.
+    quiet = reply.locator(".message-actions time, .message-actions .message-usage")
+    assert reply.locator(".message-usage").inner_text() == "1200 tokens in, 34 out"
+    assert quiet.evaluate_all("all => all.map(e => getComputedStyle(e).opacity)") == ["0", "0"]
+    reply.hover()
+    quiet.evaluate_all("""all => new Promise(done => setInterval(() =>
+        all.every(e => getComputedStyle(e).opacity === "1") && done(), 50))""")
     reply.get_by_role("button", name="Copy code").click()
     assert page.evaluate("navigator.clipboard.readText()") == "print('hi')\n"
     for name in ("Copy", "Regenerate"):
@@ -372,7 +381,10 @@ def test_the_keyboard_shortcuts_are_listed_in_a_help_dialog(page_for, javascript
     assert dialog.is_visible() and "Stop the reply" in page.locator("#shortcuts").inner_text()
     page.locator("#shortcuts").get_by_role("button", name="Close").click()
     assert not dialog.is_visible()
-    if javascript:  # and a shortcut does what it says: a new chat
+    if javascript:  # and the shortcuts do what they say: the message box focused, a new chat
+        page.get_by_role("link", name="Search chats").focus()
+        page.keyboard.press("Shift+Escape")
+        assert page.evaluate("document.activeElement.id") == "content"
         start_chat(page)
         page.keyboard.press("Control+Shift+O")
         page.wait_for_url(lambda url: url.rstrip("/").count("/") == 2)  # the home page: a new chat

@@ -15,7 +15,7 @@ from chatbot.live.events import ReplyDone, ReplyText
 from chatbot.live.memory import InProcessChannel
 from chatbot.store import COMPLETE, ERROR, STREAMING, Message
 from chatbot.streaming_markdown import settled_end
-from tests.conftest import make_config, new_chat, owner_id, send, wait_for_reply
+from tests.conftest import make_config, new_chat, owner_id, send, wait_for_reply, wait_until
 from tests.fakes import ScriptedModel
 
 HTMX = {"HX-Request": "true"}
@@ -147,6 +147,32 @@ def test_a_second_send_while_replying_is_refused(app, user, store):
     gate.set()
     assert [m.content for m in store.messages(owner_id(store), chat_id)][0] == "one"
     assert len(store.messages(owner_id(store), chat_id)) == 2
+
+
+def test_without_javascript_a_send_during_a_reply_is_kept_and_refused_politely(app, user, store):
+    gate = threading.Event()
+    backends(app).model = ScriptedModel(gate=gate)
+    chat_id = new_chat(user)
+    post = lambda content: user.post(f"/chats/{chat_id}/messages", data={"content": content},  # noqa: E731
+                                     content_type="multipart/form-data")
+    assert post("one").status_code == 303
+    # While the reply is written the page refreshes itself, so it shows no box to type in
+    # (nojs.css hides it: a refresh would lose the text) but says when there will be one.
+    page = user.get(f"/chats/{chat_id}").text
+    assert '<meta http-equiv="refresh"' in page and 'class="composer replying"' in page
+    assert "You can write again when the reply is done." in page
+    # Sent anyway (from another tab, say): refused with the text kept in the box, as a
+    # notice rather than an error, and that page does not refresh the text away.
+    refused = post("two, typed meanwhile")
+    assert refused.status_code == 409
+    assert ">two, typed meanwhile</textarea>" in refused.text
+    assert '<p class="composer-notice" role="status">A reply is still being written.' in refused.text
+    assert "field-error" not in refused.text and 'aria-invalid' not in refused.text
+    assert '<meta http-equiv="refresh"' not in refused.text and "composer replying" not in refused.text
+    gate.set()
+    wait_until(lambda: all(m.status != STREAMING for m in store.messages(owner_id(store), chat_id)), what="the reply")
+    assert "composer replying" not in user.get(f"/chats/{chat_id}").text
+    assert [m.content for m in store.messages(owner_id(store), chat_id)][0] == "one"
 
 
 def test_model_failure_is_stored_and_shown_with_the_partial_text(app, user, store):
