@@ -160,7 +160,7 @@ def test_without_javascript_a_send_during_a_reply_is_kept_and_refused_politely(a
     # (nojs.css hides it: a refresh would lose the text) but says when there will be one.
     page = user.get(f"/chats/{chat_id}").text
     assert '<meta http-equiv="refresh"' in page and 'class="composer replying"' in page
-    assert "You can write again when the reply is done." in page
+    assert '<p class="composer-wait">You can write again when the reply is done.</p>' in page
     # Sent anyway (from another tab, say): refused with the text kept in the box, as a
     # notice rather than an error, and that page does not refresh the text away.
     refused = post("two, typed meanwhile")
