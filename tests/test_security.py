@@ -44,6 +44,9 @@ STATE_CHANGES = [
     ("/presets", {"name": "New"}),
     ("/presets/{preset}", {"name": "Changed"}),
     ("/presets/{preset}/delete", {}),
+    ("/chats/{id}/share", {}),
+    ("/s/{token}/continue", {}),
+    ("/shares/{share}/revoke", {}),
     ("/chats/{id}/delete", {}),
     ("/logout", {}),
 ]
@@ -60,20 +63,33 @@ def preset_id(csrf_app, signed_in):
     return store.add_preset(owner, "Mine", "", backends(csrf_app).models.pick().name, Parameters()).id
 
 
+@pytest.fixture
+def shared(csrf_app, signed_in):
+    """A share link to the signed-in user's chat: the share."""
+    from chatbot.backends import backends
+
+    store = backends(csrf_app).store
+    owner = store.user_by_email("ada@example.com").id
+    chat_id = signed_in[2]
+    return store.add_share(owner, chat_id, "Shared", store.messages(owner, chat_id), False)
+
+
 @pytest.mark.parametrize("path, data", STATE_CHANGES)
 @pytest.mark.parametrize("headers", [{}, {"HX-Request": "true"}])
-def test_state_changes_without_a_token_are_refused(signed_in, preset_id, path, data, headers):
+def test_state_changes_without_a_token_are_refused(signed_in, preset_id, shared, path, data, headers):
     client, _, chat_id = signed_in
-    response = client.post(path.format(id=chat_id, preset=preset_id), data=data, headers=headers)
+    response = client.post(path.format(id=chat_id, preset=preset_id, share=shared.id, token=shared.token), data=data,
+                           headers=headers)
     assert response.status_code == 400
     assert "That form has expired" in response.text
     assert client.get(f"/chats/{chat_id}").status_code == 200  # still signed in, chat untouched
 
 
 @pytest.mark.parametrize("path, data", STATE_CHANGES)
-def test_state_changes_with_the_token_succeed(signed_in, preset_id, path, data):
+def test_state_changes_with_the_token_succeed(signed_in, preset_id, shared, path, data):
     client, token, chat_id = signed_in
-    response = client.post(path.format(id=chat_id, preset=preset_id), data={**data, "csrf_token": token})
+    response = client.post(path.format(id=chat_id, preset=preset_id, share=shared.id, token=shared.token),
+                           data={**data, "csrf_token": token})
     assert response.status_code in (302, 303)
 
 
@@ -122,7 +138,7 @@ def test_other_protective_headers(client):
     assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
 
 
-def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in, preset_id):
+def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in, preset_id, shared):
     """Every route that answers GET (and so HEAD, which CSRF does not cover) is walked
     with both, as the signed-in owner: the database is the same afterwards."""
     import sqlalchemy as sa
@@ -134,14 +150,14 @@ def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in, prese
     owner = store.user_by_email("ada@example.com").id
     question, answer = store.messages(owner, chat_id)
     wait_until(lambda: store.message(owner, answer.id).status != "streaming")
-    values = {"chat_id": chat_id, "message_id": answer.id, "attachment_id": question.id, "token": "x" * 40,
+    values = {"chat_id": chat_id, "message_id": answer.id, "attachment_id": question.id, "token": shared.token,
               "filename": "app.css", "user_id": owner,
               "preset_id": preset_id}  # the first account: an admin, who sees every page
 
     def everything():
         with store.engine.connect() as db:
             return {table: sorted(map(tuple, db.execute(sa.text(f"select * from {table}"))))
-                    for table in ("users", "chats", "messages", "attachments", "presets", "folders",
+                    for table in ("users", "chats", "messages", "attachments", "presets", "folders", "shares",
                                   "app_settings", "invitations")}
     before = everything()
     walked = []
@@ -156,7 +172,8 @@ def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in, prese
         walked.append(rule.endpoint)
     assert {"chat.confirm_delete", "chat.show", "live.reply_events", "account.index", "account.download",
             "admin.index", "admin.member", "admin.confirm_delete", "presets.index", "presets.edit_form",
-            "library.folder_list", "library.archived", "search.index", "auth.logout"} - set(walked) == {"auth.logout"}
+            "library.folder_list", "library.archived", "search.index", "shares.new", "shares.index", "shares.read",
+            "shares.file", "auth.logout"} - set(walked) == {"auth.logout"}
     assert everything() == before
     assert client.get(f"/chats/{chat_id}").status_code == 200
 

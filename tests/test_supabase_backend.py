@@ -229,6 +229,38 @@ def test_attachments_live_in_the_private_bucket_and_reach_only_their_owner(app, 
     assert rows(standin, "select count(*) from storage.objects where name = %s", key) == [(0,)]
 
 
+def test_a_share_link_is_read_as_anyone_and_continued_as_its_reader(app, standin):
+    """The owner's link made under RLS; a reader with no account reads it (anon, through
+    shared_chat) with its files (the server's key, for a file the snapshot holds only);
+    another user continues it into a chat and files of their own; revoked, it is gone."""
+    owner, other, reader = signed_up(app), signed_up(app), app.test_client()
+    chat_id = new_chat(owner)
+    owner.post(f"/chats/{chat_id}/messages", content_type="multipart/form-data", data={
+        "content": "a map", "files": [(io.BytesIO(PNG), "map.png")]})
+    wait = time.monotonic() + 10
+    while rows(standin, "select count(*) from public.messages where chat_id = %s and status = 'streaming'",
+               chat_id) != [(0,)] and time.monotonic() < wait:
+        time.sleep(0.05)
+    made = owner.post(f"/chats/{chat_id}/share", data={"with_files": "1"})
+    assert made.status_code == 303
+    [(share_id, token)] = rows(standin, "select id, token from public.shares where chat_id = %s", chat_id)
+    [(attachment_id,)] = rows(standin, "select id from public.attachments where chat_id = %s", chat_id)
+    page = reader.get(f"/s/{token}")
+    assert page.status_code == 200 and "a map" in page.text and f"/s/{token}/files/{attachment_id}" in page.text
+    assert reader.get(f"/s/{token}/files/{attachment_id}").data == PNG
+    opened = other.post(f"/s/{token}/continue")
+    assert opened.status_code == 303
+    copy_id = opened.headers["Location"].rsplit("/", 1)[1]
+    other_id = rows(standin, "select owner_id from public.chats where id = %s", copy_id)[0][0]
+    [(copied_key,)] = rows(standin, "select storage_key from public.attachments where chat_id = %s", copy_id)
+    assert copied_key.startswith(f"{other_id}/") and other_id != rows(
+        standin, "select owner_id from public.chats where id = %s", chat_id)[0][0]
+    assert other.get(f"/s/{token}").status_code == 200 and "a map" in other.get(f"/chats/{copy_id}").text
+    assert owner.post(f"/shares/{share_id}/revoke").status_code == 303
+    assert reader.get(f"/s/{token}").status_code == 404
+    assert reader.get(f"/s/{token}/files/{attachment_id}").status_code == 404
+
+
 # Accounts through Supabase Auth
 
 def test_log_in_and_log_out_end_the_session_at_supabase_too(app):

@@ -19,7 +19,8 @@ ICONS = {  # our name: Lucide's
     "stop": "square", "send": "arrow-up", "attach": "paperclip", "edit": "pencil", "settings": "settings-2",
     "delete": "trash-2", "close": "x", "help": "circle-help", "file": "file-text", "previous": "chevron-left",
     "next": "chevron-right", "continue": "chevrons-right", "search": "search", "pin": "pin", "unpin": "pin-off",
-    "archive": "archive", "unarchive": "archive-restore", "folder": "folder", "more": "ellipsis",
+    "archive": "archive", "unarchive": "archive-restore", "folder": "folder", "more": "ellipsis", "share": "share-2",
+    "download": "download", "upload": "upload",
 }
 
 
