@@ -103,6 +103,7 @@ def site(chromium, server):  # noqa: F811
                         folder_id=folder.id)
     preset = store.add_preset(admin_id, "Haiku poet", "Answer in haiku.", "offline-responder",
                               Parameters(temperature=0.9, max_tokens=200))
+    shared = store.add_share(admin_id, chat_id, "What is on this map?", store.messages(admin_id, chat_id), True)
 
     page.goto("/admin")
     page.get_by_role("button", name="New invitation link").click()
@@ -118,7 +119,8 @@ def site(chromium, server):  # noqa: F811
     state = context.storage_state()
     context.close()
     return SimpleNamespace(state=state, chat_url=chat_url, member_id=ids["member@example.com"], preset_id=preset.id,
-                           archived_id=archived.id, question_id=asked.id, rendered=_rendered_pages(server))
+                           archived_id=archived.id, question_id=asked.id, share_token=shared.token,
+                           rendered=_rendered_pages(server))
 
 
 def _rendered_pages(server) -> dict[str, tuple[int, str]]:
@@ -223,6 +225,9 @@ PAGES = {
     "admin-delete-member": ("admin", lambda s: f"/admin/users/{s.member_id}/delete", as_loaded),
     "not-found": ("admin", lambda s: "/chats/00000000-0000-4000-8000-000000000000", as_loaded),
     "edit-message": ("admin", lambda s: f"{s.chat_url}/messages/{s.question_id}/edit", as_loaded),
+    "share-chat": ("admin", lambda s: f"{s.chat_url}/share", as_loaded),
+    "share-links": ("admin", lambda s: "/shares", as_loaded),
+    "shared-chat": ("anonymous", lambda s: f"/s/{s.share_token}", as_loaded),
     "reset-link-invalid": ("anonymous", lambda s: "/reset/not-a-valid-token", as_loaded),
     "confirm-link-invalid": ("anonymous", lambda s: "/confirm/not-a-valid-token", as_loaded),
     **{name: ("anonymous", lambda s, name=name: RENDERED + name, as_loaded)
@@ -231,7 +236,8 @@ PAGES = {
 }
 # Pages of plain forms load no script and have no <noscript>: without JavaScript they are the
 # same page, so they run once, and the test checks that they still have none.
-SCRIPTLESS = {"log-in", "sign-up", "forgot-password", "not-found", "reset-link-invalid", "confirm-link-invalid",
+SCRIPTLESS = {"log-in", "sign-up", "forgot-password", "not-found", "shared-chat", "reset-link-invalid",
+              "confirm-link-invalid",
               "awaiting-approval", "check-your-email", "form-expired", "too-large", "too-many-requests",
               "database-away", "message-not-sent"}
 STATUS = {"not-found": 404, "reset-link-invalid": 400, "confirm-link-invalid": 400}

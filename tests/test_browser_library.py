@@ -119,3 +119,37 @@ def test_pinning_and_archiving_from_the_chat_page_and_the_list_following_in_anot
         assert errors == []
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("javascript, width", [(True, 1280), (False, 390)], ids=["js-desktop", "no-js-phone"])
+def test_a_share_link_opens_in_a_fresh_browser_without_javascript(chromium, server, javascript, width):  # noqa: F811
+    """The owner shares from the chat's menu and copies the link; a browser that has never
+    been here, with JavaScript off, reads it; once revoked, it reads nothing."""
+    owner_context = chromium.new_context(java_script_enabled=javascript, base_url=server.url,
+                                         viewport={"width": width, "height": 844 if width < 500 else 900})
+    reader_context = chromium.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    page = owner_context.new_page()
+    page.set_default_timeout(15000)
+    try:
+        sign_up(page, f"share-{width}@example.com")
+        start_chat(page, "How do lighthouses keep their light turning?")
+        page.get_by_label("More actions").click()
+        page.get_by_role("link", name="Share", exact=True).click()
+        page.get_by_role("button", name="Create a link").click()
+        link = page.get_by_label("Copy this link and send it to whoever should read it:").input_value()
+        assert "/s/" in link
+
+        reader = reader_context.new_page()
+        response = reader.goto(link)
+        assert response.status == 200 and response.headers["x-robots-tag"] == "noindex, nofollow"
+        assert reader.get_by_role("heading", level=1).inner_text().startswith("How do lighthouses keep their light")
+        assert reader.locator(".message").count() == 2 and reader.locator(".message.assistant .markdown p").count() >= 1
+        assert reader.get_by_role("link", name="Log in to continue this chat").is_visible()
+        assert reader.evaluate("document.documentElement.scrollWidth <= innerWidth")  # nothing scrolls sideways
+
+        page.locator(".share-list").get_by_role("button", name="Revoke").click()
+        page.wait_for_url("**/share")
+        assert reader.goto(link).status == 404
+    finally:
+        owner_context.close()
+        reader_context.close()
