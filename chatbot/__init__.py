@@ -80,7 +80,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.jinja_env.filters["reply_so_far"] = streaming_markdown.shown
     app.jinja_env.globals["new_client_id"] = lambda: str(uuid.uuid4())
 
-    from . import account, admin, auth, chat, library, preset_pages, search_pages, share_pages
+    from . import account, admin, auth, chat, import_pages, library, preset_pages, search_pages, share_pages
     from .live import views as live
 
     app.config.setdefault("SOCK_SERVER_OPTIONS", {
@@ -95,6 +95,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.register_blueprint(search_pages.bp)
     app.register_blueprint(library.bp)
     app.register_blueprint(share_pages.bp)
+    app.register_blueprint(import_pages.bp)
     app.register_blueprint(live.bp)
     live.sock.init_app(app)
 

@@ -4,11 +4,12 @@ each change re-renders the list in the user's other tabs."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from urllib.parse import quote
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from . import chats, folders
+from . import chats, export, folders
 from .backends import backends
 from .errors import InvalidInput, NotFound
 
@@ -127,3 +128,21 @@ def file_chat(chat_id):
 def _folders_page(errors=None, status=200):
     return render_template("folders/index.html", errors=errors or {},
                            chats=chats.list_chats(backends().store, current_user.id)), status
+
+
+@bp.get("/chats/<chat_id>/export.<kind>")
+def export_chat(chat_id, kind):
+    """One chat to download: JSON (every message of every branch, lossless; what Import takes
+    back) or Markdown (the conversation shown, to read)."""
+    if kind not in ("json", "md"):
+        raise NotFound(kind)
+    store = backends().store
+    chat = chats.get_chat(store, current_user.id, chat_id)
+    messages = store.all_messages(current_user.id, chat.id)
+    if kind == "json":
+        body, mimetype = export.chat_json(chat, messages, datetime.now(timezone.utc)), "application/json"
+    else:
+        body, mimetype = export.chat_markdown(chat, messages), "text/markdown"
+    return Response(body, mimetype=mimetype, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(export.file_name(chat))}.{kind}",
+        "Cache-Control": "private, no-store"})

@@ -40,6 +40,7 @@ class Settings:
     message_max_chars: int
     offline_delay: float  # seconds between offline-responder tokens
     attachment_max_bytes: int  # largest file a message may carry
+    import_max_bytes: int  # largest file Import takes (a ChatGPT export's zip, a Chatbot download)
     public_url: str | None  # where the site is reached: links in emails point here
     smtp_host: str | None
     smtp_port: int
@@ -101,6 +102,7 @@ class Settings:
             message_max_chars=read.number("MESSAGE_MAX_CHARS", 32000, int, minimum=1),
             offline_delay=read.number("OFFLINE_TOKEN_DELAY", 0.03, float, minimum=0),
             attachment_max_bytes=read.number("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, int, minimum=1),
+            import_max_bytes=read.number("IMPORT_MAX_BYTES", 100 * 1024 * 1024, int, minimum=1),
             public_url=read.url("PUBLIC_URL", ("http", "https"), None),
             smtp_host=read.str("SMTP_HOST"),
             smtp_port=read.number("SMTP_PORT", 587, int, minimum=1),

@@ -8,7 +8,6 @@ snapshot is a copy of the messages, so what is said in the chat afterwards, and 
 never shows through it."""
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 from dataclasses import replace
@@ -19,8 +18,6 @@ from .errors import InvalidInput, NotFound
 from .files import FileStore
 from .live.channel import Channel
 from .store import STREAMING, Attachment, ChatImport, Message, Share, SharedChats, Store
-
-log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")  # what new_share_token makes; anything else finds nothing
 

@@ -694,10 +694,19 @@ class SQLStore:
             return [_message(row, tuple(attached.get(row.id, ())))
                     for row in db.execute(_ALL_MESSAGES, {"chat": chat_id, "owner": owner_id})]
 
+    def imported(self, owner_id: str, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        with self.engine.connect() as db:
+            for start in range(0, len(keys), 500):  # within every database's limit of parameters
+                found.update(db.execute(_IMPORTED, {"owner": owner_id, "keys": keys[start:start + 500]}).all())
+        return found
+
     def import_chats(self, owner_id: str, chats_in: list[ChatImport]) -> list[tuple[str, bool]]:
         keys = [chat.key for chat in chats_in]
         with self.engine.begin() as db:  # all of them or none
-            known = dict(db.execute(_IMPORTED, {"owner": owner_id, "keys": keys}).all()) if keys else {}
+            known: dict[str, str] = {}
+            for start in range(0, len(keys), 500):
+                known.update(db.execute(_IMPORTED, {"owner": owner_id, "keys": keys[start:start + 500]}).all())
             done: list[tuple[str, bool]] = []
             for chat in chats_in:
                 if chat.key in known:

@@ -309,6 +309,9 @@ class Store(Protocol):
         whether it is new: a chat whose ``key`` the owner imported before is not stored again
         (its id is the earlier one's)."""
         ...
+    def imported(self, owner_id: str, keys: list[str]) -> dict[str, str]:
+        """Of ``keys`` (ChatImport.key), those the owner has imported: each with its chat's id."""
+        ...
     def chat_usage(self, owner_id: str, chat_id: str) -> list[ChatUsage]:
         """The chat's replies and their tokens, by model (every version counted: each was paid for)."""
         ...

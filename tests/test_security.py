@@ -1,4 +1,5 @@
 """CSRF on every state change, strict cookies, a CSP with no inline allowances."""
+import io
 import re
 
 import pytest
@@ -47,6 +48,7 @@ STATE_CHANGES = [
     ("/chats/{id}/share", {}),
     ("/s/{token}/continue", {}),
     ("/shares/{share}/revoke", {}),
+    ("/import/cancel", {"upload": "00000000-0000-4000-8000-000000000000"}),
     ("/chats/{id}/delete", {}),
     ("/logout", {}),
 ]
@@ -91,6 +93,14 @@ def test_state_changes_with_the_token_succeed(signed_in, preset_id, shared, path
     response = client.post(path.format(id=chat_id, preset=preset_id, share=shared.id, token=shared.token),
                            data={**data, "csrf_token": token})
     assert response.status_code in (302, 303)
+
+
+@pytest.mark.parametrize("path", ["/import", "/import/confirm"])
+def test_an_import_needs_a_token(signed_in, path):
+    client, _, _ = signed_in
+    response = client.post(path, data={"file": (io.BytesIO(b"[]"), "c.json"), "upload": "x"},
+                           content_type="multipart/form-data")
+    assert response.status_code == 400 and "That form has expired" in response.text
 
 
 def test_login_and_signup_need_a_token(csrf_app):
@@ -151,7 +161,7 @@ def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in, prese
     question, answer = store.messages(owner, chat_id)
     wait_until(lambda: store.message(owner, answer.id).status != "streaming")
     values = {"chat_id": chat_id, "message_id": answer.id, "attachment_id": question.id, "token": shared.token,
-              "filename": "app.css", "user_id": owner,
+              "filename": "app.css", "user_id": owner, "kind": "json",
               "preset_id": preset_id}  # the first account: an admin, who sees every page
 
     def everything():
@@ -173,7 +183,7 @@ def test_no_get_or_head_of_any_route_changes_anything(csrf_app, signed_in, prese
     assert {"chat.confirm_delete", "chat.show", "live.reply_events", "account.index", "account.download",
             "admin.index", "admin.member", "admin.confirm_delete", "presets.index", "presets.edit_form",
             "library.folder_list", "library.archived", "search.index", "shares.new", "shares.index", "shares.read",
-            "shares.file", "auth.logout"} - set(walked) == {"auth.logout"}
+            "shares.file", "library.export_chat", "imports.index", "auth.logout"} - set(walked) == {"auth.logout"}
     assert everything() == before
     assert client.get(f"/chats/{chat_id}").status_code == 200
 

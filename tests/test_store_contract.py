@@ -795,6 +795,8 @@ def test_imported_chats_keep_their_tree_and_are_imported_once(store, owner, stra
     assert [m.id for m in store.messages(owner, chat_id)] == [every[0].id, every[2].id, every[3].id, every[4].id]
     assert store.search(owner, ["joke"])[0].chat_id == chat_id  # found by search like any other
 
+    assert store.imported(owner, [key, "test:never", key]) == {key: chat_id}
+    assert store.imported(stranger, [key]) == {} and store.imported(owner, []) == {}
     # The same again, beside a new one: only the new one is stored.
     other = f"test:{uuid.uuid4()}"
     assert store.import_chats(owner, [_imported(key), _imported(other, title="Other")]) == \

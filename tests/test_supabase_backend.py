@@ -7,11 +7,14 @@ The store contract itself runs on the adapter in test_store_contract.py."""
 from __future__ import annotations
 
 import io
+import json
 import logging
+import re
 import socket
 import threading
 import time
 import uuid
+import zipfile
 from dataclasses import asdict
 from urllib.parse import urlsplit
 
@@ -259,6 +262,34 @@ def test_a_share_link_is_read_as_anyone_and_continued_as_its_reader(app, standin
     assert owner.post(f"/shares/{share_id}/revoke").status_code == 303
     assert reader.get(f"/s/{token}").status_code == 404
     assert reader.get(f"/s/{token}/files/{attachment_id}").status_code == 404
+
+
+def test_a_download_imports_into_another_account_with_its_files(app, standin):
+    """Export (every message, through the API) and import (one import_chats call, files into
+    the importer's own folder of the bucket), each as its user under RLS."""
+    owner, other = signed_up(app), signed_up(app)
+    chat_id = new_chat(owner)
+    owner.post(f"/chats/{chat_id}/messages", content_type="multipart/form-data", data={
+        "content": "a map", "files": [(io.BytesIO(PNG), "map.png")]})
+    wait = time.monotonic() + 10
+    while rows(standin, "select count(*) from public.messages where chat_id = %s and status = 'streaming'",
+               chat_id) != [(0,)] and time.monotonic() < wait:
+        time.sleep(0.05)
+    data = owner.get("/account/export").data
+    [chat] = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("chatbot-export.json"))["chats"]
+    assert [m["role"] for m in chat["messages"]] == ["user", "assistant"]
+    preview = other.post("/import", data={"file": (io.BytesIO(data), "download.zip")}, content_type="multipart/form-data")
+    assert preview.status_code == 200, preview.text
+    upload = re.search(r'name="upload" value="([^"]+)"', preview.text)[1]
+    assert other.post("/import/confirm", data={"upload": upload}).status_code == 303
+    [(copy_id, other_id)] = rows(standin, "select id, owner_id from public.chats where import_key = %s",
+                                 f"chatbot:{chat_id}")
+    assert [r[0] for r in rows(standin, "select content from public.messages where chat_id = %s order by seq",
+                               copy_id)][0] == "a map"
+    [(attachment_id, key)] = rows(standin, "select id, storage_key from public.attachments where chat_id = %s", copy_id)
+    assert key.startswith(f"{other_id}/") and other.get(f"/attachments/{attachment_id}").data == PNG
+    again = other.post("/import", data={"file": (io.BytesIO(data), "download.zip")}, content_type="multipart/form-data")
+    assert "1 is here already" in again.text
 
 
 # Accounts through Supabase Auth

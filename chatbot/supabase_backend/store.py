@@ -393,6 +393,16 @@ class SupabaseStore:
         return [_message(row, tuple(files.get(row["id"], ())), versions[row["parent_id"]].index(row["id"]) + 1,
                          len(versions[row["parent_id"]])) for row in rows]
 
+    def imported(self, owner_id: str, keys: list[str]) -> dict[str, str]:
+        if not self._mine(owner_id):
+            return {}
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 100):  # a page of keys: they go in the URL
+            rows = (self.db.table("chats").select("id,import_key").eq("owner_id", owner_id)
+                    .in_("import_key", keys[start:start + 100]).execute().data)
+            found.update((row["import_key"], row["id"]) for row in rows)
+        return found
+
     def import_chats(self, owner_id: str, chats: list[ChatImport]) -> list[tuple[str, bool]]:
         if not self._mine(owner_id):
             raise LookupError(owner_id)
