@@ -202,6 +202,22 @@ def chat_states(page, device, javascript):
     yield "keyboard shortcuts open"
 
 
+def import_states(page, device, javascript):
+    """The import form, a file refused beside it, and a ChatGPT export previewed."""
+    import json
+
+    from tests.test_import_export import chatgpt_conversations
+
+    yield "as loaded"
+    for name, data, wait in (("notes.json", b'{"not": "a chat"}', ".field-error"),
+                             ("conversations.json", json.dumps(chatgpt_conversations()).encode(), ".import-preview")):
+        page.get_by_label("File to import").set_input_files([{"name": name, "mimeType": "application/json",
+                                                               "buffer": data}])
+        page.get_by_role("button", name="See what it holds").click()
+        page.locator(wait).wait_for()
+        yield "refused" if wait == ".field-error" else "previewed"
+
+
 # Each page: who sees it, its address, and the states to check it in.
 PAGES = {
     "log-in": ("anonymous", lambda s: "/login", with_errors("Log in")),
@@ -228,6 +244,7 @@ PAGES = {
     "share-chat": ("admin", lambda s: f"{s.chat_url}/share", as_loaded),
     "share-links": ("admin", lambda s: "/shares", as_loaded),
     "shared-chat": ("anonymous", lambda s: f"/s/{s.share_token}", as_loaded),
+    "import": ("admin", lambda s: "/import", import_states),
     "reset-link-invalid": ("anonymous", lambda s: "/reset/not-a-valid-token", as_loaded),
     "confirm-link-invalid": ("anonymous", lambda s: "/confirm/not-a-valid-token", as_loaded),
     **{name: ("anonymous", lambda s, name=name: RENDERED + name, as_loaded)
