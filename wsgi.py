@@ -1,3 +1,2 @@
-from chatbot import create_app
-
-app = create_app()
+"""The WSGI application for ``gunicorn wsgi:app`` and ``flask --app wsgi`` from a checkout."""
+from chatbot.wsgi import app  # noqa: F401

@@ -80,13 +80,14 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.jinja_env.filters["reply_so_far"] = streaming_markdown.shown
     app.jinja_env.globals["new_client_id"] = lambda: str(uuid.uuid4())
 
-    from . import account, admin, auth, chat, import_pages, library, preset_pages, search_pages, share_pages
+    from . import account, admin, auth, chat, health, import_pages, library, preset_pages, search_pages, share_pages
     from .live import views as live
 
     app.config.setdefault("SOCK_SERVER_OPTIONS", {
         "ping_interval": 25,  # keeps proxies from closing idle sockets; finds dead peers
         "max_message_size": live.MAX_COMMAND_BYTES,
     })
+    app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
@@ -98,11 +99,6 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.register_blueprint(import_pages.bp)
     app.register_blueprint(live.bp)
     live.sock.init_app(app)
-
-    @app.get("/healthz")
-    def healthz():
-        """For load balancers: the process answers (no login, no database: cheap under load)."""
-        return {"status": "ok", "open_streams": app.extensions["chatbot.streams"].open}
 
     @app.errorhandler(404)
     def not_found(_error):

@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from datetime import datetime, timezone
 
 from . import chats, usage
+from .accounts import EmailTaken
 from .accounts import signup as registration
 from .accounts.administration import Admin, set_admin_by_email
 from .accounts.directory import SIGNUP_POLICIES
@@ -18,6 +19,7 @@ from .backends import backends, settings
 from .errors import InvalidInput, NotFound
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group="admin")
+bp.cli.help = "Admins' accounts: create one, promote or demote one."
 
 PAGE_SIZE = 50
 USAGE_DAYS = 30
@@ -171,6 +173,21 @@ def set_budget(user_id):
 def _sidebar():
     return chats.list_chats(backends().store, current_user.id)
 
+
+
+@bp.cli.command("create")
+@click.argument("email")
+@click.password_option(help="The password (asked for, twice, if not given).")
+def create_command(email, password):
+    """Make an account with EMAIL and PASSWORD, an admin from the start."""
+    try:
+        backends().accounts.sign_up(email, password, return_to="")
+    except EmailTaken:
+        raise click.ClickException(f"an account has the email {email} already: "
+                                   f"`chatbot admin promote {email}` makes it an admin") from None
+    except InvalidInput as error:
+        raise click.ClickException(error.message) from None
+    _set_admin(email, True)
 
 
 @bp.cli.command("promote")

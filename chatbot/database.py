@@ -120,3 +120,20 @@ def _exclusive(engine: Engine, lock_dir: str):
     with open(Path(lock_dir) / "migrate.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def revision(engine: Engine) -> str | None:
+    """The schema revision the database is at (None: none yet)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest schema revision this code has."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return str(ScriptDirectory.from_config(config).get_current_head())

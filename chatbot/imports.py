@@ -26,7 +26,9 @@ from .store import COMPLETE, ERROR, INTERRUPTED, STOPPED, STREAMING, Attachment,
 MAX_CHATS = 10_000
 MAX_MESSAGES = 250_000
 MAX_TEXT = 1_000_000  # characters of one message
-ZIP_RATIO = 20  # an archive may unpack to this many times the bytes allowed: past that, a zip bomb
+# What a zip may unpack to (of what is read from it), in times the bytes allowed: JSON packs
+# about tenfold, but it is all read into memory; past this, a zip bomb or too much at once.
+ZIP_RATIO = 5
 CHATBOT, CHATGPT = "Chatbot", "ChatGPT"
 _STATUSES = {COMPLETE, ERROR, STOPPED, INTERRUPTED}
 
@@ -88,8 +90,6 @@ def _from_zip(data: bytes, max_bytes: int) -> tuple[bytes, dict[str, bytes]]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = {info.filename: info for info in archive.infolist() if not info.is_dir()}
-        if sum(info.file_size for info in entries.values()) > max_bytes * ZIP_RATIO:
-            raise _refuse("That zip unpacks to far more than an import can take.")
         for name in ("chatbot-export.json", "conversations.json"):
             document = next((n for n in entries if n == name or n.endswith("/" + name)), None)
             if document is not None:
@@ -97,12 +97,11 @@ def _from_zip(data: bytes, max_bytes: int) -> tuple[bytes, dict[str, bytes]]:
         else:
             raise _refuse("That zip holds neither chatbot-export.json (a Chatbot download) nor conversations.json "
                           "(a ChatGPT data export).")
-        files = {}
-        if name == "chatbot-export.json":
-            for entry in entries:  # files/<attachment id>/<name>
-                parts = entry.split("/")
-                if len(parts) == 3 and parts[0] == "files":
-                    files[parts[1]] = archive.read(entry)
+        # A Chatbot download's files: files/<attachment id>/<name>.
+        attached = [n for n in entries if name == "chatbot-export.json" and n.count("/") == 2 and n.startswith("files/")]
+        if sum(entries[n].file_size for n in [document, *attached]) > max_bytes * ZIP_RATIO:
+            raise _refuse("That zip unpacks to far more than an import can take.")
+        files = {entry.split("/")[1]: archive.read(entry) for entry in attached}
         return archive.read(document), files
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, EOFError):
         raise _refuse("That zip file is damaged or of a kind this server cannot open.") from None

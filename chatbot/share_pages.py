@@ -8,6 +8,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from flask_login import current_user, login_required
 
 from . import chats, shares
+from .auth import public_link
 from .backends import backends
 from .errors import InvalidInput, NotFound
 from .store import Share
@@ -27,7 +28,8 @@ def not_found(_error):
 
 @bp.app_template_global()
 def share_link(share: Share) -> str:
-    return url_for("shares.read", token=share.token, _external=True)
+    """The link to give out: on PUBLIC_URL, as the links in emails are."""
+    return public_link("shares.read", token=share.token)
 
 
 @bp.get("/chats/<chat_id>/share")

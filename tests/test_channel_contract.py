@@ -111,6 +111,10 @@ def test_every_event_has_one_json_form(event):
     assert from_json(to_json(event)) == event
 
 
+def test_a_channel_answers_a_ping_when_its_backend_is_there(channel):
+    channel.ping()  # returns: readiness (/readyz) asks this; test_health takes the backend away
+
+
 def test_sequence_numbers_count_up_per_topic(channel):
     a, b = topic("a"), topic("b")
     assert [channel.publish(a, text(n)) for n in range(3)] == [1, 2, 3]

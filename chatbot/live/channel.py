@@ -66,6 +66,10 @@ class Channel(Protocol):
 
     def close(self, topic: str) -> None: ...
 
+    def ping(self) -> None:
+        """Return once the channel's backend answers; ChannelUnavailable if it cannot (readiness)."""
+        ...
+
     def shutdown(self) -> None:
         """Release connections and stop the reader task (at exit, and between tests)."""
         ...

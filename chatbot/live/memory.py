@@ -97,6 +97,9 @@ class InProcessChannel:
                     t.subscribers.remove(on_event)
         return unsubscribe
 
+    def ping(self) -> None:
+        """In this process: always there."""
+
     def shutdown(self) -> None:
         with self._lock:
             self._topics.clear()

@@ -234,6 +234,10 @@ class PostgresChannel:
                 self._drop(topic, sub)
         return unsubscribe
 
+    def ping(self) -> None:
+        with self._connection() as conn:  # ChannelUnavailable if it cannot connect
+            conn.execute("SELECT 1")
+
     def shutdown(self) -> None:
         self._stop.set()
         self._batcher.shutdown()

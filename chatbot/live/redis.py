@@ -312,6 +312,12 @@ class RedisChannel:
         for sub in live:
             deliver(sub.on_event, GAP)
 
+    def ping(self) -> None:
+        try:
+            self._redis.ping()
+        except redis.RedisError as error:
+            raise ChannelUnavailable(str(error)) from error
+
     def shutdown(self) -> None:
         if self._stopped.is_set():
             return

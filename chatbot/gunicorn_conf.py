@@ -1,0 +1,61 @@
+"""gunicorn settings for production: gevent workers that hold many long-lived streams.
+
+Run: ``chatbot serve`` (or, from a checkout, ``gunicorn -c gunicorn.conf.py wsgi:app``). Every
+value below can be overridden on gunicorn's command line or with GUNICORN_CMD_ARGS.
+"""
+import multiprocessing
+import os
+
+from chatbot.settings import live_channel_named  # settings only: the app itself loads in each worker
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+worker_class = "gevent"
+# One gevent worker is an event loop serving thousands of connections, on one core. With a
+# shared live channel (Redis or PostgreSQL) workers see each other's replies: one per core.
+# The embedded in-process channel cannot be shared, so it runs one (on_starting refuses more).
+_shared_channel = live_channel_named(os.environ) != "memory"
+workers = int(os.environ.get("WEB_CONCURRENCY") or (multiprocessing.cpu_count() if _shared_channel else 1))
+# A hard cap on open connections per worker, streams and sockets included; past it new
+# clients hang in the handshake. ~145 kB per idle socket: 2000 is ~300 MB per worker.
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", 2000))
+# On a deploy, give streams this long to finish; browsers then reconnect and catch up.
+graceful_timeout = 30
+timeout = int(os.environ.get("WORKER_TIMEOUT", 30))  # the gevent worker heartbeats on its own: this only catches a blocked loop
+keepalive = 5
+# No preload: loading the app in the master would import ssl before gevent patches it.
+preload_app = False
+accesslog = "-"
+control_socket_disable = True
+
+
+def on_starting(server):
+    """Check the configuration once, in the master, so a bad variable stops start-up
+    with one line instead of every worker failing to boot in a loop."""
+    from chatbot.settings import ConfigError, Settings
+
+    settings = Settings.from_env(os.environ, os.environ.get("INSTANCE_PATH") or os.path.abspath("instance"))
+    if settings.live_channel == "memory" and server.cfg.workers > 1:
+        raise ConfigError("WEB_CONCURRENCY", f"{server.cfg.workers} workers need a shared live channel: the "
+                                             "in-process one shows a reply only to views in its own process. "
+                                             "Set REDIS_URL (or LIVE_CHANNEL=postgres), or run one worker")
+
+
+def post_worker_init(worker):
+    """Hold this worker's lease and sweep dead processes' replies from the start, not only
+    once it writes a reply: an idle instance still cleans up after a dead one."""
+    if runner := _runner(worker):
+        runner.start_background()
+
+
+def worker_exit(server, worker):
+    """A worker leaving on purpose ends its lease: replies it was writing are marked
+    interrupted by the next sweep instead of after the lease runs out."""
+    if runner := _runner(worker):
+        runner.shutdown()
+
+
+def _runner(worker):
+    """The chat app's reply runner (None for another app run with these settings, such as
+    the benchmark's reference relay)."""
+    backends = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("chatbot")
+    return backends.runner if backends else None
