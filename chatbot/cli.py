@@ -72,13 +72,14 @@ def _settings():
 def serve(host: str, port: int, workers: int | None, dev: bool) -> None:
     """Serve the app with gunicorn's gevent workers and this project's settings
     (chatbot/gunicorn_conf.py): streams, sockets and graceful restarts as in production."""
+    if dev:
+        os.environ.setdefault("CHATBOT_ENV", "development")
     _settings()  # a bad variable stops here, in one line, before gunicorn starts
     command = [sys.executable, "-m", "gunicorn", "--config", "python:chatbot.gunicorn_conf",
                "--bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     if workers:
         command += ["--workers", str(workers)]
     if dev:
-        os.environ.setdefault("CHATBOT_ENV", "development")
         command += ["--reload"]
     click.echo(f"Serving on http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}/ "
                f"(data in {_instance_path()}; Ctrl+C stops)", err=True)

@@ -59,15 +59,7 @@ def test_serve_runs_gunicorn_with_gevent_workers_on_the_port_asked(embedded, tmp
     server = subprocess.Popen([str(CHATBOT), "serve"], env=_env({**embedded, "PORT": str(port)}),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
-            time.sleep(0.2)
+        _wait_for(f"http://127.0.0.1:{port}/login", server)
         assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json() == {"status": "ready"}
     finally:
         server.send_signal(signal.SIGTERM)
@@ -168,3 +160,37 @@ def test_backup_on_postgresql_gives_the_pg_dump_command_without_the_password(emb
     status, output = run("backup", env={**embedded, "DATABASE_URL": "postgresql://chat:s3cret@db.internal:5432/chat"})
     assert status == 0 and "pg_dump --format=custom --no-owner" in output
     assert '"postgresql://chat@db.internal:5432/chat"' in output and "s3cret" not in output
+
+
+def test_serve_dev_needs_no_secret_and_reloads_on_a_code_change(tmp_path):
+    import chatbot.errors
+
+    port, log = free_port(), tmp_path / "serve.log"
+    env = _env({"INSTANCE_PATH": str(tmp_path / "instance")})  # no CHATBOT_ENV: --dev makes it development
+    with open(log, "w") as output:
+        server = subprocess.Popen([str(CHATBOT), "serve", "--dev", "--port", str(port)], env=env, stdout=output,
+                                  stderr=subprocess.STDOUT)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/login", server)
+        deadline = time.monotonic() + 20
+        while "errors.py modified" not in log.read_text():
+            assert time.monotonic() < deadline, "no reload after a change to the code"
+            Path(chatbot.errors.__file__).touch()  # (again, until the reloader has had its first look)
+            time.sleep(0.5)
+        _wait_for(f"http://127.0.0.1:{port}/login", server)  # served by the new worker
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert "Reloader is on" in log.read_text() and "Worker reloading: " in log.read_text()
+
+
+def _wait_for(url: str, server: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+        time.sleep(0.2)
