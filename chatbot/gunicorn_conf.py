@@ -24,7 +24,9 @@ timeout = int(os.environ.get("WORKER_TIMEOUT", 30))  # the gevent worker heartbe
 keepalive = 5
 # No preload: loading the app in the master would import ssl before gevent patches it.
 preload_app = False
-accesslog = "-"
+# No access log of gunicorn's: the app logs each request itself (chatbot/logs.py), by its
+# route's pattern rather than its path (no share token or search words in the log), with its id.
+accesslog = None
 control_socket_disable = True
 
 

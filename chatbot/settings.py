@@ -41,6 +41,7 @@ class Settings:
     offline_delay: float  # seconds between offline-responder tokens
     attachment_max_bytes: int  # largest file a message may carry
     import_max_bytes: int  # largest file Import takes (a ChatGPT export's zip, a Chatbot download)
+    log_format: str  # "text" or "json" (JSON lines)
     public_url: str | None  # where the site is reached: links in emails point here
     smtp_host: str | None
     smtp_port: int
@@ -103,6 +104,7 @@ class Settings:
             offline_delay=read.number("OFFLINE_TOKEN_DELAY", 0.03, float, minimum=0),
             attachment_max_bytes=read.number("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, int, minimum=1),
             import_max_bytes=read.number("IMPORT_MAX_BYTES", 100 * 1024 * 1024, int, minimum=1),
+            log_format=read.choice("LOG_FORMAT", ("text", "json"), "text"),
             public_url=read.url("PUBLIC_URL", ("http", "https"), None),
             smtp_host=read.str("SMTP_HOST"),
             smtp_port=read.number("SMTP_PORT", 587, int, minimum=1),

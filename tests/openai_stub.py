@@ -52,6 +52,7 @@ MODELS = ("stub", "stub-json", "stub-echo", "stub-slow", "text-embedding-3-small
 class StubOpenAI:
     def __init__(self, models: tuple[str, ...] = MODELS) -> None:
         self.requests: list[dict] = []  # every request body received, for assertions
+        self.request_headers: list[dict] = []  # and their headers, alike
         self.models = models  # what GET /v1/models lists
         self.listings = 0  # GET /v1/models requests answered
         self.titles: list[dict] = []  # requests for a chat's title (not in ``requests``)
@@ -108,6 +109,7 @@ def _handler(stub: StubOpenAI):
                 stub.titles.append(body)
                 return self._stream(re.findall(r"\S+\s*", stub.title), finish=True)
             stub.requests.append(body)
+            stub.request_headers.append(dict(self.headers))
             if self.headers.get("Authorization") != f"Bearer {API_KEY}":
                 return self._json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
                                                   "code": "invalid_api_key"}})

@@ -23,6 +23,7 @@ from ..live import topics
 from ..live.channel import Channel, ChannelUnavailable, Delivery, Event, announce
 from ..live.events import MessageChanged, ReplyDone, ReplyText, StopReply
 from ..errors import Unavailable
+from ..logs import REQUEST_ID
 from ..models import ChatModel, Finished, ModelError, Usage
 from ..models.parameters import Parameters
 from ..process import this_process
@@ -73,7 +74,7 @@ class ReplyRunner:
         as ``parameters`` say; then, in the same task, call ``then`` with the finished reply
         (work that must never delay the reply, such as naming its chat)."""
         self._running[answer.id] = _Running()
-        self._spawn(self.generate, store, model, owner_id, answer, conversation, then, parameters)
+        self._spawn(self.generate, store, model, owner_id, answer, conversation, then, parameters, REQUEST_ID.get())
 
     def stop(self, message: Message) -> bool:
         """Ask the process writing ``message`` to stop it: this one at once, another through
@@ -89,9 +90,12 @@ class ReplyRunner:
 
     def generate(self, store: Store, model: ChatModel, owner_id: str, answer: Message,
                  conversation: list[dict], then: Callable[[Message], None] | None = None,
-                 parameters: Parameters | None = None) -> None:
-        """Produce the reply to ``conversation`` into the streaming message ``answer``. Never raises."""
+                 parameters: Parameters | None = None, request_id: str | None = None) -> None:
+        """Produce the reply to ``conversation`` into the streaming message ``answer``. Never raises.
+        ``request_id``: the request that asked for it, for the log lines and the provider's."""
+        REQUEST_ID.set(request_id)  # this task's own context: its lines, and the model's request, carry it
         message_id = answer.id
+        started, first_text_at = time.monotonic(), None
         running = self._running.setdefault(message_id, _Running())
         text: list[str] = []  # everything generated so far
         live = _Coalescer(self, message_id)
@@ -115,6 +119,8 @@ class ReplyRunner:
                 if isinstance(piece, Finished):
                     finish_reason = piece.reason
                     continue
+                if first_text_at is None:
+                    first_text_at = time.monotonic()
                 text.append(piece)
                 live.add(piece)
                 now = time.monotonic()
@@ -144,6 +150,7 @@ class ReplyRunner:
                 # The text still reaches every open view (they can copy it), marked unsaved.
                 final = replace(final, status=ERROR, error=NOT_SAVED)
             self._running.pop(message_id, None)
+            _log_outcome(final, model.name, started, first_text_at)
             # The finished message rides on "done" too, so a reply's event stream can show
             # it without reading it back from the store.
             announce(self.channel, topics.reply(message_id), ReplyDone(final), last=True)
@@ -226,6 +233,20 @@ class ReplyRunner:
             running = self._running.get(item.data.message_id)
             if running is not None:
                 running.request_stop()
+
+
+def _log_outcome(final: Message, model: str, started: float, first_text_at: float | None) -> None:
+    """One line for each reply's end: how it ended, its tokens, how soon it began and how fast it came."""
+    now = time.monotonic()
+    writing = now - first_text_at if first_text_at is not None else None
+    rate = round(final.completion_tokens / writing, 1) if final.completion_tokens and writing else None
+    first_ms = round((first_text_at - started) * 1000) if first_text_at is not None else None
+    log.info("reply %s: %s, model %s, %s tokens in, %s out, first text after %s ms", final.id, final.status, model,
+             final.prompt_tokens, final.completion_tokens, first_ms, extra={
+                 "request_id": REQUEST_ID.get(), "chat": final.chat_id, "reply": final.id, "model": model,
+                 "outcome": final.status,
+                 "prompt_tokens": final.prompt_tokens, "completion_tokens": final.completion_tokens,
+                 "first_token_ms": first_ms, "tokens_per_second": rate, "seconds": round(now - started, 3)})
 
 
 def _checkpoint(store: Store, owner_id: str, answer: Message, text: str) -> None:

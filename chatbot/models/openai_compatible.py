@@ -16,6 +16,7 @@ import openai
 
 from ..conversation.pacing import Pace
 from ..errors import wait_words
+from ..logs import REQUEST_ID
 from . import Finished, ModelError, OnOpen, Piece, Usage, titles
 from .config import REASONING
 from .parameters import Parameters
@@ -142,7 +143,7 @@ class OpenAICompatible:
             timeout = httpx2.Timeout(max(0.1, watch.left()), connect=min(self.connect_timeout, max(0.1, watch.left())))
             try:
                 return self.client.post("/chat/completions", body=body, cast_to=httpx2.Response, stream=True,
-                                        options={"timeout": timeout})
+                                        options={"timeout": timeout, "headers": _request_id_header()})
             except openai.APIStatusError as error:
                 if error.status_code not in RETRIED or attempt == self.max_retries:
                     raise
@@ -363,3 +364,10 @@ def _provider_said(error: openai.APIStatusError) -> str:
     if not message and "json" in error.response.headers.get("content-type", ""):
         message = error.message
     return " ".join(str(message).split())[:300]
+
+
+def _request_id_header() -> dict[str, str]:
+    """The id of the request this reply is for, in the header OpenAI logs (and shows its
+    support) as the client's own: one id finds the request in both logs."""
+    request_id = REQUEST_ID.get()
+    return {"X-Client-Request-Id": request_id} if request_id else {}
