@@ -11,7 +11,7 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import assets, backends, compression, logs, security, streaming_markdown
+from . import assets, backends, compression, logs, metrics, security, streaming_markdown
 from .accounts import limits
 from .accounts.sessions import ServerSessionInterface, refuse_if_unavailable
 from .attachments import MAX_FILES
@@ -61,6 +61,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     if app.logger.level == logging.NOTSET:
         app.logger.setLevel(logging.INFO)
     logs.init_app(app, settings.log_format)  # a line per request, with its id; text or JSON lines
+    metrics.init_app(app)  # /metrics, with METRICS_TOKEN
 
     backends.init_app(app, settings)
     app.session_interface = ServerSessionInterface(backends.backends(app).sessions, settings.session_policy)

@@ -3,8 +3,11 @@
 Run: ``chatbot serve`` (or, from a checkout, ``gunicorn -c gunicorn.conf.py wsgi:app``). Every
 value below can be overridden on gunicorn's command line or with GUNICORN_CMD_ARGS.
 """
+import glob
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 from chatbot.settings import live_channel_named  # settings only: the app itself loads in each worker
 
@@ -28,6 +31,11 @@ preload_app = False
 # route's pattern rather than its path (no share token or search words in the log), with its id.
 accesslog = None
 control_socket_disable = True
+# Prometheus metrics are counted in each worker and added up when scraped: each worker writes
+# its counts into files in this folder (a new one per start, unless the operator names one).
+_METRICS_FOLDER = "chatbot-metrics-"
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=_METRICS_FOLDER)
 
 
 def on_starting(server):
@@ -40,6 +48,24 @@ def on_starting(server):
         raise ConfigError("WEB_CONCURRENCY", f"{server.cfg.workers} workers need a shared live channel: the "
                                              "in-process one shows a reply only to views in its own process. "
                                              "Set REDIS_URL (or LIVE_CHANNEL=postgres), or run one worker")
+
+
+def when_ready(server):
+    """A folder of metrics kept from an earlier run would add its counts to this one's."""
+    for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(stale)
+
+
+def on_exit(server):
+    if os.path.basename(os.environ["PROMETHEUS_MULTIPROC_DIR"]).startswith(_METRICS_FOLDER):  # ours: made above
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def child_exit(server, worker):
+    """A worker gone: its live gauges (open sockets and streams) no longer count."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker):

@@ -49,6 +49,7 @@ class Settings:
     smtp_username: str | None
     smtp_password: str | None
     smtp_from: str | None
+    metrics_token: str | None = field(default=None, repr=False)  # set: /metrics answers a bearer of it
     supabase_url: str | None = None  # set: Supabase holds accounts, data and files
     # Keys stay out of repr(), so no log line or traceback can show them.
     supabase_publishable_key: str | None = field(default=None, repr=False)
@@ -105,6 +106,7 @@ class Settings:
             attachment_max_bytes=read.number("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, int, minimum=1),
             import_max_bytes=read.number("IMPORT_MAX_BYTES", 100 * 1024 * 1024, int, minimum=1),
             log_format=read.choice("LOG_FORMAT", ("text", "json"), "text"),
+            metrics_token=read.str("METRICS_TOKEN"),
             public_url=read.url("PUBLIC_URL", ("http", "https"), None),
             smtp_host=read.str("SMTP_HOST"),
             smtp_port=read.number("SMTP_PORT", 587, int, minimum=1),

@@ -23,6 +23,7 @@ from ..live import topics
 from ..live.channel import Channel, ChannelUnavailable, Delivery, Event, announce
 from ..live.events import MessageChanged, ReplyDone, ReplyText, StopReply
 from ..errors import Unavailable
+from .. import metrics
 from ..logs import REQUEST_ID
 from ..models import ChatModel, Finished, ModelError, Usage
 from ..models.parameters import Parameters
@@ -95,7 +96,7 @@ class ReplyRunner:
         ``request_id``: the request that asked for it, for the log lines and the provider's."""
         REQUEST_ID.set(request_id)  # this task's own context: its lines, and the model's request, carry it
         message_id = answer.id
-        started, first_text_at = time.monotonic(), None
+        started, first_text_at, failed_at_provider = time.monotonic(), None, False
         running = self._running.setdefault(message_id, _Running())
         text: list[str] = []  # everything generated so far
         live = _Coalescer(self, message_id)
@@ -133,6 +134,7 @@ class ReplyRunner:
             # A stop aborts the request in flight, which the model reports as a failure.
             status, error = (STOPPED, None) if running.stop.is_set() else (ERROR, str(failure))
             if status == ERROR:
+                failed_at_provider = True
                 log.warning("model failure: chat %s, reply %s, model %s: status %s, provider request %s, "
                             "after %d characters: %s", answer.chat_id, message_id, model.name, failure.status,
                             failure.request_id, sum(map(len, text)), failure.detail or failure)
@@ -150,7 +152,7 @@ class ReplyRunner:
                 # The text still reaches every open view (they can copy it), marked unsaved.
                 final = replace(final, status=ERROR, error=NOT_SAVED)
             self._running.pop(message_id, None)
-            _log_outcome(final, model.name, started, first_text_at)
+            _log_outcome(final, model.name, started, first_text_at, failed_at_provider)
             # The finished message rides on "done" too, so a reply's event stream can show
             # it without reading it back from the store.
             announce(self.channel, topics.reply(message_id), ReplyDone(final), last=True)
@@ -235,8 +237,10 @@ class ReplyRunner:
                 running.request_stop()
 
 
-def _log_outcome(final: Message, model: str, started: float, first_text_at: float | None) -> None:
-    """One line for each reply's end: how it ended, its tokens, how soon it began and how fast it came."""
+def _log_outcome(final: Message, model: str, started: float, first_text_at: float | None,
+                 failed_at_provider: bool) -> None:
+    """For each reply's end, a line and its metrics: how it ended, its tokens, how soon it
+    began and how fast it came."""
     now = time.monotonic()
     writing = now - first_text_at if first_text_at is not None else None
     rate = round(final.completion_tokens / writing, 1) if final.completion_tokens and writing else None
@@ -247,6 +251,8 @@ def _log_outcome(final: Message, model: str, started: float, first_text_at: floa
                  "outcome": final.status,
                  "prompt_tokens": final.prompt_tokens, "completion_tokens": final.completion_tokens,
                  "first_token_ms": first_ms, "tokens_per_second": rate, "seconds": round(now - started, 3)})
+    metrics.reply_ended(final.status, model, first_text_at - started if first_text_at is not None else None, rate,
+                        failed_at_provider)
 
 
 def _checkpoint(store: Store, owner_id: str, answer: Message, text: str) -> None:

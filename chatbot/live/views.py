@@ -18,7 +18,7 @@ from flask_sock import ConnectionClosed, Sock
 from flask_wtf.csrf import validate_csrf
 from wtforms.validators import ValidationError
 
-from .. import chats
+from .. import chats, metrics
 from ..accounts.limits import rate_limits
 from ..accounts.sessions import Sessions, hash_token
 from ..backends import backends, settings
@@ -47,7 +47,8 @@ def check_caller():
     if request.endpoint in ("live.socket", "live.reply_events"):
         if not open_streams().enter():
             raise Unavailable("The server is busy: live updates will resume in a moment.", retry_after=10)
-        g.holds_stream = True
+        g.holds_stream = "socket" if request.endpoint == "live.socket" else "event_stream"
+        metrics.connection_opened(g.holds_stream)
     if request.endpoint == "live.socket":
         origin = request.headers.get("Origin")
         if not origin or urlsplit(origin).netloc != request.host:
@@ -69,8 +70,9 @@ def check_caller():
 @bp.teardown_request
 def give_back_places(_error):
     """When the socket or stream ends: its place in the process and in the user's slots."""
-    if g.pop("holds_stream", False):
+    if kind := g.pop("holds_stream", None):
         open_streams().leave()
+        metrics.connection_closed(kind)
     slot = g.pop("socket_slot", None)
     if slot is not None:
         rate_limits().sockets.give_back(current_user.id, slot)
