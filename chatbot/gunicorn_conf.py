@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import time
 
 from chatbot.settings import live_channel_named  # settings only: the app itself loads in each worker
 
@@ -22,7 +23,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or (multiprocessing.cpu_count() 
 # clients hang in the handshake. ~145 kB per idle socket: 2000 is ~300 MB per worker.
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", 2000))
 # On a deploy, give streams this long to finish; browsers then reconnect and catch up.
-graceful_timeout = 30
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", 30))
 timeout = int(os.environ.get("WORKER_TIMEOUT", 30))  # the gevent worker heartbeats on its own: this only catches a blocked loop
 keepalive = 5
 # No preload: loading the app in the master would import ssl before gevent patches it.
@@ -70,16 +71,39 @@ def child_exit(server, worker):
 
 def post_worker_init(worker):
     """Hold this worker's lease and sweep dead processes' replies from the start, not only
-    once it writes a reply: an idle instance still cleans up after a dead one."""
+    once it writes a reply: an idle instance still cleans up after a dead one. And watch
+    for the worker being told to stop (SIGTERM, a deploy)."""
     if runner := _runner(worker):
         runner.start_background()
+        import gevent
+
+        gevent.spawn(_drain_when_stopping, worker)
+
+
+def _drain_when_stopping(worker):
+    """Once the worker stops taking connections, its open chat sockets are told to go (1012:
+    their pages reconnect to another instance and catch up), so they do not hold it;
+    replies being written go on (worker_exit waits for them)."""
+    import gevent
+
+    while worker.alive:
+        gevent.sleep(0.2)
+    worker.stopping_since = time.monotonic()
+    worker.wsgi.extensions["chatbot.streams"].drain()
 
 
 def worker_exit(server, worker):
-    """A worker leaving on purpose ends its lease: replies it was writing are marked
-    interrupted by the next sweep instead of after the lease runs out."""
+    """A worker leaving on purpose lets the replies it is writing finish within the graceful
+    timeout (their event streams and other instances' views follow them to the end), stops
+    and keeps the rest, marked interrupted with their text, then ends its lease."""
     if runner := _runner(worker):
+        started = getattr(worker, "stopping_since", time.monotonic())
+        runner.finish(until=started + worker.cfg.graceful_timeout - FINISH_MARGIN)
         runner.shutdown()
+
+
+# Seconds of the graceful timeout kept for saving the replies cut short, before the master's SIGKILL.
+FINISH_MARGIN = 3
 
 
 def _runner(worker):

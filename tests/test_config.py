@@ -132,13 +132,18 @@ def test_sockets_ping_and_cap_message_size(app):
     assert options["max_message_size"] == 256 * 1024
 
 
-def test_gunicorn_configuration_is_deliberate():
+def test_gunicorn_configuration_is_deliberate(monkeypatch, tmp_path):
     import runpy
 
-    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # (else the settings make one, for this process)
+    config = runpy.run_path(str(ROOT / "chatbot" / "gunicorn_conf.py"))
     assert config["worker_class"] == "gevent" and config["preload_app"] is False
     assert config["worker_connections"] == 2000 and config["graceful_timeout"] == 30
-    assert config["workers"] == 1
+    assert config["workers"] == 1 and config["accesslog"] is None  # the app logs each request itself
+    assert all(callable(config[hook]) for hook in ("on_starting", "when_ready", "post_worker_init", "worker_exit",
+                                                   "child_exit", "on_exit"))
+    # From a checkout, gunicorn.conf.py is the same settings.
+    assert "from chatbot.gunicorn_conf import *" in (ROOT / "gunicorn.conf.py").read_text()
 
 
 def test_gunicorn_refuses_a_bad_configuration_in_one_line(tmp_path):

@@ -305,14 +305,16 @@ def test_several_workers_on_the_in_process_channel_refuse_to_start(tmp_path):
     assert "WEB_CONCURRENCY: 2 workers need a shared live channel" in str(refused.value)
 
 
-def test_a_shared_channel_runs_a_worker_per_core(monkeypatch):
+def test_a_shared_channel_runs_a_worker_per_core(monkeypatch, tmp_path):
     import multiprocessing
 
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # (else the settings make one, for this process)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
-    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"] == multiprocessing.cpu_count()
+    settings = ROOT / "chatbot" / "gunicorn_conf.py"  # run afresh each time
+    assert runpy.run_path(str(settings))["workers"] == multiprocessing.cpu_count()
     monkeypatch.delenv("REDIS_URL")
-    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"] == 1
+    assert runpy.run_path(str(settings))["workers"] == 1
 
 
 @pytest.mark.browser

@@ -28,7 +28,7 @@ from ..logs import REQUEST_ID
 from ..models import ChatModel, Finished, ModelError, Usage
 from ..models.parameters import Parameters
 from ..process import this_process
-from ..store import COMPLETE, ERROR, STOPPED, Housekeeping, Message, Store
+from ..store import COMPLETE, ERROR, INTERRUPTED, STOPPED, Housekeeping, Message, Store
 from ..streaming_markdown import Settler
 from .pacing import BASE, Pace
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 1.0  # seconds: partial text is written to the store this often
 INTERRUPTED_REASON = "The server stopped while this reply was being written."
+RESTARTED_REASON = "The server restarted while this reply was being written."
 NOT_SAVED = "This reply could not be saved (the database was unavailable): copy it before you leave the page."
 _runners = itertools.count(1)  # runners of this process: each has a lease of its own
 
@@ -45,8 +46,10 @@ class _Running:
     """A reply this process is writing: how to stop it."""
     stop: threading.Event = field(default_factory=threading.Event)
     abort: Callable[[], None] | None = None  # aborts the model's request in flight
+    interrupted: str | None = None  # stopped by the process, not the user: why (it ends interrupted)
 
-    def request_stop(self) -> None:
+    def request_stop(self, interrupted: str | None = None) -> None:
+        self.interrupted = interrupted
         self.stop.set()
         if self.abort:
             self.abort()
@@ -112,7 +115,6 @@ class ReplyRunner:
                                   parameters=parameters)
             for piece in stream:
                 if running.stop.is_set():
-                    status = STOPPED
                     break
                 if isinstance(piece, Usage):
                     usage = piece
@@ -128,11 +130,11 @@ class ReplyRunner:
                 if now - last_checkpoint >= CHECKPOINT_EVERY:
                     _checkpoint(store, owner_id, answer, "".join(text))
                     last_checkpoint = now
-            else:
-                status = STOPPED if running.stop.is_set() else COMPLETE
+            status = _stopped(running) if running.stop.is_set() else COMPLETE
+            error = running.interrupted if running.stop.is_set() else None
         except ModelError as failure:
             # A stop aborts the request in flight, which the model reports as a failure.
-            status, error = (STOPPED, None) if running.stop.is_set() else (ERROR, str(failure))
+            status, error = (_stopped(running), running.interrupted) if running.stop.is_set() else (ERROR, str(failure))
             if status == ERROR:
                 failed_at_provider = True
                 log.warning("model failure: chat %s, reply %s, model %s: status %s, provider request %s, "
@@ -217,6 +219,22 @@ class ReplyRunner:
         """Mark interrupted the replies of processes whose lease ran out (text kept)."""
         return self.housekeeping.sweep_replies(INTERRUPTED_REASON)
 
+    def finish(self, until: float) -> int:
+        """The process is stopping: let the replies being written go on until ``until`` (a
+        time.monotonic()), then stop the rest, their text kept, marked interrupted (a reply
+        can be continued or retried). How many were cut short."""
+        while self._running and time.monotonic() < until:
+            time.sleep(0.1)
+        cut = list(self._running.values())
+        for running in cut:
+            running.request_stop(interrupted=RESTARTED_REASON)
+        deadline = time.monotonic() + 5  # each saves what it has and says so
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if cut:
+            log.warning("stopping: %d replies cut short, their text kept, marked interrupted", len(cut))
+        return len(cut)
+
     def shutdown(self) -> None:
         with self._lock:
             background, self._background = self._background, None
@@ -235,6 +253,10 @@ class ReplyRunner:
             running = self._running.get(item.data.message_id)
             if running is not None:
                 running.request_stop()
+
+
+def _stopped(running: _Running) -> str:
+    return INTERRUPTED if running.interrupted else STOPPED
 
 
 def _log_outcome(final: Message, model: str, started: float, first_text_at: float | None,

@@ -11,6 +11,7 @@ else), which also ends htmx's connection.
 """
 from __future__ import annotations
 
+import threading
 from typing import Iterator
 
 from markupsafe import Markup
@@ -25,9 +26,11 @@ KEEPALIVE = 15.0  # seconds: a comment on an idle stream tells us if the browser
 
 
 def reply_stream(store: Store, channel: Channel, owner_id: str, message: Message,
-                 shown_so_far: tuple[int, int] | None) -> Iterator[str]:
+                 shown_so_far: tuple[int, int] | None, draining: threading.Event | None = None) -> Iterator[str]:
     """``shown_so_far``: what the page shows of the reply (its finished blocks' and its
-    text's length), or None to show it anew from the store (a stream that reconnected)."""
+    text's length), or None to show it anew from the store (a stream that reconnected).
+    ``draining`` set (the process is stopping), the stream ends unfinished: the browser
+    reconnects (to another instance) and goes on from the last event it had."""
     yield "retry: 1000\n\n"
     final = None if message.status == STREAMING else message
     if final is None:
@@ -35,6 +38,8 @@ def reply_stream(store: Store, channel: Channel, owner_id: str, message: Message
         if anew:
             yield anew
         for item in follow(channel, topics.reply(message.id), after=0, timeout=KEEPALIVE):
+            if draining is not None and draining.is_set():
+                return
             if isinstance(item, Event) and isinstance(item.data, ReplyDone):
                 final = item.data.message
                 break

@@ -36,6 +36,7 @@ sock = Sock()
 
 MAX_COMMAND_BYTES = 256 * 1024  # a message of MESSAGE_MAX_CHARS plus its JSON envelope fits
 SESSION_ENDED = 4401  # a close code of the application's range (4000-4999): "log in again"
+SERVICE_RESTART = 1012
 
 
 @bp.before_request
@@ -94,7 +95,7 @@ def reply_events(chat_id, message_id):
         if not (settled.isdigit() and end.isdigit()):
             abort(400)
         shown_so_far = int(settled), int(end)
-    events = reply_stream(b.store, b.channel, current_user.id, message, shown_so_far)
+    events = reply_stream(b.store, b.channel, current_user.id, message, shown_so_far, open_streams().draining)
     return Response(stream_with_context(events), mimetype="text/event-stream", headers={
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",  # nginx: pass each event on at once
@@ -116,6 +117,7 @@ def socket(ws, chat_id):
     session_ended = SessionCheck(b.sessions)
     try:
         feed.start(int(since) if since.isdigit() else 0)
+        open_streams().follow(feed)
         threading.Thread(target=_read_commands, args=(ws, feed), daemon=True, name="commands").start()
         renew = renew_at()
         for item in feed.items():
@@ -130,6 +132,11 @@ def socket(ws, chat_id):
                 continue
             if item[0] == "sessions-ended":
                 continue
+            if item[0] == "draining":
+                # 1012, service restart: the page reconnects at once, to another instance,
+                # and catches up; replies this process is writing go on meanwhile.
+                ws.close(reason=SERVICE_RESTART, message="the server is restarting")
+                break
             frame = _command(feed, item[1]) if item[0] == "command" else feed.fragment(item)
             if frame:
                 ws.send(frame)
