@@ -194,3 +194,17 @@ def _wait_for(url: str, server: subprocess.Popen, seconds: float = 30) -> None:
             pass
         assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
         time.sleep(0.2)
+
+
+def test_check_and_admin_on_supabase(embedded, standin):
+    env = {**embedded, "SUPABASE_URL": standin.url, "SUPABASE_PUBLISHABLE_KEY": standin.project.publishable_key,
+           "SUPABASE_SECRET_KEY": standin.project.secret_key}
+    status, output = run("check", env=env)
+    assert status == 0 and f"✓ database: Supabase at {standin.url}, both keys accepted" in output, output
+    assert standin.project.secret_key not in output
+    status, output = run("check", env={**env, "SUPABASE_SECRET_KEY": "sb_secret_not-the-key"})
+    assert status == 1 and "✗ database: Supabase refused the secret key" in output and "(SUPABASE_SECRET_KEY)" in output
+    status, output = run("admin", "create", "root@example.com", "--password", "correct horse battery", env=env)
+    assert status == 0 and "root@example.com is an admin (active)." in output, output
+    status, output = run("db", "upgrade", env=env)
+    assert status == 0 and "supabase db push" in output
