@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from flask import Flask, Response, g, request
 from flask.logging import default_handler
+from flask_login import current_user
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")  # what a proxy's id may be; anything else is replaced
@@ -40,18 +41,21 @@ def _begin() -> None:
     REQUEST_ID.set(g.request_id)
 
 
+def route() -> str:
+    """The request's route as declared ("/s/<token>"), never its address, which may hold secrets."""
+    return request.url_rule.rule if request.url_rule else "(no route)"
+
+
 def _logged(response: Response) -> Response:
     request_id = g.get("request_id")
     if request_id is None:
         return response
     response.headers["X-Request-ID"] = request_id
-    from flask_login import current_user
-
-    route = request.url_rule.rule if request.url_rule else "(no route)"
+    where = route()
     ms = round((time.monotonic() - g.request_started) * 1000, 1)
     user = current_user.get_id() if current_user and current_user.is_authenticated else None
-    log.info("%s %s %s %.1f ms", request.method, route, response.status_code, ms, extra={
-        "request_id": request_id, "method": request.method, "route": route, "status": response.status_code, "ms": ms,
+    log.info("%s %s %s %.1f ms", request.method, where, response.status_code, ms, extra={
+        "request_id": request_id, "method": request.method, "route": where, "status": response.status_code, "ms": ms,
         # The length only if already known: working it out would read a stream (an SSE reply) whole.
         "bytes": response.content_length, "user": user})
     return response

@@ -13,6 +13,8 @@ from types import SimpleNamespace
 
 from flask import Blueprint, Flask, Response, abort, g, request
 
+from . import logs
+
 bp = Blueprint("metrics", __name__)
 
 
@@ -52,7 +54,7 @@ def provider(model: str) -> str:
 
 
 def _count(response: Response) -> Response:
-    metrics, route = _metrics(), request.url_rule.rule if request.url_rule else "(no route)"
+    metrics, route = _metrics(), logs.route()
     metrics.requests.labels(request.method, route, str(response.status_code)).inc()
     if "request_started" in g:  # (logs.py's)
         metrics.request_seconds.labels(route).observe(time.monotonic() - g.request_started)
