@@ -6,7 +6,8 @@ import pytest
 
 from chatbot.rendering import render_markdown
 from chatbot.streaming_markdown import Follower, Settler, settled_end, shown
-from tests.test_rendering import elements
+from tests.test_math import HOSTILE
+from tests.test_rendering import DANGEROUS, elements
 
 CORPUS = {
     "paragraphs": "First paragraph with *emphasis*\nand a second line.\n\nSecond paragraph.\n\nThird.",
@@ -27,6 +28,9 @@ CORPUS = {
     "bare cr": "one\rtwo\r\rthree",
     "html and xss": "<script>alert(1)</script>\n\n[x](javascript:alert(1))\n\n<img src=x onerror=alert(1)>\n\n"
                     "```html\n</code></pre><script>alert(1)</script>\n```\n\n<div hx-get=\"/logout\">x</div>",
+    "maths": "Euler: $e^{i\\pi} + 1 = 0$ and \\(a^2\\).\n\n$$\n\\int_0^1 x^2\\,dx = \\frac{1}{3}\n$$\n\n"
+             "\\[ \\sum_{n=1}^{\\infty} \\frac{1}{n^2} \\]\n\nNot maths: `$x$` and\n\n```\n$$y$$\n```\n\n"
+             "Bad: $\\frac{1}{$ and $$\\unknowncommand$$ end.",
     "long reply": "\n\n".join(
         f"## Step {n}\n\nSome prose about step {n} with `code` and **bold**.\n\n"
         f"- point {n}.1\n- point {n}.2\n\n```python\nprint({n})\n```\n\n| k | v |\n|---|---|\n| {n} | {n * n} |"
@@ -123,6 +127,24 @@ def test_a_settler_does_not_parse_a_long_fence_line_by_line(monkeypatch):
     assert settler.settled == len("Intro\n\n")  # the fence is the last block still...
     settler.add("After\n")
     assert settler.settled > len("Intro\n\n```python\n")  # ...until a block follows it
+
+
+@pytest.mark.parametrize("source", DANGEROUS + HOSTILE)
+def test_hostile_text_streamed_in_pieces_renders_as_the_whole_does(source):
+    """Every hostile input of the renderer's tests and the maths', split every way: what the
+    page is sent adds up to the sanitised whole render, and no piece of it is more."""
+    whole = str(render_markdown(source))
+    for chunks in chunkings(source):
+        settler, view, offset, sent = Settler(), Follower(shown("")), 0, []
+        for chunk in chunks:
+            update = view.add(offset, chunk, settler.add(chunk))
+            offset += len(chunk)
+            if update and update.blocks is not None:
+                sent.append(update.blocks)
+                assert "<script" not in update.blocks and "javascript:" not in update.blocks.lower()
+                assert not any(name.startswith("on") for _, attributes in elements(update.blocks)
+                               for name, _ in attributes)
+        assert "".join(sent) + str(render_markdown(view.tail)) == whole
 
 
 def test_dangerous_text_split_across_chunks_is_still_sanitised():
