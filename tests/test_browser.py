@@ -317,6 +317,27 @@ def test_on_a_phone_the_composer_is_in_view_the_list_is_a_drawer_and_nothing_scr
     context.close()
 
 
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_on_a_desktop_the_list_is_a_sidebar_beside_a_chat_column(chromium, server, javascript):
+    context = chromium.new_context(base_url=server.url, java_script_enabled=javascript,
+                                   viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    sign_up(page, f"desktop-{javascript}@example.com")
+    chat_url = start_chat(page, "Where do puffins nest?")
+    sidebar, menu = page.locator(".chat-list").bounding_box(), page.get_by_role("button", name="Chats")
+    assert page.locator(".chat-list a").first.is_visible() and not menu.is_visible()  # always shown
+    conversation = page.locator(".messages .message").first.bounding_box()
+    assert sidebar["x"] < 20 and sidebar["width"] < 320 and conversation["x"] > sidebar["x"] + sidebar["width"]
+    column = page.get_by_label("Message").bounding_box()
+    assert column["width"] <= 48 * 16 + 2 and column["x"] > 300  # the chat's column, not the page's width
+    # Your message is a bubble on the right; the reply is text, full column wide.
+    mine = page.locator(".message.user .message-text").bounding_box()
+    assert mine["x"] + mine["width"] > column["x"] + column["width"] - 40 and mine["width"] < column["width"] * 0.8
+    page.locator(".chat-list a").first.click()
+    page.wait_for_url(chat_url)
+    context.close()
+
+
 def test_code_blocks_have_a_copy_button_and_messages_a_row_of_named_actions(chromium, server):
     context = chromium.new_context(base_url=server.url)
     context.grant_permissions(["clipboard-read", "clipboard-write"])
