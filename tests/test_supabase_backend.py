@@ -232,18 +232,23 @@ def test_attachments_live_in_the_private_bucket_and_reach_only_their_owner(app, 
     assert rows(standin, "select count(*) from storage.objects where name = %s", key) == [(0,)]
 
 
+def send_a_map(client, standin, chat_id):
+    """Send a message with an image into the chat, and wait until its reply is written."""
+    client.post(f"/chats/{chat_id}/messages", content_type="multipart/form-data", data={
+        "content": "a map", "files": [(io.BytesIO(PNG), "map.png")]})
+    wait = time.monotonic() + 10
+    while rows(standin, "select count(*) from public.messages where chat_id = %s and status = 'streaming'",
+               chat_id) != [(0,)] and time.monotonic() < wait:
+        time.sleep(0.05)
+
+
 def test_a_share_link_is_read_as_anyone_and_continued_as_its_reader(app, standin):
     """The owner's link made under RLS; a reader with no account reads it (anon, through
     shared_chat) with its files (the server's key, for a file the snapshot holds only);
     another user continues it into a chat and files of their own; revoked, it is gone."""
     owner, other, reader = signed_up(app), signed_up(app), app.test_client()
     chat_id = new_chat(owner)
-    owner.post(f"/chats/{chat_id}/messages", content_type="multipart/form-data", data={
-        "content": "a map", "files": [(io.BytesIO(PNG), "map.png")]})
-    wait = time.monotonic() + 10
-    while rows(standin, "select count(*) from public.messages where chat_id = %s and status = 'streaming'",
-               chat_id) != [(0,)] and time.monotonic() < wait:
-        time.sleep(0.05)
+    send_a_map(owner, standin, chat_id)
     made = owner.post(f"/chats/{chat_id}/share", data={"with_files": "1"})
     assert made.status_code == 303
     [(share_id, token)] = rows(standin, "select id, token from public.shares where chat_id = %s", chat_id)
@@ -269,12 +274,7 @@ def test_a_download_imports_into_another_account_with_its_files(app, standin):
     the importer's own folder of the bucket), each as its user under RLS."""
     owner, other = signed_up(app), signed_up(app)
     chat_id = new_chat(owner)
-    owner.post(f"/chats/{chat_id}/messages", content_type="multipart/form-data", data={
-        "content": "a map", "files": [(io.BytesIO(PNG), "map.png")]})
-    wait = time.monotonic() + 10
-    while rows(standin, "select count(*) from public.messages where chat_id = %s and status = 'streaming'",
-               chat_id) != [(0,)] and time.monotonic() < wait:
-        time.sleep(0.05)
+    send_a_map(owner, standin, chat_id)
     data = owner.get("/account/export").data
     [chat] = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("chatbot-export.json"))["chats"]
     assert [m["role"] for m in chat["messages"]] == ["user", "assistant"]
