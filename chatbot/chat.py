@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 
 from . import attachments, chats, presets, usage
 from .attachments import Upload
+from .store import Attachment
 from .backends import backends, settings
 from .conversation import turns
 from .accounts.limits import rate_limits
@@ -191,12 +192,18 @@ def attachment(attachment_id):
     """An attached file, to its owner only. Images are shown; anything else is downloaded,
     and nothing in it can run: the type is the one recognised at upload, never sniffed."""
     found, data = attachments.open_attachment(backends().store, backends().files, current_user.id, attachment_id)
-    disposition = "inline" if found.is_image else "attachment"
-    response = Response(data, mimetype=found.content_type)
-    response.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(found.name)}"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response = file_response(found, data)
     response.headers["Cache-Control"] = "private, max-age=86400"
     return response
+
+
+def file_response(found: Attachment, data: bytes) -> Response:
+    """An attached file, to whoever may have it: an image shown, anything else downloaded,
+    as the type recognised at upload, and nothing in it can run."""
+    disposition = "inline" if found.is_image else "attachment"
+    return Response(data, mimetype=found.content_type, headers={
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(found.name)}",
+        "Content-Security-Policy": "default-src 'none'; sandbox"})
 
 
 @bp.post("/chats/<chat_id>/messages/<message_id>/stop")

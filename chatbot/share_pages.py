@@ -2,14 +2,13 @@
 shared page itself, which anyone with the link may read without an account or JavaScript."""
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from . import chats, shares
 from .auth import public_link
 from .backends import backends
+from .chat import file_response
 from .errors import InvalidInput, NotFound
 from .store import Share
 
@@ -92,10 +91,8 @@ def file(token, attachment_id):
     """A file of a link that includes its files: shown if an image, else downloaded, and
     nothing in it can run (as the owner's own attachments)."""
     found, data = shares.shared_file(backends().shared, backends().shared_files, token, attachment_id)
-    response = Response(data, mimetype=found.content_type, headers=READER_HEADERS)
-    disposition = "inline" if found.is_image else "attachment"
-    response.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(found.name)}"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response = file_response(found, data)
+    response.headers.update(READER_HEADERS)
     return response
 
 
